@@ -1,0 +1,87 @@
+#include "kmod-bridge/reconcile.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace mesh::kb {
+
+namespace {
+
+std::vector<IpPrefix> as_set(std::vector<IpPrefix> prefixes) {
+    for (auto& p : prefixes) p = p.masked();
+    std::sort(prefixes.begin(), prefixes.end());
+    prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+    return prefixes;
+}
+
+PeerUpdate add_peer(const PeerConfig& want) {
+    PeerUpdate u;
+    u.public_key = want.public_key;
+    u.endpoint = want.endpoint;
+    if (want.persistent_keepalive != 0) u.persistent_keepalive = want.persistent_keepalive;
+    u.replace_allowed_ips = true;
+    u.allowed_ips = as_set(want.allowed_ips);
+    return u;
+}
+
+// The fields of an existing peer that differ; nullopt when nothing does.
+std::optional<PeerUpdate> change_peer(const PeerConfig& want, const PeerConfig& have) {
+    PeerUpdate u;
+    u.public_key = want.public_key;
+    u.update_only = true;
+    bool changed = false;
+    if (want.endpoint && want.endpoint != have.endpoint) {
+        u.endpoint = want.endpoint;
+        changed = true;
+    }
+    if (want.persistent_keepalive != have.persistent_keepalive) {
+        u.persistent_keepalive = want.persistent_keepalive;
+        changed = true;
+    }
+    auto want_ips = as_set(want.allowed_ips);
+    if (want_ips != as_set(have.allowed_ips)) {
+        u.replace_allowed_ips = true;
+        u.allowed_ips = std::move(want_ips);
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
+    return u;
+}
+
+}  // namespace
+
+DeviceUpdate reconcile(const DeviceConfig& desired, const DeviceState& current) {
+    DeviceUpdate update;
+    if (desired.private_key && desired.private_key != current.private_key) {
+        update.private_key = desired.private_key;
+    }
+    if (desired.listen_port && *desired.listen_port != current.listen_port) {
+        update.listen_port = desired.listen_port;
+    }
+
+    std::map<Key, const PeerConfig*> have;
+    for (const auto& p : current.peers) have.emplace(p.config.public_key, &p.config);
+
+    std::map<Key, const PeerConfig*> want;
+    for (const auto& p : desired.peers) want.emplace(p.public_key, &p);
+
+    for (const auto& [key, peer] : want) {
+        auto it = have.find(key);
+        if (it == have.end()) {
+            update.peers.push_back(add_peer(*peer));
+        } else if (auto change = change_peer(*peer, *it->second)) {
+            update.peers.push_back(std::move(*change));
+        }
+    }
+    for (const auto& [key, peer] : have) {
+        if (!want.contains(key)) {
+            PeerUpdate u;
+            u.public_key = key;
+            u.remove = true;
+            update.peers.push_back(u);
+        }
+    }
+    return update;
+}
+
+}  // namespace mesh::kb

@@ -1,0 +1,124 @@
+#include <catch2/catch.hpp>
+
+#include "kmod-bridge/reconcile.hpp"
+
+using namespace mesh::kb;
+
+namespace {
+
+Key key_of(std::uint8_t n) {
+    Key k;
+    k.bytes.fill(n);
+    return k;
+}
+
+PeerConfig peer(std::uint8_t n, std::string endpoint = "") {
+    PeerConfig p;
+    p.public_key = key_of(n);
+    if (!endpoint.empty()) p.endpoint = Endpoint::parse(endpoint);
+    p.allowed_ips = {IpPrefix::parse("100.64.0." + std::to_string(n) + "/32")};
+    return p;
+}
+
+DeviceState state_of(const DeviceConfig& config) {
+    DeviceState s;
+    s.private_key = config.private_key;
+    s.listen_port = config.listen_port.value_or(0);
+    for (const auto& p : config.peers) {
+        PeerState ps;
+        ps.config = p;
+        ps.last_handshake_sec = 1000;  // a live session, which must stay untouched
+        s.peers.push_back(ps);
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("reconcile of identical state is empty") {
+    DeviceConfig want;
+    want.private_key = key_of(9);
+    want.listen_port = 51820;
+    want.peers = {peer(1, "10.0.0.1:51820"), peer(2, "10.0.0.2:51820")};
+    CHECK(reconcile(want, state_of(want)).empty());
+}
+
+TEST_CASE("reconcile adds only the new peer") {
+    DeviceConfig want;
+    want.peers = {peer(1), peer(2)};
+    DeviceConfig have;
+    have.peers = {peer(1)};
+    auto u = reconcile(want, state_of(have));
+    REQUIRE(u.peers.size() == 1);
+    CHECK(u.peers[0].public_key == key_of(2));
+    CHECK_FALSE(u.peers[0].update_only);
+    CHECK(u.peers[0].replace_allowed_ips);
+    CHECK(u.peers[0].allowed_ips == want.peers[1].allowed_ips);
+    CHECK_FALSE(u.private_key);
+    CHECK_FALSE(u.replace_peers);
+}
+
+TEST_CASE("reconcile removes only the departed peer") {
+    DeviceConfig want;
+    want.peers = {peer(1)};
+    DeviceConfig have;
+    have.peers = {peer(1), peer(2)};
+    auto u = reconcile(want, state_of(have));
+    REQUIRE(u.peers.size() == 1);
+    CHECK(u.peers[0].public_key == key_of(2));
+    CHECK(u.peers[0].remove);
+}
+
+TEST_CASE("reconcile changes only the differing field, update-only") {
+    DeviceConfig have;
+    have.peers = {peer(1, "10.0.0.1:51820"), peer(2, "10.0.0.2:51820")};
+    DeviceConfig want = have;
+
+    SECTION("endpoint") {
+        want.peers[1].endpoint = Endpoint::parse("10.0.0.9:51820");
+        auto u = reconcile(want, state_of(have));
+        REQUIRE(u.peers.size() == 1);
+        CHECK(u.peers[0].update_only);
+        CHECK(u.peers[0].endpoint == want.peers[1].endpoint);
+        CHECK_FALSE(u.peers[0].replace_allowed_ips);
+        CHECK_FALSE(u.peers[0].persistent_keepalive);
+    }
+    SECTION("keepalive") {
+        want.peers[0].persistent_keepalive = 25;
+        auto u = reconcile(want, state_of(have));
+        REQUIRE(u.peers.size() == 1);
+        CHECK(u.peers[0].persistent_keepalive == 25);
+        CHECK_FALSE(u.peers[0].endpoint);
+    }
+    SECTION("allowed ips, compared as a set") {
+        want.peers[0].allowed_ips.push_back(IpPrefix::parse("10.10.0.0/24"));
+        auto u = reconcile(want, state_of(have));
+        REQUIRE(u.peers.size() == 1);
+        CHECK(u.peers[0].replace_allowed_ips);
+        CHECK(u.peers[0].allowed_ips.size() == 2);
+
+        auto reordered = want;
+        std::reverse(reordered.peers[0].allowed_ips.begin(), reordered.peers[0].allowed_ips.end());
+        CHECK(reconcile(reordered, state_of(want)).empty());
+    }
+}
+
+TEST_CASE("an absent desired endpoint keeps what the device learned") {
+    DeviceConfig have;
+    have.peers = {peer(1, "192.0.2.7:4000")};
+    DeviceConfig want;
+    want.peers = {peer(1)};
+    CHECK(reconcile(want, state_of(have)).empty());
+}
+
+TEST_CASE("reconcile sets key and port only when they differ") {
+    DeviceConfig have;
+    have.private_key = key_of(1);
+    have.listen_port = 1000;
+    DeviceConfig want = have;
+    want.private_key = key_of(2);
+    auto u = reconcile(want, state_of(have));
+    CHECK(u.private_key == key_of(2));
+    CHECK_FALSE(u.listen_port);
+    CHECK(u.peers.empty());
+}
