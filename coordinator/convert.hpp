@@ -1,0 +1,24 @@
+#pragma once
+// Conversion between the coordinator's domain types and the wire types, done once, here.
+#include <grpcpp/grpcpp.h>
+
+#include "coordinator/model.hpp"
+#include "coordinator/status_error.hpp"
+#include "coordinator/sync_session.hpp"
+#include "mesh/v1/coordinator.pb.h"
+
+namespace mesh::coord {
+
+v1::Peer to_proto(const NodeRecord& node);
+v1::NetworkSettings to_proto(const NetworkConfig& network);
+v1::SyncResponse to_proto(const MapMessage& message, const NetworkConfig& network);
+
+// A 32-byte key from a bytes field; throws StatusError(invalid_argument) naming the field.
+Key key_from_bytes(const std::string& bytes, const char* field);
+// Endpoint strings from the wire; throws StatusError(invalid_argument).
+std::vector<Endpoint> endpoints_from_proto(
+    const google::protobuf::RepeatedPtrField<std::string>& endpoints);
+
+grpc::Status to_grpc(const StatusError& error);
+
+}  // namespace mesh::coord

@@ -1,0 +1,156 @@
+#include "coordinator/coordinator_service.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <thread>
+
+#include "coordinator/convert.hpp"
+#include "sync_proof.hpp"
+
+namespace mesh::coord {
+
+namespace {
+constexpr std::int64_t kMaxClockSkew = 300;
+constexpr auto kIdleWakeup = std::chrono::seconds(10);
+}  // namespace
+
+grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::JoinRequest* request,
+                                      v1::JoinResponse* response) {
+    try {
+        JoinParams params;
+        params.token = request->token();
+        params.wireguard_key = key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
+        params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
+        params.hostname = request->hostname();
+        NodeRecord node = registry_.join(params);
+        response->set_node_id(node.id);
+        response->set_hostname(node.hostname);
+        for (const auto& a : interface_addresses(node, registry_.network())) {
+            response->add_addresses(a.to_string());
+        }
+        *response->mutable_network() = to_proto(registry_.network());
+        spdlog::info("event=join node={} hostname={} ipv4={} peer={}", node.id, node.hostname,
+                     node.ipv4.to_string(), context->peer());
+        return grpc::Status::OK;
+    } catch (const StatusError& e) {
+        spdlog::warn("event=join_refused peer={} reason=\"{}\"", context->peer(), e.what());
+        return to_grpc(e);
+    } catch (const std::exception& e) {
+        spdlog::error("event=join_failed peer={} error=\"{}\"", context->peer(), e.what());
+        return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+    }
+}
+
+NodeRecord CoordinatorService::authenticate(const v1::Hello& hello) {
+    auto node = registry_.store().node(hello.node_id());
+    if (!node) {
+        throw StatusError(Code::not_found, "node '" + hello.node_id().substr(0, 64) +
+                                               "' does not exist (removed?); join again");
+    }
+    const std::string message = v1::sync_proof_message(hello.node_id(), hello.timestamp());
+    if (hello.signature().size() != crypto_sign_BYTES ||
+        crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(hello.signature().data()),
+                                    reinterpret_cast<const unsigned char*>(message.data()),
+                                    message.size(), node->machine_key.bytes.data()) != 0) {
+        throw StatusError(Code::unauthenticated,
+                          "the hello signature does not match this node's machine key");
+    }
+    std::int64_t skew = registry_.now() - hello.timestamp();
+    if (skew > kMaxClockSkew || skew < -kMaxClockSkew) {
+        throw StatusError(Code::unauthenticated,
+                          "the hello timestamp is " + std::to_string(skew) +
+                              " s off the coordinator's clock; fix the host's time (NTP)");
+    }
+    return *node;
+}
+
+grpc::Status CoordinatorService::Sync(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) {
+    v1::SyncRequest first;
+    if (!stream->Read(&first)) return {grpc::StatusCode::CANCELLED, "stream closed before hello"};
+    if (!first.has_hello()) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "the first Sync message must be a hello"};
+    }
+    NodeRecord node;
+    std::uint64_t client_version = first.hello().last_applied_version();
+    try {
+        node = authenticate(first.hello());
+        if (first.hello().endpoints_size() > 0) {
+            registry_.update_endpoints(node.id, endpoints_from_proto(first.hello().endpoints()));
+        }
+    } catch (const StatusError& e) {
+        spdlog::warn("event=sync_refused peer={} reason=\"{}\"", context->peer(), e.what());
+        return to_grpc(e);
+    }
+    if (client_version > registry_.store().version()) client_version = 0;
+    hub_.set_applied(node.id, client_version);
+    auto session = hub_.attach(node.id);
+    spdlog::info("event=sync_open node={} hostname={} from_version={} peer={}", node.id,
+                 node.hostname, client_version, context->peer());
+
+    std::atomic<bool> reader_done{false};
+    std::thread reader([&] {
+        v1::SyncRequest req;
+        try {
+            while (stream->Read(&req)) {
+                if (req.has_ack()) {
+                    hub_.set_applied(node.id, std::min(req.ack().version(), registry_.store().version()));
+                } else if (req.has_endpoints()) {
+                    registry_.update_endpoints(node.id, endpoints_from_proto(req.endpoints().endpoints()));
+                }
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("event=sync_bad_request node={} error=\"{}\"", node.id, e.what());
+            context->TryCancel();
+        }
+        reader_done = true;
+        hub_.publish();
+    });
+
+    stream_map(context, stream, session, client_version, reader_done);
+    context->TryCancel();  // unblocks the reader if the client is still connected
+    reader.join();
+    hub_.detach(session);
+    spdlog::info("event=sync_closed node={} hostname={}", node.id, node.hostname);
+    if (hub_.is_shutdown()) return {grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"};
+    return grpc::Status::OK;
+}
+
+void CoordinatorService::stream_map(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
+    const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,
+    const std::atomic<bool>& reader_done) {
+    SyncSession logic(session->node_id, client_version);
+    auto applied = [this](const std::string& id) { return hub_.applied(id); };
+    while (!reader_done && !session->replaced && !hub_.is_shutdown() && !context->IsCancelled()) {
+        std::uint64_t seen = hub_.epoch();
+        try {
+            if (auto message = logic.next_map(registry_.store())) {
+                if (!stream->Write(to_proto(*message, registry_.network()))) return;
+            }
+        } catch (const StatusError& e) {
+            // Removed while connected: tell the agent in-band, since cancelling drops the status.
+            v1::SyncResponse bye;
+            bye.mutable_delta()->set_from_version(logic.sent_version());
+            bye.mutable_delta()->set_version(registry_.store().version());
+            bye.mutable_delta()->add_removed(session->node_id);
+            stream->Write(bye);
+            hub_.forget(session->node_id);
+            spdlog::info("event=sync_removed node={}", session->node_id);
+            return;
+        }
+        auto ready = logic.newly_ready(applied);
+        if (!ready.empty()) {
+            v1::SyncResponse msg;
+            for (auto& id : ready) msg.mutable_ready()->add_node_ids(id);
+            if (!stream->Write(msg)) return;
+        }
+        hub_.wait(*session, seen, std::chrono::duration_cast<std::chrono::milliseconds>(kIdleWakeup));
+    }
+}
+
+}  // namespace mesh::coord

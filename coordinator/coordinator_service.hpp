@@ -1,0 +1,30 @@
+#pragma once
+// The gRPC adapter for mesh.v1.Coordinator: converts, validates at the boundary, and delegates
+// to the Registry (joins, endpoints) and the Hub + SyncSession (the map stream).
+#include "coordinator/hub.hpp"
+#include "coordinator/registry.hpp"
+#include "mesh/v1/coordinator.grpc.pb.h"
+
+namespace mesh::coord {
+
+class CoordinatorService final : public v1::Coordinator::Service {
+public:
+    CoordinatorService(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {}
+
+    grpc::Status Join(grpc::ServerContext* context, const v1::JoinRequest* request,
+                      v1::JoinResponse* response) override;
+    grpc::Status Sync(grpc::ServerContext* context,
+                      grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override;
+
+private:
+    NodeRecord authenticate(const v1::Hello& hello);
+    void stream_map(grpc::ServerContext* context,
+                    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
+                    const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,
+                    const std::atomic<bool>& reader_done);
+
+    Registry& registry_;
+    Hub& hub_;
+};
+
+}  // namespace mesh::coord

@@ -1,0 +1,59 @@
+#pragma once
+// The coordinator's domain types. Protobuf types never reach past the service layer; these do.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/key.hpp"
+
+namespace mesh::coord {
+
+using kb::Endpoint;
+using kb::IpAddress;
+using kb::IpPrefix;
+using kb::Key;
+
+struct TokenRecord {
+    std::string id;                    // public part, 16 hex digits
+    std::array<std::uint8_t, 32> hash{};  // BLAKE2b-256 of the secret part
+    std::int64_t created_at = 0;
+    std::int64_t expires_at = 0;
+    bool reusable = false;
+    std::uint32_t max_uses = 0;        // reusable only; 0 = unlimited
+    std::uint32_t uses = 0;
+    bool revoked = false;
+};
+
+struct NodeRecord {
+    std::string id;
+    std::string hostname;
+    Key wireguard_key;
+    Key machine_key;
+    IpAddress ipv4;
+    IpAddress ipv6;
+    std::vector<Endpoint> endpoints;
+    std::int64_t created_at = 0;
+    std::uint64_t version = 0;      // map version of the last change to this record
+    std::uint64_t key_version = 0;  // map version at which the current WireGuard key was set
+
+    bool operator==(const NodeRecord&) const = default;
+};
+
+// What changed in the map after some version, read atomically.
+struct MapChanges {
+    std::uint64_t version = 0;               // the map's current version
+    std::vector<NodeRecord> changed;         // nodes with version > since (all nodes when since=0)
+    std::vector<std::string> removed;        // ids removed after since (empty when since=0)
+    bool complete = false;                   // true when `since` was too old (or 0): full map
+};
+
+struct NetworkConfig {
+    IpPrefix ipv4_prefix = IpPrefix::parse("100.64.0.0/10");
+    IpPrefix ipv6_prefix;  // chosen at first start (random ULA /48) unless given
+    std::uint32_t mtu = 1420;
+    std::uint32_t persistent_keepalive = 25;
+};
+
+}  // namespace mesh::coord

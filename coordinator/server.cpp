@@ -1,0 +1,104 @@
+#include "coordinator/server.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "coordinator/admin_service.hpp"
+#include "coordinator/coordinator_service.hpp"
+#include "coordinator/ipam.hpp"
+#include "coordinator/sqlite_store.hpp"
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::coord {
+
+namespace {
+
+// The overlay prefixes are fixed at first start: changing them later would renumber every node.
+IpPrefix settle_prefix(Store& store, const char* key, const std::string& wanted,
+                       const IpPrefix& fallback) {
+    auto stored = store.meta(key);
+    if (stored) {
+        auto prefix = IpPrefix::parse(*stored);
+        if (!wanted.empty() && IpPrefix::parse(wanted) != prefix) {
+            throw Error(std::string("this state directory was created with ") + key + " " +
+                        *stored + "; use that, or a new --state-dir for another network");
+        }
+        return prefix;
+    }
+    auto prefix = wanted.empty() ? fallback : IpPrefix::parse(wanted);
+    store.set_meta(key, prefix.to_string());
+    return prefix;
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+int run_server(const ServerOptions& options) {
+    std::filesystem::create_directories(options.state_dir);
+    ::chmod(options.state_dir.c_str(), 0700);
+    const std::string admin_socket =
+        options.admin_socket.empty() ? options.state_dir + "/admin.sock" : options.admin_socket;
+
+    SqliteStore store(options.state_dir + "/coordinator.db");
+    NetworkConfig network;
+    network.ipv4_prefix = settle_prefix(store, "ipv4_prefix", options.ipv4_prefix,
+                                        IpPrefix::parse("100.64.0.0/10"));
+    network.ipv6_prefix =
+        settle_prefix(store, "ipv6_prefix", options.ipv6_prefix, random_ula_prefix());
+    validate_overlay_prefixes(network.ipv4_prefix, network.ipv6_prefix);
+
+    Hub hub;
+    Registry registry(store, network, unix_now, [&hub](std::uint64_t) { hub.publish(); });
+    CoordinatorService coordinator(registry, hub);
+    AdminService admin(registry, hub);
+
+    // Block the signals before gRPC starts its threads, so only sigwait below receives them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::filesystem::remove(admin_socket);
+    int listen_port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &listen_port);
+    builder.RegisterService(&coordinator);
+    auto server = builder.BuildAndStart();
+    if (!server || listen_port == 0) {
+        throw Error("cannot listen on " + options.listen + " (address in use or not local?)");
+    }
+    grpc::ServerBuilder admin_builder;
+    admin_builder.AddListeningPort("unix:" + admin_socket, grpc::InsecureServerCredentials());
+    admin_builder.RegisterService(&admin);
+    auto admin_server = admin_builder.BuildAndStart();
+    if (!admin_server) throw Error("cannot listen on admin socket " + admin_socket);
+    ::chmod(admin_socket.c_str(), 0600);
+
+    spdlog::info("event=started listen={} admin_socket={} ipv4_prefix={} ipv6_prefix={} version={}",
+                 options.listen, admin_socket, network.ipv4_prefix.to_string(),
+                 network.ipv6_prefix.to_string(), store.version());
+
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("event=stopping signal={}", received);
+    hub.shutdown();
+    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+    server->Shutdown(deadline);
+    admin_server->Shutdown(deadline);
+    std::filesystem::remove(admin_socket);
+    spdlog::info("event=stopped");
+    return 0;
+}
+
+}  // namespace mesh::coord

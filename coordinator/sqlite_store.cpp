@@ -1,0 +1,300 @@
+#include "coordinator/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <cstring>
+
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::coord {
+
+namespace {
+
+const char* const kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(
+  id TEXT PRIMARY KEY, hash BLOB NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, reusable INTEGER NOT NULL, max_uses INTEGER NOT NULL,
+  uses INTEGER NOT NULL, revoked INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes(
+  id TEXT PRIMARY KEY, hostname TEXT NOT NULL UNIQUE, wg_key BLOB NOT NULL UNIQUE,
+  machine_key BLOB NOT NULL UNIQUE, ipv4 TEXT NOT NULL UNIQUE, ipv6 TEXT NOT NULL UNIQUE,
+  endpoints TEXT NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL,
+  key_version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS nodes_by_version ON nodes(version);
+CREATE TABLE IF NOT EXISTS removed(id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('version', '0');
+)sql";
+
+std::string join_endpoints(const std::vector<Endpoint>& endpoints) {
+    std::string out;
+    for (const auto& e : endpoints) {
+        if (!out.empty()) out += ',';
+        out += e.to_string();
+    }
+    return out;
+}
+
+std::vector<Endpoint> split_endpoints(const std::string& text) {
+    std::vector<Endpoint> out;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        out.push_back(Endpoint::parse(std::string_view(text).substr(start, comma - start)));
+        start = comma + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+// A prepared statement that finalizes itself; bind/step/column with error context.
+class SqliteStore::Statement {
+public:
+    Statement(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+            throw Error(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db));
+        }
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    Statement& bind(int i, const std::string& v) {
+        check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    Statement& bind(int i, std::int64_t v) {
+        check(sqlite3_bind_int64(stmt_, i, v));
+        return *this;
+    }
+    Statement& bind_blob(int i, const void* p, int n) {
+        check(sqlite3_bind_blob(stmt_, i, p, n, SQLITE_TRANSIENT));
+        return *this;
+    }
+    // True while a row is available.
+    bool step() {
+        int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        throw Error(std::string("sqlite step failed: ") + sqlite3_errmsg(db_));
+    }
+    std::int64_t i64(int col) { return sqlite3_column_int64(stmt_, col); }
+    std::string text(int col) {
+        auto p = sqlite3_column_text(stmt_, col);
+        return p ? reinterpret_cast<const char*>(p) : "";
+    }
+    template <size_t N>
+    std::array<std::uint8_t, N> blob(int col) {
+        std::array<std::uint8_t, N> out{};
+        if (sqlite3_column_bytes(stmt_, col) != static_cast<int>(N)) {
+            throw Error("stored key has the wrong length; the database is corrupt");
+        }
+        std::memcpy(out.data(), sqlite3_column_blob(stmt_, col), N);
+        return out;
+    }
+
+private:
+    void check(int rc) {
+        if (rc != SQLITE_OK) throw Error(std::string("sqlite bind failed: ") + sqlite3_errmsg(db_));
+    }
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+SqliteStore::SqliteStore(const std::string& path) : path_(path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
+        std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        throw Error("cannot open database " + path + ": " + msg);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    exec(kSchema);
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+void SqliteStore::exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        throw Error("database " + path_ + ": " + msg);
+    }
+}
+
+void SqliteStore::transaction(const std::function<void()>& fn) {
+    std::lock_guard lock(mutex_);
+    if (depth_ > 0) {  // nested: part of the enclosing transaction
+        fn();
+        return;
+    }
+    exec("BEGIN IMMEDIATE");
+    ++depth_;
+    try {
+        fn();
+    } catch (...) {
+        --depth_;
+        exec("ROLLBACK");
+        throw;
+    }
+    --depth_;
+    exec("COMMIT");
+}
+
+std::optional<std::string> SqliteStore::meta(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT value FROM meta WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+void SqliteStore::set_meta(const std::string& key, const std::string& value) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    s.bind(1, key).bind(2, value).step();
+}
+
+std::uint64_t SqliteStore::version() { return std::stoull(meta("version").value_or("0")); }
+
+std::uint64_t SqliteStore::bump_version() {
+    std::lock_guard lock(mutex_);
+    Statement s(db_,
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' "
+                "RETURNING value");
+    if (!s.step()) throw Error("database " + path_ + " has no version row");
+    return static_cast<std::uint64_t>(s.i64(0));
+}
+
+void SqliteStore::put_token(const TokenRecord& t) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, t.id).bind_blob(2, t.hash.data(), 32).bind(3, t.created_at).bind(4, t.expires_at);
+    s.bind(5, std::int64_t{t.reusable}).bind(6, std::int64_t{t.max_uses});
+    s.bind(7, std::int64_t{t.uses}).bind(8, std::int64_t{t.revoked}).step();
+}
+
+static TokenRecord read_token(auto& s) {
+    TokenRecord t;
+    t.id = s.text(0);
+    t.hash = s.template blob<32>(1);
+    t.created_at = s.i64(2);
+    t.expires_at = s.i64(3);
+    t.reusable = s.i64(4) != 0;
+    t.max_uses = static_cast<std::uint32_t>(s.i64(5));
+    t.uses = static_cast<std::uint32_t>(s.i64(6));
+    t.revoked = s.i64(7) != 0;
+    return t;
+}
+
+std::optional<TokenRecord> SqliteStore::token(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT * FROM tokens WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_token(s);
+}
+
+std::vector<TokenRecord> SqliteStore::tokens() {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT * FROM tokens ORDER BY created_at");
+    std::vector<TokenRecord> out;
+    while (s.step()) out.push_back(read_token(s));
+    return out;
+}
+
+void SqliteStore::put_node(const NodeRecord& n) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, n.id).bind(2, n.hostname);
+    s.bind_blob(3, n.wireguard_key.bytes.data(), 32).bind_blob(4, n.machine_key.bytes.data(), 32);
+    s.bind(5, n.ipv4.to_string()).bind(6, n.ipv6.to_string()).bind(7, join_endpoints(n.endpoints));
+    s.bind(8, n.created_at).bind(9, static_cast<std::int64_t>(n.version));
+    s.bind(10, static_cast<std::int64_t>(n.key_version)).step();
+}
+
+static NodeRecord read_node(auto& s) {
+    NodeRecord n;
+    n.id = s.text(0);
+    n.hostname = s.text(1);
+    n.wireguard_key.bytes = s.template blob<32>(2);
+    n.machine_key.bytes = s.template blob<32>(3);
+    n.ipv4 = IpAddress::parse(s.text(4));
+    n.ipv6 = IpAddress::parse(s.text(5));
+    n.endpoints = split_endpoints(s.text(6));
+    n.created_at = s.i64(7);
+    n.version = static_cast<std::uint64_t>(s.i64(8));
+    n.key_version = static_cast<std::uint64_t>(s.i64(9));
+    return n;
+}
+
+std::optional<NodeRecord> SqliteStore::node_where(const char* sql, const void* value, int size) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, sql);
+    if (size < 0) {
+        s.bind(1, std::string(static_cast<const char*>(value)));
+    } else {
+        s.bind_blob(1, value, size);
+    }
+    if (!s.step()) return std::nullopt;
+    return read_node(s);
+}
+
+std::optional<NodeRecord> SqliteStore::node(const std::string& id) {
+    return node_where("SELECT * FROM nodes WHERE id = ?", id.c_str(), -1);
+}
+std::optional<NodeRecord> SqliteStore::node_by_machine_key(const Key& key) {
+    return node_where("SELECT * FROM nodes WHERE machine_key = ?", key.bytes.data(), 32);
+}
+std::optional<NodeRecord> SqliteStore::node_by_wireguard_key(const Key& key) {
+    return node_where("SELECT * FROM nodes WHERE wg_key = ?", key.bytes.data(), 32);
+}
+std::optional<NodeRecord> SqliteStore::node_by_hostname(const std::string& hostname) {
+    return node_where("SELECT * FROM nodes WHERE hostname = ?", hostname.c_str(), -1);
+}
+
+std::vector<NodeRecord> SqliteStore::nodes_query(const char* sql, std::int64_t arg) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, sql);
+    s.bind(1, arg);
+    std::vector<NodeRecord> out;
+    while (s.step()) out.push_back(read_node(s));
+    return out;
+}
+
+std::vector<NodeRecord> SqliteStore::nodes() {
+    return nodes_query("SELECT * FROM nodes WHERE version >= ? ORDER BY id", 0);
+}
+
+void SqliteStore::remove_node(const std::string& id, std::uint64_t version) {
+    transaction([&] {
+        Statement del(db_, "DELETE FROM nodes WHERE id = ?");
+        del.bind(1, id).step();
+        Statement tomb(db_, "INSERT OR REPLACE INTO removed(id, version) VALUES (?, ?)");
+        tomb.bind(1, id).bind(2, static_cast<std::int64_t>(version)).step();
+    });
+}
+
+MapChanges SqliteStore::changes_since(std::uint64_t since) {
+    std::lock_guard lock(mutex_);
+    MapChanges c;
+    c.version = version();
+    // A version from the future (the database was replaced) cannot be diffed against.
+    if (since == 0 || since > c.version) {
+        c.complete = true;
+        c.changed = nodes();
+        return c;
+    }
+    c.changed = nodes_query("SELECT * FROM nodes WHERE version > ? ORDER BY id",
+                            static_cast<std::int64_t>(since));
+    Statement s(db_, "SELECT id FROM removed WHERE version > ? ORDER BY id");
+    s.bind(1, static_cast<std::int64_t>(since));
+    while (s.step()) c.removed.push_back(s.text(0));
+    return c;
+}
+
+}  // namespace mesh::coord

@@ -1,0 +1,50 @@
+#pragma once
+// The embedded default store: one SQLite file in WAL mode with synchronous commits.
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "coordinator/store.hpp"
+
+struct sqlite3;
+
+namespace mesh::coord {
+
+class SqliteStore final : public Store {
+public:
+    // Opens (creating if needed) the database at path. Throws mesh::Error naming the path.
+    explicit SqliteStore(const std::string& path);
+    ~SqliteStore() override;
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+
+    void transaction(const std::function<void()>& fn) override;
+    std::optional<std::string> meta(const std::string& key) override;
+    void set_meta(const std::string& key, const std::string& value) override;
+    std::uint64_t version() override;
+    std::uint64_t bump_version() override;
+    void put_token(const TokenRecord& token) override;
+    std::optional<TokenRecord> token(const std::string& id) override;
+    std::vector<TokenRecord> tokens() override;
+    void put_node(const NodeRecord& node) override;
+    std::optional<NodeRecord> node(const std::string& id) override;
+    std::optional<NodeRecord> node_by_machine_key(const Key& key) override;
+    std::optional<NodeRecord> node_by_wireguard_key(const Key& key) override;
+    std::optional<NodeRecord> node_by_hostname(const std::string& hostname) override;
+    std::vector<NodeRecord> nodes() override;
+    void remove_node(const std::string& id, std::uint64_t version) override;
+    MapChanges changes_since(std::uint64_t since) override;
+
+private:
+    class Statement;
+    void exec(const char* sql);
+    std::optional<NodeRecord> node_where(const char* column, const void* value, int size);
+    std::vector<NodeRecord> nodes_query(const char* sql, std::int64_t arg);
+
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::recursive_mutex mutex_;
+    int depth_ = 0;  // transaction nesting, guarded by mutex_  // recursive: methods are called inside transaction()
+};
+
+}  // namespace mesh::coord

@@ -1,0 +1,44 @@
+#pragma once
+// One storage interface for the coordinator. SQLite is the embedded default; etcd comes later.
+// Every method is atomic on its own; `transaction` groups several into one atomic unit (used to
+// consume a token and create a node together).
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coordinator/model.hpp"
+
+namespace mesh::coord {
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Runs fn with the store locked and inside one transaction: all of fn's writes commit
+    // together, or none do if fn throws.
+    virtual void transaction(const std::function<void()>& fn) = 0;
+
+    virtual std::optional<std::string> meta(const std::string& key) = 0;
+    virtual void set_meta(const std::string& key, const std::string& value) = 0;
+
+    virtual std::uint64_t version() = 0;
+    virtual std::uint64_t bump_version() = 0;  // returns the new version
+
+    virtual void put_token(const TokenRecord& token) = 0;
+    virtual std::optional<TokenRecord> token(const std::string& id) = 0;
+    virtual std::vector<TokenRecord> tokens() = 0;
+
+    virtual void put_node(const NodeRecord& node) = 0;  // insert or replace by id
+    virtual std::optional<NodeRecord> node(const std::string& id) = 0;
+    virtual std::optional<NodeRecord> node_by_machine_key(const Key& key) = 0;
+    virtual std::optional<NodeRecord> node_by_wireguard_key(const Key& key) = 0;
+    virtual std::optional<NodeRecord> node_by_hostname(const std::string& hostname) = 0;
+    virtual std::vector<NodeRecord> nodes() = 0;
+    // Deletes the node and remembers its removal at `version` so deltas can carry it.
+    virtual void remove_node(const std::string& id, std::uint64_t version) = 0;
+
+    virtual MapChanges changes_since(std::uint64_t since) = 0;
+};
+
+}  // namespace mesh::coord

@@ -1,0 +1,36 @@
+#pragma once
+// Join tokens: "mesh1_<id: 16 hex>_<secret: 48 hex>". The id is public (for lookup, listing and
+// revoking); only a BLAKE2b hash of the secret is stored, and it is compared in constant time.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "coordinator/model.hpp"
+
+namespace mesh::coord {
+
+struct TokenText {
+    std::string id;
+    std::string secret;
+};
+
+struct NewToken {
+    std::string text;  // shown to the operator once
+    TokenRecord record;
+};
+
+// Makes a fresh token with random id and secret.
+NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusable,
+                        std::uint32_t max_uses);
+
+// Splits a token's text; throws StatusError(unauthenticated) when it is not well-formed.
+TokenText parse_token(std::string_view text);
+
+std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret);
+
+// Throws StatusError with the reason and a next step when the token does not grant a join now.
+void check_token(const TokenRecord& record, const TokenText& presented, std::int64_t now);
+
+std::string format_utc(std::int64_t unix_seconds);  // "2026-11-20 10:00 UTC"
+
+}  // namespace mesh::coord

@@ -1,0 +1,172 @@
+#include <catch2/catch.hpp>
+
+#include "coordinator/registry.hpp"
+#include "coordinator/sqlite_store.hpp"
+#include "coordinator/status_error.hpp"
+#include "coordinator/sync_session.hpp"
+
+using namespace mesh::coord;
+
+namespace {
+
+Key key_of(std::uint8_t n) {
+    Key k;
+    k.bytes.fill(n);
+    return k;
+}
+
+struct Fixture {
+    SqliteStore store{":memory:"};
+    std::int64_t now = 1'000'000;
+    std::vector<std::uint64_t> changes;
+    NetworkConfig network = [] {
+        NetworkConfig n;
+        n.ipv6_prefix = IpPrefix::parse("fd00:aa::/48");
+        return n;
+    }();
+    Registry registry{store, network, [this] { return now; },
+                      [this](std::uint64_t v) { changes.push_back(v); }};
+
+    NodeRecord join(const std::string& token, std::uint8_t wg, std::uint8_t machine,
+                    const std::string& host) {
+        return registry.join({token, key_of(wg), key_of(machine), host});
+    }
+};
+
+Code code_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const StatusError& e) {
+        return e.code();
+    }
+    FAIL("expected a StatusError");
+    return Code::aborted;
+}
+
+}  // namespace
+
+TEST_CASE("join allocates addresses and consumes a single-use token") {
+    Fixture f;
+    auto token = f.registry.create_token(3600, false, 0).text;
+    auto node = f.join(token, 1, 101, "alpha");
+    CHECK(node.ipv4.to_string() == "100.64.0.1");
+    CHECK(node.ipv6.to_string() == "fd00:aa::1");
+    CHECK(node.key_version == node.version);
+    CHECK(f.changes == std::vector<std::uint64_t>{node.version});
+    CHECK(code_of([&] { f.join(token, 2, 102, "beta"); }) == Code::permission_denied);
+    CHECK(f.store.nodes().size() == 1);
+}
+
+TEST_CASE("re-join with the same machine key keeps the node and its addresses") {
+    Fixture f;
+    auto token = f.registry.create_token(3600, true, 0).text;
+    auto first = f.join(token, 1, 101, "alpha");
+    f.join(token, 2, 102, "beta");
+    auto again = f.join(token, 3, 101, "alpha");  // new WireGuard key, same machine
+    CHECK(again.id == first.id);
+    CHECK(again.ipv4 == first.ipv4);
+    CHECK(again.wireguard_key == key_of(3));
+    CHECK(again.key_version > first.key_version);
+    CHECK(f.store.nodes().size() == 2);
+    auto same_key = f.join(token, 3, 101, "alpha");
+    CHECK(same_key.key_version == again.key_version);  // unchanged key: no new handshake needed
+}
+
+TEST_CASE("refused joins store nothing") {
+    Fixture f;
+    auto token = f.registry.create_token(60, true, 0).text;
+    f.join(token, 1, 101, "alpha");
+    auto version = f.store.version();
+    SECTION("a WireGuard key claimed by another machine") {
+        CHECK(code_of([&] { f.join(token, 1, 102, "beta"); }) == Code::permission_denied);
+    }
+    SECTION("a zero WireGuard key") {
+        CHECK(code_of([&] { f.join(token, 0, 102, "beta"); }) == Code::invalid_argument);
+    }
+    SECTION("a bad hostname") {
+        CHECK(code_of([&] { f.join(token, 2, 102, "no spaces"); }) == Code::invalid_argument);
+    }
+    SECTION("an unknown token") {
+        auto other = generate_token(f.now, 60, false, 0).text;
+        CHECK(code_of([&] { f.join(other, 2, 102, "beta"); }) == Code::unauthenticated);
+    }
+    SECTION("an expired token") {
+        f.now += 61;
+        CHECK(code_of([&] { f.join(token, 2, 102, "beta"); }) == Code::permission_denied);
+    }
+    CHECK(f.store.version() == version);
+    CHECK(f.store.nodes().size() == 1);
+    CHECK(f.store.tokens()[0].uses == 1);
+}
+
+TEST_CASE("duplicate hostnames get a suffix") {
+    Fixture f;
+    auto token = f.registry.create_token(60, true, 0).text;
+    f.join(token, 1, 101, "web");
+    CHECK(f.join(token, 2, 102, "web").hostname == "web-2");
+}
+
+TEST_CASE("sync session: full map, then deltas, removals and readiness") {
+    Fixture f;
+    auto token = f.registry.create_token(60, true, 0).text;
+    auto a = f.join(token, 1, 101, "a");
+    auto b = f.join(token, 2, 102, "b");
+
+    SyncSession session(a.id, 0);
+    auto full = session.next_map(f.store);
+    REQUIRE(full);
+    CHECK(full->full);
+    REQUIRE(full->self);
+    CHECK(full->self->id == a.id);
+    REQUIRE(full->peers.size() == 1);
+    CHECK(full->peers[0].id == b.id);
+    CHECK_FALSE(session.next_map(f.store));  // nothing new
+
+    std::map<std::string, std::uint64_t> applied;
+    auto lookup = [&](const std::string& id) -> std::optional<std::uint64_t> {
+        auto it = applied.find(id);
+        if (it == applied.end()) return std::nullopt;
+        return it->second;
+    };
+    applied[a.id] = full->version;
+    CHECK(session.newly_ready(lookup).empty());  // b has not applied a yet
+    applied[b.id] = a.key_version;               // b learned about a... but a joined first
+    CHECK(session.newly_ready(lookup) == std::vector<std::string>{b.id});
+    CHECK(session.newly_ready(lookup).empty());  // announced once
+
+    auto c = f.join(token, 3, 103, "c");
+    auto delta = session.next_map(f.store);
+    REQUIRE(delta);
+    CHECK_FALSE(delta->full);
+    CHECK(delta->from_version == full->version);
+    REQUIRE(delta->peers.size() == 1);
+    CHECK(delta->peers[0].id == c.id);
+
+    f.registry.remove_node("b");
+    auto removal = session.next_map(f.store);
+    REQUIRE(removal);
+    CHECK(removal->removed == std::vector<std::string>{b.id});
+    CHECK(removal->from_version == delta->version);
+
+    f.registry.remove_node(a.id);
+    CHECK_THROWS_AS(session.next_map(f.store), StatusError);
+}
+
+TEST_CASE("a resuming session gets a delta from its version") {
+    Fixture f;
+    auto token = f.registry.create_token(60, true, 0).text;
+    auto a = f.join(token, 1, 101, "a");
+    auto version = f.store.version();
+    auto b = f.join(token, 2, 102, "b");
+    SyncSession resumed(a.id, version);
+    auto m = resumed.next_map(f.store);
+    REQUIRE(m);
+    CHECK_FALSE(m->full);
+    REQUIRE(m->peers.size() == 1);
+    CHECK(m->peers[0].id == b.id);
+
+    SyncSession from_future(a.id, version + 100);
+    auto full = from_future.next_map(f.store);
+    REQUIRE(full);
+    CHECK(full->full);
+}
