@@ -146,7 +146,13 @@ void CoordinatorService::stream_map(
         auto ready = logic.newly_ready(applied);
         if (!ready.empty()) {
             v1::SyncResponse msg;
-            for (auto& id : ready) msg.mutable_ready()->add_node_ids(id);
+            for (auto& peer : ready) {
+                if (peer.initiate) {
+                    msg.mutable_ready()->add_initiate(peer.node_id);
+                } else {
+                    msg.mutable_ready()->add_respond(peer.node_id);
+                }
+            }
             if (!stream->Write(msg)) return;
         }
         hub_.wait(*session, seen, std::chrono::duration_cast<std::chrono::milliseconds>(kIdleWakeup));

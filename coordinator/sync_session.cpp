@@ -63,8 +63,8 @@ std::optional<MapMessage> SyncSession::next_map(Store& store) {
     return msg;
 }
 
-std::vector<std::string> SyncSession::newly_ready(const AppliedLookup& applied) {
-    std::vector<std::string> out;
+std::vector<ReadyPeer> SyncSession::newly_ready(const AppliedLookup& applied) {
+    std::vector<ReadyPeer> out;
     auto mine = applied(node_id_);
     if (!mine) return out;
     for (const auto& [peer, key_version] : key_versions_) {
@@ -72,7 +72,9 @@ std::vector<std::string> SyncSession::newly_ready(const AppliedLookup& applied) 
         auto theirs = applied(peer);
         if (theirs && *theirs >= self_key_version_) {
             ready_.insert(peer);
-            out.push_back(peer);
+            bool older = self_key_version_ < key_version ||
+                         (self_key_version_ == key_version && node_id_ < peer);
+            out.push_back({peer, older});
         }
     }
     return out;

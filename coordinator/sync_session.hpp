@@ -23,6 +23,13 @@ struct MapMessage {
     std::vector<std::string> removed;
 };
 
+struct ReadyPeer {
+    std::string node_id;
+    bool initiate = false;  // this node starts the handshake (it was in the mesh first)
+
+    bool operator==(const ReadyPeer&) const = default;
+};
+
 class SyncSession {
 public:
     using AppliedLookup = std::function<std::optional<std::uint64_t>(const std::string&)>;
@@ -35,7 +42,7 @@ public:
     std::optional<MapMessage> next_map(Store& store);
 
     // Peers that just became ready (both sides applied each other's current keys).
-    std::vector<std::string> newly_ready(const AppliedLookup& applied);
+    std::vector<ReadyPeer> newly_ready(const AppliedLookup& applied);
 
     const std::string& node_id() const { return node_id_; }
     std::uint64_t sent_version() const { return sent_version_; }

@@ -131,7 +131,8 @@ TEST_CASE("sync session: full map, then deltas, removals and readiness") {
     applied[a.id] = full->version;
     CHECK(session.newly_ready(lookup).empty());  // b has not applied a yet
     applied[b.id] = a.key_version;               // b learned about a... but a joined first
-    CHECK(session.newly_ready(lookup) == std::vector<std::string>{b.id});
+    // a joined first, so a starts the handshake.
+    CHECK(session.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, true}});
     CHECK(session.newly_ready(lookup).empty());  // announced once
 
     auto c = f.join(token, 3, 103, "c");

@@ -1,0 +1,88 @@
+#pragma once
+// The agent's core: who this host is in the mesh, the map it follows, and the device it keeps
+// equal to that map. Transport lives in SyncClient and the local API; this class decides.
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/data_plane.hpp"
+#include "agent/join_client.hpp"
+#include "agent/keys.hpp"
+#include "agent/state.hpp"
+#include "agent/sync_client.hpp"
+
+namespace mesh::agent {
+
+struct AgentOptions {
+    std::string state_dir = "/var/lib/mesh-agent";
+    std::uint16_t listen_port = 51820;
+    DataPlaneOptions data_plane;
+};
+
+struct PeerStatus {
+    std::string node_id;
+    std::string hostname;
+    Key public_key;
+    std::vector<IpPrefix> allowed_ips;
+    std::optional<Endpoint> endpoint;
+    std::int64_t last_handshake = 0;
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t tx_bytes = 0;
+    bool ready = false;
+};
+
+struct AgentStatus {
+    bool joined = false;
+    std::string node_id;
+    std::string hostname;
+    std::vector<IpPrefix> addresses;
+    std::string coordinator;
+    bool connected = false;
+    std::uint64_t netmap_version = 0;
+    std::string interface_name;
+    std::string driver;
+    std::optional<Key> public_key;
+    std::vector<PeerStatus> peers;
+    std::string last_error;
+};
+
+class Agent {
+public:
+    explicit Agent(AgentOptions options);
+    ~Agent();
+
+    // Loads keys and state; when joined, brings the device up from the saved map (fail static)
+    // and starts syncing. Throws mesh::Error for a broken state directory.
+    void start();
+    void stop();  // stops syncing; the device keeps running only if it was adopted
+
+    // Joins through the coordinator. On failure nothing is written. Throws JoinFailure.
+    JoinResult join(const std::string& coordinator, const std::string& token,
+                    const std::string& hostname);
+    AgentStatus status();
+    // Periodic work: report changed endpoints, repair drift in the device.
+    void tick();
+
+private:
+    SyncClient::Verdict on_map(const MapUpdate& update);
+    void on_ready(const std::vector<std::string>& initiate,
+                  const std::vector<std::string>& respond);
+    void on_removed();
+    void start_sync_locked();
+    void reconcile_locked(const char* reason);
+    std::vector<std::string> endpoints_locked();
+
+    AgentOptions options_;
+    DataPlane data_plane_;
+    std::mutex mutex_;
+    std::optional<Keys> keys_;
+    std::optional<AgentState> state_;
+    std::unique_ptr<SyncClient> sync_;
+    bool connected_ = false;
+    std::string last_error_;
+    std::vector<std::string> reported_endpoints_;
+};
+
+}  // namespace mesh::agent

@@ -1,0 +1,77 @@
+// mesh-agent: the per-host daemon. Keeps the WireGuard device equal to the coordinator's map.
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "agent/agent.hpp"
+#include "agent/local_api.hpp"
+
+namespace {
+
+// Every few seconds: report changed endpoints and repair drift in the device.
+void schedule_tick(boost::asio::steady_timer& timer, mesh::agent::Agent& agent) {
+    timer.expires_after(std::chrono::seconds(5));
+    timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        agent.tick();
+        schedule_tick(timer, agent);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"mesh-agent: joins this host to the mesh and keeps its WireGuard device in sync"};
+    mesh::agent::AgentOptions options;
+    std::string socket = "/run/mesh/agent.sock";
+    std::string log_level = "info";
+    app.add_option("--state-dir", options.state_dir, "Keys and state (created 0700)")
+        ->capture_default_str();
+    app.add_option("--socket", socket, "Local API socket for meshctl")->capture_default_str();
+    app.add_option("--interface", options.data_plane.interface, "WireGuard interface name")
+        ->capture_default_str();
+    app.add_option("--listen-port", options.listen_port, "WireGuard UDP port")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65535));
+    app.add_option("--wireguard-go", options.data_plane.wireguard_go,
+                   "Userspace WireGuard binary (used when the kernel has no WireGuard)")
+        ->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    options.data_plane.log_file = options.state_dir + "/wireguard-go.log";
+
+    try {
+        std::filesystem::create_directories(options.state_dir);
+        mesh::agent::Agent agent(options);
+        agent.start();
+        mesh::agent::LocalApi api(agent);
+        auto server = mesh::agent::serve_local_api(api, socket);
+        spdlog::info("event=started socket={} interface={} listen_port={}", socket,
+                     options.data_plane.interface, options.listen_port);
+
+        boost::asio::io_context io;
+        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        boost::asio::steady_timer timer(io);
+        signals.async_wait([&](const boost::system::error_code&, int signal) {
+            spdlog::info("event=stopping signal={}", signal);
+            timer.cancel();
+            io.stop();
+        });
+        schedule_tick(timer, agent);
+        io.run();
+
+        server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        agent.stop();
+        std::filesystem::remove(socket);
+        spdlog::info("event=stopped");
+    } catch (const std::exception& e) {
+        spdlog::critical("event=fatal error=\"{}\"", e.what());
+        fmt::print(stderr, "mesh-agent: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}

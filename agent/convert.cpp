@@ -1,0 +1,82 @@
+#include "agent/convert.hpp"
+
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::agent {
+
+PeerInfo from_proto(const v1::Peer& peer) {
+    PeerInfo p;
+    if (peer.node_id().empty() || peer.node_id().size() > 64) {
+        throw Error("coordinator sent a peer without a valid node id");
+    }
+    p.node_id = peer.node_id();
+    p.hostname = peer.hostname().substr(0, 63);
+    if (peer.wireguard_public_key().size() != 32) {
+        throw Error("coordinator sent peer " + p.node_id + " with a key that is not 32 bytes");
+    }
+    std::copy(peer.wireguard_public_key().begin(), peer.wireguard_public_key().end(),
+              p.public_key.bytes.begin());
+    for (const auto& ip : peer.allowed_ips()) p.allowed_ips.push_back(IpPrefix::parse(ip));
+    for (const auto& e : peer.endpoints()) p.endpoints.push_back(Endpoint::parse(e));
+    return p;
+}
+
+v1::Peer to_proto(const PeerInfo& peer) {
+    v1::Peer p;
+    p.set_node_id(peer.node_id);
+    p.set_hostname(peer.hostname);
+    p.set_wireguard_public_key(peer.public_key.bytes.data(), peer.public_key.bytes.size());
+    for (const auto& ip : peer.allowed_ips) p.add_allowed_ips(ip.to_string());
+    for (const auto& e : peer.endpoints) p.add_endpoints(e.to_string());
+    return p;
+}
+
+NetworkSettings from_proto(const v1::NetworkSettings& network) {
+    NetworkSettings n;
+    n.ipv4_prefix = IpPrefix::parse(network.ipv4_prefix());
+    n.ipv6_prefix = IpPrefix::parse(network.ipv6_prefix());
+    n.mtu = network.mtu() == 0 ? 1420 : network.mtu();
+    if (n.mtu < 1280 || n.mtu > 9000) throw Error("coordinator sent an MTU outside 1280..9000");
+    n.persistent_keepalive =
+        network.persistent_keepalive_seconds() == 0 ? 25 : network.persistent_keepalive_seconds();
+    if (n.persistent_keepalive > 65535) throw Error("coordinator sent a keepalive over 65535 s");
+    return n;
+}
+
+v1::NetworkSettings to_proto(const NetworkSettings& network) {
+    v1::NetworkSettings n;
+    n.set_ipv4_prefix(network.ipv4_prefix.to_string());
+    n.set_ipv6_prefix(network.ipv6_prefix.to_string());
+    n.set_mtu(network.mtu);
+    n.set_persistent_keepalive_seconds(network.persistent_keepalive);
+    return n;
+}
+
+MapUpdate from_proto(const v1::NetMap& map) {
+    MapUpdate u;
+    u.full = true;
+    u.version = map.version();
+    u.self = from_proto(map.self());
+    for (const auto& peer : map.peers()) u.upserted.push_back(from_proto(peer));
+    return u;
+}
+
+MapUpdate from_proto(const v1::NetMapDelta& delta) {
+    MapUpdate u;
+    u.from_version = delta.from_version();
+    u.version = delta.version();
+    if (delta.has_self()) u.self = from_proto(delta.self());
+    for (const auto& peer : delta.upserted()) u.upserted.push_back(from_proto(peer));
+    u.removed.assign(delta.removed().begin(), delta.removed().end());
+    return u;
+}
+
+v1::NetMap to_proto(const NetMap& map) {
+    v1::NetMap m;
+    m.set_version(map.version);
+    if (map.self) *m.mutable_self() = to_proto(*map.self);
+    for (const auto& [id, peer] : map.peers) *m.add_peers() = to_proto(peer);
+    return m;
+}
+
+}  // namespace mesh::agent

@@ -1,0 +1,13 @@
+#pragma once
+// Small file helpers for the state directory: atomic writes with a given mode.
+#include <string>
+
+namespace mesh::agent {
+
+// Writes contents to path via a temporary file, fsync and rename, with the given mode.
+void write_file_atomic(const std::string& path, const std::string& contents, unsigned mode);
+// Reads a whole file; throws mesh::Error naming the path.
+std::string read_file(const std::string& path);
+void ensure_private_dir(const std::string& dir);  // mkdir -p, mode 0700
+
+}  // namespace mesh::agent

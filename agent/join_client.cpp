@@ -1,0 +1,75 @@
+#include "agent/join_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "agent/backoff.hpp"
+#include "agent/convert.hpp"
+#include "agent/coordinator_channel.hpp"
+#include "mesh/v1/coordinator.grpc.pb.h"
+
+namespace mesh::agent {
+
+namespace {
+
+bool transient(grpc::StatusCode code) {
+    return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+JoinResult from_response(const v1::JoinResponse& response) {
+    JoinResult r;
+    r.node_id = response.node_id();
+    r.hostname = response.hostname();
+    try {
+        for (const auto& a : response.addresses()) r.addresses.push_back(IpPrefix::parse(a, true));
+        r.network = from_proto(response.network());
+    } catch (const Error& e) {
+        throw JoinFailure(grpc::StatusCode::INTERNAL,
+                          std::string("the coordinator's answer is malformed: ") + e.what());
+    }
+    if (r.node_id.empty() || r.addresses.empty()) {
+        throw JoinFailure(grpc::StatusCode::INTERNAL, "the coordinator's answer has no node id");
+    }
+    return r;
+}
+
+}  // namespace
+
+JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
+                            const std::string& hostname, const Keys& keys,
+                            const JoinRetry& retry) {
+    auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator));
+    v1::JoinRequest request;
+    request.set_token(token);
+    request.set_wireguard_public_key(keys.wireguard_public.bytes.data(), 32);
+    request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
+    request.set_hostname(hostname);
+
+    Backoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(4), system_random());
+    auto started = std::chrono::steady_clock::now();
+    grpc::Status status;
+    for (int attempt = 1; attempt <= retry.attempts; ++attempt) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + retry.attempt_timeout);
+        context.set_wait_for_ready(true);  // ride out a connection still being set up
+        v1::JoinResponse response;
+        status = stub->Join(&context, request, &response);
+        if (status.ok()) return from_response(response);
+        if (!transient(status.error_code())) {
+            throw JoinFailure(status.error_code(), status.error_message());
+        }
+        spdlog::warn("event=join_retry coordinator={} attempt={} error=\"{}\"", coordinator,
+                     attempt, status.error_message());
+        if (attempt < retry.attempts) std::this_thread::sleep_for(backoff.next());
+    }
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    throw JoinFailure(grpc::StatusCode::UNAVAILABLE,
+                      "cannot reach the coordinator at " + coordinator + " after " +
+                          std::to_string(retry.attempts) + " attempts in " +
+                          std::to_string(static_cast<int>(seconds + 0.5)) + " s (" +
+                          status.error_message() +
+                          "); check the address and that mesh-coordinator is running");
+}
+
+}  // namespace mesh::agent

@@ -1,0 +1,40 @@
+#pragma once
+// Calls Coordinator.Join with bounded retries: transient failures (unreachable, timeout) are
+// retried with backoff a few times; refusals (bad token, bad input) are returned at once.
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <vector>
+
+#include "agent/keys.hpp"
+#include "agent/netmap.hpp"
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::agent {
+
+struct JoinResult {
+    std::string node_id;
+    std::string hostname;
+    std::vector<IpPrefix> addresses;
+    NetworkSettings network;
+};
+
+class JoinFailure : public Error {
+public:
+    JoinFailure(grpc::StatusCode code, const std::string& message) : Error(message), code_(code) {}
+    grpc::StatusCode code() const { return code_; }
+
+private:
+    grpc::StatusCode code_;
+};
+
+struct JoinRetry {
+    int attempts = 4;
+    std::chrono::milliseconds attempt_timeout = std::chrono::seconds(2);
+};
+
+JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
+                            const std::string& hostname, const Keys& keys,
+                            const JoinRetry& retry = {});
+
+}  // namespace mesh::agent

@@ -1,0 +1,81 @@
+#include "agent/local_api.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/coordinator_channel.hpp"
+#include "agent/join_client.hpp"
+
+namespace mesh::agent {
+
+grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* request,
+                            v1::LocalJoinResponse* response) {
+    try {
+        validate_coordinator_address(request->coordinator());
+    } catch (const Error& e) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
+    }
+    std::string hostname = request->hostname();
+    if (hostname.empty()) {
+        char buf[256] = {};
+        ::gethostname(buf, sizeof buf - 1);
+        hostname = buf;
+        if (auto dot = hostname.find('.'); dot != std::string::npos) hostname.resize(dot);
+    }
+    try {
+        auto result = agent_.join(request->coordinator(), request->token(), hostname);
+        response->set_node_id(result.node_id);
+        response->set_hostname(result.hostname);
+        for (const auto& a : result.addresses) response->add_addresses(a.to_string());
+        return grpc::Status::OK;
+    } catch (const JoinFailure& e) {
+        return {e.code(), e.what()};
+    } catch (const std::exception& e) {
+        return {grpc::StatusCode::INTERNAL, e.what()};
+    }
+}
+
+grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
+                              v1::StatusResponse* response) {
+    AgentStatus s = agent_.status();
+    response->set_joined(s.joined);
+    response->set_node_id(s.node_id);
+    response->set_hostname(s.hostname);
+    for (const auto& a : s.addresses) response->add_addresses(a.to_string());
+    response->set_coordinator(s.coordinator);
+    response->set_connected(s.connected);
+    response->set_netmap_version(s.netmap_version);
+    response->set_interface_name(s.interface_name);
+    response->set_driver(s.driver);
+    if (s.public_key) response->set_public_key(s.public_key->to_base64());
+    response->set_last_error(s.last_error);
+    for (const auto& p : s.peers) {
+        auto* out = response->add_peers();
+        out->set_node_id(p.node_id);
+        out->set_hostname(p.hostname);
+        out->set_public_key(p.public_key.to_base64());
+        for (const auto& ip : p.allowed_ips) out->add_allowed_ips(ip.to_string());
+        if (p.endpoint) out->set_endpoint(p.endpoint->to_string());
+        out->set_last_handshake(p.last_handshake);
+        out->set_rx_bytes(p.rx_bytes);
+        out->set_tx_bytes(p.tx_bytes);
+        out->set_ready(p.ready);
+    }
+    return grpc::Status::OK;
+}
+
+std::unique_ptr<grpc::Server> serve_local_api(LocalApi& api, const std::string& socket_path) {
+    std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path());
+    std::filesystem::remove(socket_path);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+    builder.RegisterService(&api);
+    auto server = builder.BuildAndStart();
+    if (!server) throw Error("cannot listen on " + socket_path);
+    ::chmod(socket_path.c_str(), 0600);
+    return server;
+}
+
+}  // namespace mesh::agent

@@ -1,0 +1,83 @@
+// meshctl: the operator's command on a host; talks to the local mesh-agent.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "agent/status_view.hpp"
+#include "mesh/v1/agent.grpc.pb.h"
+
+namespace {
+
+int fail(const std::string& what) {
+    fmt::print(stderr, "meshctl: {}\n", what);
+    return 1;
+}
+
+std::string explain(const grpc::Status& status, const std::string& socket) {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        status.error_message().find("coordinator") == std::string::npos) {
+        return "cannot reach mesh-agent at " + socket +
+               " (is it running? start it with `mesh-agent` or `systemctl start mesh-agent`)";
+    }
+    return status.error_message();
+}
+
+std::unique_ptr<mesh::v1::Agent::Stub> connect(const std::string& socket) {
+    return mesh::v1::Agent::NewStub(
+        grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"meshctl: control this host's mesh agent"};
+    app.require_subcommand(1);
+    std::string socket = "/run/mesh/agent.sock";
+    app.add_option("--socket", socket, "The agent's local socket")->capture_default_str();
+
+    std::string coordinator, token, hostname;
+    auto* join = app.add_subcommand("join", "Join this host to a mesh");
+    join->add_option("coordinator", coordinator, "Coordinator address, host:port")->required();
+    join->add_option("--token", token, "Join token from `mesh-coordinator token create`")
+        ->required();
+    join->add_option("--hostname", hostname, "Name in the mesh (default: this host's name)");
+
+    bool json = false;
+    auto* status = app.add_subcommand("status", "Show this node and its peers");
+    status->add_flag("--json", json, "Machine-readable output");
+
+    CLI11_PARSE(app, argc, argv);
+    auto stub = connect(socket);
+    if (join->parsed()) {
+        mesh::v1::LocalJoinRequest request;
+        request.set_coordinator(coordinator);
+        request.set_token(token);
+        request.set_hostname(hostname);
+        mesh::v1::LocalJoinResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+        auto s = stub->Join(&context, request, &response);
+        if (!s.ok()) return fail("join failed: " + explain(s, socket));
+        std::string addresses;
+        for (const auto& a : response.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
+        fmt::print("joined as {} ({}), addresses {}\n", response.hostname(), response.node_id(),
+                   addresses);
+        return 0;
+    }
+    if (status->parsed()) {
+        mesh::v1::StatusResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        auto s = stub->Status(&context, {}, &response);
+        if (!s.ok()) return fail(explain(s, socket));
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        fmt::print("{}", json ? mesh::agent::render_status_json(response)
+                              : mesh::agent::render_status_table(response, now));
+        return 0;
+    }
+    return 0;
+}

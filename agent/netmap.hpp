@@ -1,0 +1,70 @@
+#pragma once
+// The agent's view of the network map, and the pure rules for applying the coordinator's full
+// maps and deltas to it.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/key.hpp"
+
+namespace mesh::agent {
+
+using kb::Endpoint;
+using kb::IpAddress;
+using kb::IpPrefix;
+using kb::Key;
+
+struct PeerInfo {
+    std::string node_id;
+    std::string hostname;
+    Key public_key;
+    std::vector<IpPrefix> allowed_ips;
+    std::vector<Endpoint> endpoints;
+
+    bool operator==(const PeerInfo&) const = default;
+};
+
+struct NetworkSettings {
+    IpPrefix ipv4_prefix = IpPrefix::parse("100.64.0.0/10");
+    IpPrefix ipv6_prefix = IpPrefix::parse("fd00::/48");
+    std::uint32_t mtu = 1420;
+    std::uint32_t persistent_keepalive = 25;
+
+    bool operator==(const NetworkSettings&) const = default;
+};
+
+struct NetMap {
+    std::uint64_t version = 0;
+    std::optional<PeerInfo> self;
+    std::map<std::string, PeerInfo> peers;  // by node id
+    std::set<std::string> ready;            // peers whose pair the coordinator announced ready
+    std::set<std::string> initiate;         // subset of ready: this side starts the handshake
+};
+
+struct MapUpdate {
+    bool full = false;
+    std::uint64_t from_version = 0;
+    std::uint64_t version = 0;
+    std::optional<PeerInfo> self;
+    std::vector<PeerInfo> upserted;  // full: every peer
+    std::vector<std::string> removed;
+};
+
+enum class ApplyResult {
+    applied,
+    gap,           // a delta that does not start at our version: resync from scratch
+    self_removed,  // the operator removed this node
+};
+
+ApplyResult apply_update(NetMap& map, const MapUpdate& update, const std::string& self_id);
+
+// Marks listed peers ready, and whether this side initiates; ids not in the map are ignored.
+void mark_ready(NetMap& map, const std::vector<std::string>& initiate,
+                const std::vector<std::string>& respond);
+void forget_ready(NetMap& map, const std::string& node_id);
+
+}  // namespace mesh::agent

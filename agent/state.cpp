@@ -1,0 +1,64 @@
+#include "agent/state.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "agent/convert.hpp"
+#include "agent/files.hpp"
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::agent {
+
+namespace {
+const char* const kStateFile = "state.pb";
+}
+
+std::optional<AgentState> load_state(const std::string& dir) {
+    const std::string path = dir + "/" + kStateFile;
+    if (!std::filesystem::exists(path)) return std::nullopt;
+    v1::AgentState stored;
+    if (!stored.ParseFromString(read_file(path))) {
+        throw Error(path + " is corrupt; remove it and join again");
+    }
+    AgentState s;
+    try {
+        s.coordinator = stored.coordinator();
+        s.node_id = stored.node_id();
+        s.hostname = stored.hostname();
+        for (const auto& a : stored.addresses()) s.addresses.push_back(IpPrefix::parse(a, true));
+        s.network = from_proto(stored.network());
+        if (stored.has_netmap() && stored.netmap().has_self()) {
+            auto update = from_proto(stored.netmap());
+            apply_update(s.netmap, update, s.node_id);
+            std::vector<std::string> initiate(stored.initiate().begin(), stored.initiate().end());
+            std::vector<std::string> respond;
+            for (const auto& id : stored.ready()) {
+                if (std::find(initiate.begin(), initiate.end(), id) == initiate.end()) {
+                    respond.push_back(id);
+                }
+            }
+            mark_ready(s.netmap, initiate, respond);
+        }
+        s.removed = stored.removed();
+    } catch (const Error& e) {
+        throw Error(path + " is corrupt (" + e.what() + "); remove it and join again");
+    }
+    return s;
+}
+
+void save_state(const std::string& dir, const AgentState& s) {
+    v1::AgentState stored;
+    stored.set_coordinator(s.coordinator);
+    stored.set_node_id(s.node_id);
+    stored.set_hostname(s.hostname);
+    for (const auto& a : s.addresses) stored.add_addresses(a.to_string());
+    *stored.mutable_network() = to_proto(s.network);
+    if (s.netmap.self) *stored.mutable_netmap() = to_proto(s.netmap);
+    for (const auto& id : s.netmap.ready) stored.add_ready(id);
+    for (const auto& id : s.netmap.initiate) stored.add_initiate(id);
+    stored.set_removed(s.removed);
+    ensure_private_dir(dir);
+    write_file_atomic(dir + "/" + kStateFile, stored.SerializeAsString(), 0600);
+}
+
+}  // namespace mesh::agent

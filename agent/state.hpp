@@ -1,0 +1,27 @@
+#pragma once
+// What the agent remembers across restarts (STATE_DIR/state.pb, 0600): who it is in the mesh
+// and the last map it applied, so a restart with the coordinator down still configures the
+// device ("fail static").
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/netmap.hpp"
+
+namespace mesh::agent {
+
+struct AgentState {
+    std::string coordinator;
+    std::string node_id;
+    std::string hostname;
+    std::vector<IpPrefix> addresses;  // with prefix length, host bits kept
+    NetworkSettings network;
+    NetMap netmap;
+    bool removed = false;
+};
+
+// nullopt when the host never joined. Throws mesh::Error for an unreadable or corrupt file.
+std::optional<AgentState> load_state(const std::string& dir);
+void save_state(const std::string& dir, const AgentState& state);
+
+}  // namespace mesh::agent

@@ -1,0 +1,64 @@
+#include "agent/status_view.hpp"
+
+#include <fmt/core.h>
+#include <google/protobuf/util/json_util.h>
+
+namespace mesh::agent {
+
+std::string human_bytes(std::uint64_t bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = static_cast<double>(bytes);
+    int unit = 0;
+    while (value >= 1024 && unit < 4) {
+        value /= 1024;
+        ++unit;
+    }
+    return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string human_ago(std::int64_t then, std::int64_t now) {
+    if (then == 0) return "never";
+    auto d = now - then;
+    if (d < 0) d = 0;
+    if (d < 120) return fmt::format("{}s ago", d);
+    if (d < 7200) return fmt::format("{}m ago", d / 60);
+    return fmt::format("{}h ago", d / 3600);
+}
+
+std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
+    if (!s.joined()) {
+        std::string out = "not joined";
+        if (!s.last_error().empty()) out += ": " + s.last_error();
+        return out + "\njoin with: meshctl join COORDINATOR --token TOKEN\n";
+    }
+    std::string addresses;
+    for (const auto& a : s.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
+    std::string out = fmt::format(
+        "node:        {} ({})\naddresses:   {}\ncoordinator: {} ({})\ninterface:   {} (driver "
+        "{}), map version {}\n",
+        s.hostname(), s.node_id(), addresses, s.coordinator(),
+        s.connected() ? "connected" : "disconnected: " + s.last_error(), s.interface_name(),
+        s.driver(), s.netmap_version());
+    out += fmt::format("\n{:<16} {:<18} {:<22} {:<12} {:>10} {:>10}\n", "PEER", "ADDRESS",
+                       "ENDPOINT", "HANDSHAKE", "RX", "TX");
+    for (const auto& p : s.peers()) {
+        out += fmt::format("{:<16} {:<18} {:<22} {:<12} {:>10} {:>10}\n", p.hostname(),
+                           p.allowed_ips_size() ? p.allowed_ips(0) : "-",
+                           p.endpoint().empty() ? "-" : p.endpoint(),
+                           human_ago(p.last_handshake(), now), human_bytes(p.rx_bytes()),
+                           human_bytes(p.tx_bytes()));
+    }
+    if (s.peers_size() == 0) out += "(no peers yet)\n";
+    return out;
+}
+
+std::string render_status_json(const v1::StatusResponse& status) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    options.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(status, &out, options);
+    return out;
+}
+
+}  // namespace mesh::agent

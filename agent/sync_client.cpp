@@ -1,0 +1,170 @@
+#include "agent/sync_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/backoff.hpp"
+#include "agent/convert.hpp"
+#include "agent/coordinator_channel.hpp"
+#include "kmod-bridge/error.hpp"
+#include "sync_proof.hpp"
+
+namespace mesh::agent {
+
+namespace {
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+SyncClient::SyncClient(std::string coordinator, std::string node_id, const Keys& keys,
+                       Handlers handlers)
+    : coordinator_(std::move(coordinator)),
+      node_id_(std::move(node_id)),
+      keys_(keys),
+      handlers_(std::move(handlers)),
+      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_))) {}
+
+SyncClient::~SyncClient() { stop(); }
+
+void SyncClient::start() { thread_ = std::thread([this] { run(); }); }
+
+void SyncClient::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        if (context_) context_->TryCancel();
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void SyncClient::run() {
+    Backoff backoff(std::chrono::milliseconds(250), std::chrono::seconds(15), system_random());
+    bool resync = false;
+    while (true) {
+        Outcome outcome = run_stream(resync ? 0 : handlers_.applied_version());
+        if (outcome.removed) {
+            handlers_.on_removed();
+            return;
+        }
+        resync = outcome.resync;
+        if (outcome.established) backoff.reset();
+        auto delay = backoff.next();
+        handlers_.on_status(false, outcome.error);
+        std::unique_lock lock(mutex_);
+        if (stopping_) return;
+        spdlog::warn("event=sync_down coordinator={} error=\"{}\" retry_in_ms={} attempt={}",
+                     coordinator_, outcome.error, delay.count(), backoff.attempts());
+        wake_.wait_for(lock, delay, [this] { return stopping_; });
+        if (stopping_) return;
+    }
+}
+
+bool SyncClient::write(const v1::SyncRequest& request) {
+    std::lock_guard lock(write_mutex_);
+    return stream_ && stream_->Write(request);
+}
+
+void SyncClient::report_endpoints(const std::vector<std::string>& endpoints) {
+    v1::SyncRequest request;
+    for (const auto& e : endpoints) request.mutable_endpoints()->add_endpoints(e);
+    write(request);
+}
+
+SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
+    Outcome outcome;
+    grpc::ClientContext context;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return outcome;
+        context_ = &context;
+    }
+    auto stream = stub_->Sync(&context);
+    {
+        std::lock_guard lock(write_mutex_);
+        stream_ = stream.get();
+    }
+    v1::SyncRequest hello;
+    auto* h = hello.mutable_hello();
+    h->set_node_id(node_id_);
+    h->set_timestamp(unix_now());
+    h->set_signature(keys_.sign(v1::sync_proof_message(node_id_, h->timestamp())));
+    h->set_last_applied_version(from_version);
+    for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
+
+    if (write(hello)) {
+        v1::SyncResponse message;
+        while (stream->Read(&message)) {
+            if (!outcome.established) {
+                outcome.established = true;
+                handlers_.on_status(true, "");
+                spdlog::info("event=sync_up coordinator={} from_version={}", coordinator_,
+                             from_version);
+            }
+            if (!handle(message, outcome)) {
+                context.TryCancel();
+                break;
+            }
+        }
+    }
+    {
+        std::lock_guard lock(write_mutex_);
+        stream_ = nullptr;
+    }
+    grpc::Status status = stream->Finish();
+    {
+        std::lock_guard lock(mutex_);
+        context_ = nullptr;
+    }
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) outcome.removed = true;
+    if (outcome.error.empty()) {
+        outcome.error = status.ok() ? "stream closed by the coordinator"
+                                    : status.error_message() + " (code " +
+                                          std::to_string(status.error_code()) + ")";
+    }
+    return outcome;
+}
+
+// Returns false when the stream must be dropped (resync, removal or a malformed message).
+bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
+    if (message.has_ready()) {
+        const auto& r = message.ready();
+        handlers_.on_ready({r.initiate().begin(), r.initiate().end()},
+                           {r.respond().begin(), r.respond().end()});
+        return true;
+    }
+    MapUpdate update;
+    try {
+        if (message.has_full()) {
+            update = from_proto(message.full());
+        } else if (message.has_delta()) {
+            update = from_proto(message.delta());
+        } else {
+            return true;  // a message kind from a newer coordinator: ignore
+        }
+    } catch (const Error& e) {
+        outcome.error = std::string("malformed map from the coordinator: ") + e.what();
+        outcome.resync = true;
+        return false;
+    }
+    switch (handlers_.on_map(update)) {
+        case Verdict::removed:
+            outcome.removed = true;
+            outcome.error = "this node was removed by the operator";
+            return false;
+        case Verdict::resync:
+            outcome.resync = true;
+            outcome.error = "map out of step; resyncing";
+            return false;
+        case Verdict::applied: {
+            v1::SyncRequest ack;
+            ack.mutable_ack()->set_version(update.version);
+            return write(ack);
+        }
+    }
+    return true;
+}
+
+}  // namespace mesh::agent

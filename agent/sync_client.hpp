@@ -1,0 +1,70 @@
+#pragma once
+// Keeps the one Sync stream to the coordinator open: proves the machine key, resumes from the
+// last applied version, hands maps and readiness to the agent, acknowledges what the agent
+// applied, and reconnects with jittered exponential backoff. Runs on its own thread.
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/keys.hpp"
+#include "agent/netmap.hpp"
+#include "mesh/v1/coordinator.grpc.pb.h"
+
+namespace mesh::agent {
+
+class SyncClient {
+public:
+    enum class Verdict { applied, resync, removed };
+    struct Handlers {
+        std::function<std::uint64_t()> applied_version;
+        std::function<std::vector<std::string>()> endpoints;
+        std::function<Verdict(const MapUpdate&)> on_map;  // applies to the device
+        std::function<void(const std::vector<std::string>& initiate,
+                           const std::vector<std::string>& respond)>
+            on_ready;
+        std::function<void(bool connected, const std::string& error)> on_status;
+        std::function<void()> on_removed;
+    };
+
+    SyncClient(std::string coordinator, std::string node_id, const Keys& keys, Handlers handlers);
+    ~SyncClient();
+    SyncClient(const SyncClient&) = delete;
+    SyncClient& operator=(const SyncClient&) = delete;
+
+    void start();
+    void stop();  // cancels the stream and joins the thread; idempotent
+    // Sends the candidate list if a stream is open (else the next hello carries it).
+    void report_endpoints(const std::vector<std::string>& endpoints);
+
+private:
+    struct Outcome {
+        bool established = false;
+        bool resync = false;
+        bool removed = false;
+        std::string error;
+    };
+    void run();
+    Outcome run_stream(std::uint64_t from_version);
+    bool handle(const v1::SyncResponse& message, Outcome& outcome);
+    bool write(const v1::SyncRequest& request);
+
+    std::string coordinator_;
+    std::string node_id_;
+    Keys keys_;
+    Handlers handlers_;
+    std::unique_ptr<v1::Coordinator::Stub> stub_;
+
+    std::mutex mutex_;  // guards the fields below
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    grpc::ClientContext* context_ = nullptr;
+    grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>* stream_ = nullptr;
+    std::mutex write_mutex_;  // one writer at a time on the stream
+    std::thread thread_;
+};
+
+}  // namespace mesh::agent

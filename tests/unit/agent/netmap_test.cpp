@@ -1,0 +1,119 @@
+#include <catch2/catch.hpp>
+
+#include "agent/desired_config.hpp"
+#include "agent/netmap.hpp"
+
+using namespace mesh::agent;
+
+namespace {
+
+PeerInfo peer(const std::string& id, std::uint8_t key, int host) {
+    PeerInfo p;
+    p.node_id = id;
+    p.hostname = id;
+    p.public_key.bytes.fill(key);
+    p.allowed_ips = {IpPrefix::parse("100.64.0." + std::to_string(host) + "/32"),
+                     IpPrefix::parse("fd00::" + std::to_string(host) + "/128")};
+    p.endpoints = {Endpoint::parse("10.0.0." + std::to_string(host) + ":51820")};
+    return p;
+}
+
+MapUpdate full(std::uint64_t version, std::vector<PeerInfo> peers) {
+    MapUpdate u;
+    u.full = true;
+    u.version = version;
+    u.self = peer("self", 9, 9);
+    u.upserted = std::move(peers);
+    return u;
+}
+
+}  // namespace
+
+TEST_CASE("a full map replaces everything; deltas must start at our version") {
+    NetMap map;
+    REQUIRE(apply_update(map, full(5, {peer("a", 1, 1), peer("b", 2, 2)}), "self") ==
+            ApplyResult::applied);
+    CHECK(map.version == 5);
+    CHECK(map.peers.size() == 2);
+
+    MapUpdate delta;
+    delta.from_version = 4;
+    delta.version = 6;
+    CHECK(apply_update(map, delta, "self") == ApplyResult::gap);
+    CHECK(map.version == 5);
+
+    delta.from_version = 5;
+    delta.upserted = {peer("c", 3, 3)};
+    delta.removed = {"a"};
+    CHECK(apply_update(map, delta, "self") == ApplyResult::applied);
+    CHECK(map.version == 6);
+    CHECK(map.peers.contains("c"));
+    CHECK_FALSE(map.peers.contains("a"));
+
+    MapUpdate bye;
+    bye.from_version = 6;
+    bye.version = 7;
+    bye.removed = {"self"};
+    CHECK(apply_update(map, bye, "self") == ApplyResult::self_removed);
+}
+
+TEST_CASE("readiness: kept for unchanged keys, dropped when a key changes") {
+    NetMap map;
+    apply_update(map, full(1, {peer("a", 1, 1), peer("b", 2, 2)}), "self");
+    mark_ready(map, {"a"}, {"b", "unknown"});
+    CHECK(map.ready == std::set<std::string>{"a", "b"});
+    CHECK(map.initiate == std::set<std::string>{"a"});
+
+    apply_update(map, full(2, {peer("a", 1, 1), peer("b", 2, 2)}), "self");
+    CHECK(map.ready.size() == 2);
+
+    MapUpdate rotate;
+    rotate.from_version = 2;
+    rotate.version = 3;
+    rotate.upserted = {peer("a", 7, 1)};
+    apply_update(map, rotate, "self");
+    CHECK(map.ready == std::set<std::string>{"b"});
+    CHECK(map.initiate.empty());
+}
+
+TEST_CASE("desired config: keepalive only once ready, initiator first") {
+    NetMap map;
+    apply_update(map, full(1, {peer("a", 1, 1), peer("b", 2, 2)}), "self");
+    NetworkSettings network;
+    DeviceIdentity identity;
+    identity.private_key.bytes.fill(9);
+
+    auto config = desired_config(map, network, identity, {});
+    REQUIRE(config.peers.size() == 2);
+    for (const auto& p : config.peers) CHECK(p.persistent_keepalive == 0);
+
+    mark_ready(map, {"a"}, {"b"});
+    config = desired_config(map, network, identity, {});
+    CHECK(config.peers[0].persistent_keepalive == 25);  // a: we initiate
+    CHECK(config.peers[1].persistent_keepalive == 0);   // b: wait for its handshake
+
+    config = desired_config(map, network, identity, {map.peers["b"].public_key});
+    CHECK(config.peers[1].persistent_keepalive == 25);
+    CHECK(config.peers[0].endpoint->to_string() == "10.0.0.1:51820");
+    CHECK(config.listen_port == 51820);
+}
+
+TEST_CASE("allowed IPs from control are trusted only inside the overlay") {
+    NetworkSettings network;
+    network.ipv6_prefix = IpPrefix::parse("fd00::/48");
+    auto p = peer("a", 1, 1);
+    p.allowed_ips.push_back(IpPrefix::parse("0.0.0.0/0"));           // not a host route
+    p.allowed_ips.push_back(IpPrefix::parse("8.8.8.8/32"));          // outside the overlay
+    p.allowed_ips.push_back(IpPrefix::parse("100.64.0.9/32"));       // our own address
+    std::optional<PeerInfo> self = peer("self", 9, 9);
+    auto trusted = trusted_allowed_ips(p, network, self);
+    CHECK(trusted == std::vector<IpPrefix>{IpPrefix::parse("100.64.0.1/32"),
+                                           IpPrefix::parse("fd00::1/128")});
+}
+
+TEST_CASE("endpoint choice prefers IPv4") {
+    std::vector<Endpoint> c{Endpoint::parse("[fd00::1]:1"), Endpoint::parse("10.0.0.1:2")};
+    CHECK(choose_endpoint(c)->to_string() == "10.0.0.1:2");
+    CHECK(choose_endpoint({Endpoint::parse("[fd00::1]:1")})->to_string() == "[fd00::1]:1");
+    CHECK_FALSE(choose_endpoint({}));
+}
