@@ -30,6 +30,11 @@ void Agent::start() {
         return;
     }
     data_plane_.up(state_->addresses, state_->network.mtu);
+    if (data_plane_.created_fresh()) {
+        // Peers still hold sessions with the device we lost; they would keep sending on them
+        // until WireGuard gives up (15 s). So this side starts every handshake right away.
+        state_->netmap.initiate = state_->netmap.ready;
+    }
     reconcile_locked("start");
     start_sync_locked();
 }
@@ -154,12 +159,19 @@ std::vector<std::string> Agent::endpoints_locked() {
 JoinResult Agent::join(const std::string& coordinator, const std::string& token,
                        const std::string& hostname) {
     Keys keys;
+    std::vector<std::string> endpoints;
     {
         std::lock_guard lock(mutex_);
         if (!keys_) keys_ = Keys::generate();  // kept in memory only until a join succeeds
         keys = *keys_;
+        NetworkSettings any_network;  // the overlay is not known yet; exclude nothing extra
+        for (const auto& e : select_endpoints(host_addresses(), data_plane_.interface_name(),
+                                              state_ ? state_->network : any_network,
+                                              options_.listen_port)) {
+            endpoints.push_back(e.to_string());
+        }
     }
-    JoinResult result = join_coordinator(coordinator, token, hostname, keys);
+    JoinResult result = join_coordinator(coordinator, token, hostname, keys, endpoints);
 
     std::unique_ptr<SyncClient> old_sync;
     {

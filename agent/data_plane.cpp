@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/reconcile.hpp"
@@ -26,7 +27,9 @@ void DataPlane::ensure_device() {
         opts.binary = options_.wireguard_go;
         opts.socket_dir = options_.socket_dir;
         opts.log_file = options_.log_file;
-        opts.log_level = "error";
+        // MESH_WIREGUARD_GO_LOG=verbose shows wireguard-go's handshakes, for debugging.
+        const char* level = std::getenv("MESH_WIREGUARD_GO_LOG");
+        opts.log_level = level ? level : "error";
         process_ = std::make_unique<kb::WireguardGo>(options_.interface, opts);
         spdlog::info("event=device_created interface={} driver=uapi wireguard_go_pid={}",
                      options_.interface, process_->pid());

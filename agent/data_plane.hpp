@@ -28,6 +28,8 @@ public:
     // Ensures the device exists with exactly these addresses, this MTU, and the link up.
     void up(const std::vector<kb::IpPrefix>& addresses, unsigned mtu);
     bool is_up() const { return driver_ != nullptr; }
+    // True when up() had to create the device (no sessions survived from before).
+    bool created_fresh() const { return process_ != nullptr; }
     // Applies the minimal update towards desired; returns it (empty when nothing changed).
     kb::DeviceUpdate apply(const kb::DeviceConfig& desired);
     // The same, against a state the caller has just read.

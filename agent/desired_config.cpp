@@ -40,7 +40,10 @@ kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& networ
         // Keepalive goes on once both sides know each other: turning it on makes WireGuard send
         // at once, which starts the handshake without waiting for traffic.
         bool ready = map.ready.contains(id);
-        if (ready && (map.initiate.contains(id) || established.contains(peer.public_key))) {
+        // Without an endpoint an initiation cannot leave, yet would still hold WireGuard's 5 s
+        // initiation rate limit: wait for the endpoint.
+        bool initiate = map.initiate.contains(id) && p.endpoint.has_value();
+        if (ready && (initiate || established.contains(peer.public_key))) {
             p.persistent_keepalive = static_cast<std::uint16_t>(network.persistent_keepalive);
         }
         config.peers.push_back(std::move(p));

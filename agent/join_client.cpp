@@ -38,6 +38,7 @@ JoinResult from_response(const v1::JoinResponse& response) {
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
                             const std::string& hostname, const Keys& keys,
+                            const std::vector<std::string>& endpoints,
                             const JoinRetry& retry) {
     auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator));
     v1::JoinRequest request;
@@ -45,6 +46,7 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& t
     request.set_wireguard_public_key(keys.wireguard_public.bytes.data(), 32);
     request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
     request.set_hostname(hostname);
+    for (const auto& e : endpoints) request.add_endpoints(e);
 
     Backoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(4), system_random());
     auto started = std::chrono::steady_clock::now();

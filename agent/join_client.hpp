@@ -35,6 +35,7 @@ struct JoinRetry {
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
                             const std::string& hostname, const Keys& keys,
+                            const std::vector<std::string>& endpoints,
                             const JoinRetry& retry = {});
 
 }  // namespace mesh::agent

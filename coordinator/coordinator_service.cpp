@@ -24,6 +24,7 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         params.wireguard_key = key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
         params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
         params.hostname = request->hostname();
+        params.endpoints = endpoints_from_proto(request->endpoints());
         NodeRecord node = registry_.join(params);
         response->set_node_id(node.id);
         response->set_hostname(node.hostname);

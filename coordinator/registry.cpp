@@ -99,6 +99,7 @@ NodeRecord Registry::join(const JoinParams& params) {
         } else {
             result = create_node(params, hostname, version);
         }
+        if (!params.endpoints.empty()) result.endpoints = params.endpoints;
         store_.put_node(result);
         record->uses += 1;
         store_.put_token(*record);

@@ -17,6 +17,7 @@ struct JoinParams {
     Key wireguard_key;
     Key machine_key;
     std::string hostname;
+    std::vector<Endpoint> endpoints;
 };
 
 class Registry {

@@ -29,7 +29,7 @@ struct Fixture {
 
     NodeRecord join(const std::string& token, std::uint8_t wg, std::uint8_t machine,
                     const std::string& host) {
-        return registry.join({token, key_of(wg), key_of(machine), host});
+        return registry.join({token, key_of(wg), key_of(machine), host, {}});
     }
 };
 

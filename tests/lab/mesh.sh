@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# tests/lab/mesh.sh — a mesh on top of the lab library: a coordinator host and agent hosts on one
+# LAN (10.231.0.0/24), each agent with its own state dir, wireguard-go and local socket.
+# SOURCE after tests/lab/lab.sh and lab_init. Needs MESH_BIN (directory of the built binaries).
+#
+#   mesh_coordinator_start                 host "coord" at 10.231.0.254, serving :7443
+#   mesh_coordinator_stop / _restart
+#   mesh_token [ARGS...]                   prints a new token (ARGS: --reusable --ttl 1h ...)
+#   mesh_admin ARGS...                     runs `mesh-coordinator ARGS` against the lab's socket
+#   mesh_host NAME INDEX                   host NAME at 10.231.0.INDEX with mesh-agent running
+#   mesh_agent_start NAME / mesh_agent_stop NAME
+#   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
+#   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
+#   meshctl_in NAME ARGS...                meshctl inside NAME
+#   mesh_wait_handshakes NAME COUNT TIMEOUT
+#                                          waits until NAME's device has COUNT peers with a handshake
+
+: "${MESH_BIN:?MESH_BIN must name the directory with mesh-coordinator, mesh-agent, meshctl}"
+MESH_COORD_ADDR=10.231.0.254
+MESH_COORD_PORT=7443
+MESH_INTERFACE=mesh0
+declare -gA _MESH_AGENT_PID=()
+declare -gA _MESH_IP=()
+_MESH_COORD_PID=""
+
+mesh_admin() {
+  "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" "$@"
+}
+
+mesh_coordinator_start() {
+  if [[ -z "$(lab_ns coord 2>/dev/null || true)" ]] || ! ip netns list | grep -q "^$(lab_ns coord)\b"; then
+    lab_host coord "$MESH_COORD_ADDR/24" || return 1
+  fi
+  _MESH_COORD_PID=$(lab_spawn coord "$LAB_DIR/coord/coordinator.log" \
+    "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" serve \
+    --listen "$MESH_COORD_ADDR:$MESH_COORD_PORT" --ipv6-prefix fd7a:115c:a1e0::/48) || return 1
+  lab_wait_for "the coordinator's admin socket" 10 test -S "$LAB_DIR/coord/state/admin.sock"
+}
+
+mesh_coordinator_stop() {
+  [[ -n "$_MESH_COORD_PID" ]] && lab_stop "$_MESH_COORD_PID"
+  _MESH_COORD_PID=""
+}
+
+mesh_coordinator_restart() {
+  mesh_coordinator_stop
+  mesh_coordinator_start
+}
+
+mesh_token() {
+  mesh_admin token create --quiet "$@"
+}
+
+meshctl_in() {
+  local name=$1
+  shift
+  lab_exec "$name" "$MESH_BIN/meshctl" --socket /run/mesh/agent.sock "$@"
+}
+
+mesh_agent_start() {
+  local name=$1
+  _MESH_AGENT_PID[$name]=$(lab_spawn "$name" "$LAB_DIR/$name/agent.log" \
+    "$MESH_BIN/mesh-agent" --state-dir "$LAB_DIR/$name/state" --socket /run/mesh/agent.sock \
+    --interface "$MESH_INTERFACE" --listen-port 51820) || return 1
+  lab_wait_for "mesh-agent on $name" 10 lab_exec "$name" test -S /run/mesh/agent.sock
+}
+
+mesh_agent_stop() {
+  local name=$1
+  [[ -n "${_MESH_AGENT_PID[$name]:-}" ]] && lab_stop "${_MESH_AGENT_PID[$name]}"
+  _MESH_AGENT_PID[$name]=""
+}
+
+mesh_host() {
+  local name=$1 index=$2
+  lab_host "$name" "10.231.0.$index/24" || return 1
+  mesh_agent_start "$name"
+}
+
+mesh_join() {
+  local name=$1 token=$2 out
+  out=$(meshctl_in "$name" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" --token "$token" \
+    --hostname "$name") || { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out"
+  # "joined as NAME (ID), addresses 100.64.0.N/10 fd..."
+  _MESH_IP[$name]=$(sed -n 's/.*addresses \([0-9.]*\)\/.*/\1/p' <<<"$out")
+}
+
+mesh_ip() {
+  if [[ -z "${_MESH_IP[$1]:-}" ]]; then
+    _MESH_IP[$1]=$(meshctl_in "$1" status --json | sed -n 's/.*"\(100\.[0-9.]*\)\/[0-9]*".*/\1/p' | head -1)
+  fi
+  printf '%s\n' "${_MESH_IP[$1]}"
+}
+
+# Peers of NAME's device with a completed handshake.
+mesh_handshakes() {
+  lab_exec "$1" env WG_COLOR_MODE=never wg show "$MESH_INTERFACE" latest-handshakes 2>/dev/null |
+    awk '$2 != 0 { n++ } END { print n + 0 }'
+}
+
+mesh_peer_count() {
+  lab_exec "$1" env WG_COLOR_MODE=never wg show "$MESH_INTERFACE" peers 2>/dev/null | grep -c . || true
+}
+
+_mesh_has_handshakes() { [[ "$(mesh_handshakes "$1")" -ge "$2" ]]; }
+_mesh_has_peers() { [[ "$(mesh_peer_count "$1")" -eq "$2" ]]; }
+
+mesh_wait_handshakes() {
+  lab_wait_for "$3 s for $2 handshakes on $1" "$3" _mesh_has_handshakes "$1" "$2"
+}
+
+mesh_wait_peers() {
+  lab_wait_for "$1 to have exactly $2 peers" "$3" _mesh_has_peers "$1" "$2"
+}
