@@ -24,7 +24,19 @@ void SyncSession::track_self(const NodeRecord& self) {
     }
 }
 
+// A resumed session starts from a delta that may mention neither this node nor most peers; the
+// readiness rules need both the node's own key version and every peer's, so read them first.
+void SyncSession::seed(Store& store) {
+    auto self = store.node(node_id_);
+    if (!self) throw StatusError(Code::not_found, "node " + node_id_ + " does not exist");
+    track_self(*self);
+    for (const auto& node : store.nodes()) {
+        if (node.id != node_id_) track(node);
+    }
+}
+
 std::optional<MapMessage> SyncSession::next_map(Store& store) {
+    if (!sent_any_) seed(store);
     MapChanges changes = store.changes_since(sent_any_ || sent_version_ != 0 ? sent_version_ : 0);
     if (sent_any_ && !changes.complete && changes.version == sent_version_) return std::nullopt;
 

@@ -48,6 +48,7 @@ public:
     std::uint64_t sent_version() const { return sent_version_; }
 
 private:
+    void seed(Store& store);
     void track(const NodeRecord& peer);
     void track_self(const NodeRecord& self);
 

@@ -81,6 +81,12 @@ DeviceUpdate reconcile(const DeviceConfig& desired, const DeviceState& current) 
             update.peers.push_back(u);
         }
     }
+    // Updates that set a keepalive go last. wireguard-go (0.0.20220316) remembers "keepalive was
+    // just turned on" across the peers of one set request, so a peer listed after such an update
+    // gets a keepalive too -- and with it a handshake initiation that the peer may not be ready
+    // to answer, which then blocks the real one for WireGuard's 5 s rate limit.
+    std::stable_partition(update.peers.begin(), update.peers.end(),
+                          [](const PeerUpdate& u) { return !u.persistent_keepalive; });
     return update;
 }
 

@@ -171,3 +171,24 @@ TEST_CASE("a resuming session gets a delta from its version") {
     REQUIRE(full);
     CHECK(full->full);
 }
+
+TEST_CASE("a resumed session knows its own key version before announcing readiness") {
+    Fixture f;
+    auto token = f.registry.create_token(60, true, 0).text;
+    auto a = f.join(token, 1, 101, "a");
+    auto b = f.join(token, 2, 102, "b");
+    auto version = f.store.version();
+    auto c = f.join(token, 3, 103, "c");  // c appears after a's last applied version
+
+    std::map<std::string, std::uint64_t> applied{{a.id, version}, {b.id, version}, {c.id, 0}};
+    auto lookup = [&](const std::string& id) -> std::optional<std::uint64_t> {
+        return applied.at(id);
+    };
+    SyncSession resumed(a.id, version);
+    REQUIRE(resumed.next_map(f.store));
+    applied[a.id] = f.store.version();
+    // b was ready before; it is announced again. c has applied nothing yet: not ready.
+    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, true}});
+    applied[c.id] = f.store.version();
+    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{c.id, true}});
+}

@@ -122,3 +122,19 @@ TEST_CASE("reconcile sets key and port only when they differ") {
     CHECK_FALSE(u.listen_port);
     CHECK(u.peers.empty());
 }
+
+TEST_CASE("updates that set a keepalive come after all others") {
+    DeviceConfig have;
+    have.peers = {peer(1), peer(3)};
+    DeviceConfig want = have;
+    want.peers[0].persistent_keepalive = 25;  // key 1: keepalive turned on
+    want.peers.push_back(peer(2));            // key 2: new, no keepalive
+    want.peers.push_back(peer(4));
+    want.peers.back().persistent_keepalive = 25;  // key 4: new, with keepalive
+    auto u = reconcile(want, state_of(have));
+    REQUIRE(u.peers.size() == 3);
+    CHECK(u.peers[0].public_key == key_of(2));
+    CHECK_FALSE(u.peers[0].persistent_keepalive);
+    CHECK(u.peers[1].persistent_keepalive == 25);
+    CHECK(u.peers[2].persistent_keepalive == 25);
+}
