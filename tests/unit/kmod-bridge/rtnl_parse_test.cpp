@@ -153,6 +153,13 @@ TEST_CASE("malformed replies are rejected, not misread") {
         copy[sizeof(nlmsghdr) + 1] = 33;  // ifa_prefixlen
         CHECK_THROWS_AS(parse_address_dump(copy, 1, 2, out), mesh::Error);
     }
+    SECTION("a message length near 2^32, which libmnl's own check lets through") {
+        for (std::uint32_t len : {0xffffffffu, 0xfffffffdu, 0x80000010u}) {
+            auto copy = std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+            std::memcpy(copy.data(), &len, sizeof len);
+            CHECK_THROWS_AS(parse_address_dump(copy, 1, 2, out), mesh::Error);
+        }
+    }
     SECTION("an error message too short for its header") {
         Replies bad;
         bad.begin(NLMSG_ERROR, 1);

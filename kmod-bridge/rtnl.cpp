@@ -1,0 +1,264 @@
+#include "kmod-bridge/rtnl.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <ctime>
+#include <system_error>
+
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::kb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string errno_text(int err) {
+    return std::generic_category().message(err);
+}
+
+// What to do about the refusals a person can fix.
+std::string advice(int err) {
+    switch (err) {
+        case EPERM:
+        case EACCES:
+            return "; run as root or with CAP_NET_ADMIN";
+        case ENODEV:
+            return "; the interface does not exist (has wireguard-go exited?)";
+        default:
+            return "";
+    }
+}
+
+void check_name(const std::string& name) {
+    if (name.empty() || name.size() >= IFNAMSIZ) {
+        throw Error("'" + name + "' is not a valid interface name (1-15 characters)");
+    }
+}
+
+// A request under construction in a fixed, aligned buffer; large enough for any request here.
+class Request {
+  public:
+    Request(std::uint16_t type, std::uint16_t flags) {
+        header_ = mnl_nlmsg_put_header(buffer_.data());
+        header_->nlmsg_type = type;
+        header_->nlmsg_flags = flags;
+    }
+    template <typename T>
+    T& fixed() {
+        return *static_cast<T*>(mnl_nlmsg_put_extra_header(header_, sizeof(T)));
+    }
+    void put(std::uint16_t type, const void* data, std::size_t size) {
+        mnl_attr_put(header_, type, size, data);
+    }
+    void put_name(const std::string& name) {
+        mnl_attr_put_strz(header_, IFLA_IFNAME, name.c_str());
+    }
+    nlmsghdr* header() { return header_; }
+
+  private:
+    std::array<std::uint32_t, 256> buffer_{};
+    nlmsghdr* header_;
+};
+
+}  // namespace
+
+Rtnl::Rtnl(std::chrono::milliseconds timeout)
+    : timeout_(timeout), seq_(static_cast<std::uint32_t>(std::time(nullptr))), buffer_(8192) {
+    socket_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (socket_ == nullptr) throw Error("cannot open an rtnetlink socket: " + errno_text(errno));
+    int one = 1;
+    // Best effort: the kernel's explanation of a refusal, without the echoed request.
+    mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &one, sizeof one);
+    mnl_socket_setsockopt(socket_, NETLINK_CAP_ACK, &one, sizeof one);
+    timeval tv{};
+    tv.tv_sec = timeout.count() / 1000;
+    tv.tv_usec = timeout.count() % 1000 * 1000;
+    if (setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) != 0) {
+        int err = errno;
+        mnl_socket_close(socket_);
+        throw Error("cannot set up the rtnetlink socket: " + errno_text(err));
+    }
+}
+
+Rtnl::~Rtnl() {
+    mnl_socket_close(socket_);
+}
+
+void Rtnl::transact(nlmsghdr* request, const std::string& context,
+                    std::initializer_list<int> tolerated, const Walker& walk) {
+    request->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    request->nlmsg_seq = ++seq_;
+    if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
+        throw Error(context + ": sending to rtnetlink failed: " + errno_text(errno));
+    }
+    const auto deadline = Clock::now() + timeout_;
+    while (true) {
+        auto n = mnl_socket_recvfrom(socket_, buffer_.data(), buffer_.size() * sizeof buffer_[0]);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            throw Error(context + ": no reply from the kernel within " +
+                        std::to_string(timeout_.count()) + " ms");
+        }
+        if (n < 0) throw Error(context + ": receiving from rtnetlink failed: " + errno_text(errno));
+        auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(buffer_.data()),
+                               static_cast<std::size_t>(n));
+        NetlinkOutcome outcome;
+        try {
+            outcome = walk(bytes, request->nlmsg_seq);
+        } catch (const Error& e) {
+            throw Error(context + ": " + e.what());
+        }
+        if (outcome.done) {
+            if (outcome.error == 0 ||
+                std::ranges::find(tolerated, outcome.error) != tolerated.end()) {
+                return;
+            }
+            throw Error(context + ": " + errno_text(outcome.error) +
+                        (outcome.message.empty() ? "" : " (" + outcome.message + ")") +
+                        advice(outcome.error));
+        }
+        if (Clock::now() > deadline)
+            throw Error(context + ": the kernel's reply did not end in time");
+    }
+}
+
+void Rtnl::transact(nlmsghdr* request, const std::string& context,
+                    std::initializer_list<int> tolerated) {
+    transact(request, context, tolerated,
+             [](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
+                 return walk_replies(buffer, seq, [](const nlmsghdr&) {});
+             });
+}
+
+unsigned Rtnl::link_index(const std::string& name) {
+    check_name(name);
+    Request req(RTM_GETLINK, 0);
+    req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
+    req.put_name(name);
+    unsigned index = 0;
+    transact(req.header(), "looking up interface " + name, {ENODEV},
+             [&](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
+                 return walk_replies(buffer, seq,
+                                     [&](const nlmsghdr& m) { index = parse_link_index(m); });
+             });
+    return index;
+}
+
+unsigned Rtnl::require_index(const std::string& name, const std::string& context) {
+    unsigned index = link_index(name);
+    if (index == 0) throw Error(context + ": there is no interface named " + name);
+    return index;
+}
+
+void Rtnl::set_link_up(const std::string& name) {
+    check_name(name);
+    Request req(RTM_NEWLINK, 0);
+    auto& ifi = req.fixed<ifinfomsg>();
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_change = IFF_UP;
+    ifi.ifi_flags = IFF_UP;
+    req.put_name(name);
+    transact(req.header(), "bringing up " + name);
+}
+
+void Rtnl::set_mtu(const std::string& name, unsigned mtu) {
+    check_name(name);
+    Request req(RTM_NEWLINK, 0);
+    req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
+    req.put_name(name);
+    std::uint32_t value = mtu;
+    req.put(IFLA_MTU, &value, sizeof value);
+    transact(req.header(), "setting the MTU of " + name + " to " + std::to_string(mtu));
+}
+
+void Rtnl::delete_link(const std::string& name) {
+    check_name(name);
+    Request req(RTM_DELLINK, 0);
+    req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
+    req.put_name(name);
+    transact(req.header(), "deleting interface " + name, {ENODEV});
+}
+
+std::vector<IpPrefix> Rtnl::addresses(const std::string& name) {
+    const std::string context = "listing the addresses of " + name;
+    unsigned index = require_index(name, context);
+    Request req(RTM_GETADDR, NLM_F_DUMP);
+    auto& ifa = req.fixed<ifaddrmsg>();
+    ifa.ifa_family = AF_UNSPEC;
+    ifa.ifa_index = index;
+    std::vector<IpPrefix> out;
+    transact(req.header(), context, {},
+             [&](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
+                 return parse_address_dump(buffer, seq, index, out);
+             });
+    return out;
+}
+
+void Rtnl::change_address(int type, const std::string& name, const IpPrefix& address) {
+    bool add = type == RTM_NEWADDR;
+    const std::string context =
+        (add ? "adding address " : "deleting address ") + address.to_string() + " on " + name;
+    unsigned index = require_index(name, context);
+    Request req(static_cast<std::uint16_t>(type), add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+    auto& ifa = req.fixed<ifaddrmsg>();
+    ifa.ifa_family = address.address.is_v4() ? AF_INET : AF_INET6;
+    ifa.ifa_prefixlen = address.length;
+    ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa.ifa_index = index;
+    // As `ip address add` does: without a peer, the local and the "address" are the same.
+    req.put(IFA_LOCAL, address.address.bytes.data(), address.address.size());
+    req.put(IFA_ADDRESS, address.address.bytes.data(), address.address.size());
+    transact(req.header(), context, {add ? EEXIST : EADDRNOTAVAIL});
+}
+
+void Rtnl::add_address(const std::string& name, const IpPrefix& address) {
+    change_address(RTM_NEWADDR, name, address);
+}
+
+void Rtnl::del_address(const std::string& name, const IpPrefix& address) {
+    change_address(RTM_DELADDR, name, address);
+}
+
+void Rtnl::change_route(int type, const IpPrefix& dst, const std::string& name) {
+    bool add = type == RTM_NEWROUTE;
+    auto masked = dst.masked();
+    const std::string context =
+        (add ? "adding route " : "deleting route ") + masked.to_string() + " via " + name;
+    std::uint32_t index = require_index(name, context);
+    Request req(static_cast<std::uint16_t>(type), add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+    auto& rt = req.fixed<rtmsg>();
+    rt.rtm_family = masked.address.is_v4() ? AF_INET : AF_INET6;
+    rt.rtm_dst_len = masked.length;
+    rt.rtm_table = RT_TABLE_MAIN;
+    if (add) {
+        // What `ip route add DST dev IF` sends: a unicast route, scope link for IPv4 (the
+        // destination is directly on the interface), universe for IPv6.
+        rt.rtm_protocol = RTPROT_BOOT;
+        rt.rtm_type = RTN_UNICAST;
+        rt.rtm_scope = masked.address.is_v4() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+    } else {
+        rt.rtm_scope = RT_SCOPE_NOWHERE;  // match a route of any scope, protocol and type
+    }
+    req.put(RTA_DST, masked.address.bytes.data(), masked.address.size());
+    req.put(RTA_OIF, &index, sizeof index);
+    transact(req.header(), context, {add ? EEXIST : ESRCH});
+}
+
+void Rtnl::add_route(const IpPrefix& dst, const std::string& name) {
+    change_route(RTM_NEWROUTE, dst, name);
+}
+
+void Rtnl::del_route(const IpPrefix& dst, const std::string& name) {
+    change_route(RTM_DELROUTE, dst, name);
+}
+
+}  // namespace mesh::kb

@@ -1,0 +1,64 @@
+#pragma once
+// The few rtnetlink operations the agent needs on its tunnel interface: find it, bring it up,
+// set its MTU, addresses and routes, delete it. One netlink socket per instance (not thread
+// safe; use one per thread). Every request asks for an ack, every receive has a timeout, and a
+// refusal becomes a mesh::Error naming the operation, the errno and the kernel's own message.
+//
+// Adds and deletes are idempotent: adding what is there or deleting what is not is success,
+// so a restarted agent can simply re-apply its whole configuration.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/rtnl_parse.hpp"
+
+struct mnl_socket;
+
+namespace mesh::kb {
+
+class Rtnl {
+  public:
+    explicit Rtnl(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    Rtnl(const Rtnl&) = delete;
+    Rtnl& operator=(const Rtnl&) = delete;
+    ~Rtnl();
+
+    unsigned link_index(const std::string& name);  // 0 when there is no such interface
+    void set_link_up(const std::string& name);
+    void set_mtu(const std::string& name, unsigned mtu);
+    void delete_link(const std::string& name);  // an absent interface is fine
+
+    // The interface's addresses with their host bits, e.g. 100.64.0.5/10, in kernel order.
+    std::vector<IpPrefix> addresses(const std::string& name);
+    void add_address(const std::string& name, const IpPrefix& address);  // host bits kept
+    void del_address(const std::string& name, const IpPrefix& address);
+
+    // A route in the main table through the interface (scope link for IPv4); dst is masked.
+    void add_route(const IpPrefix& dst, const std::string& name);
+    void del_route(const IpPrefix& dst, const std::string& name);
+
+  private:
+    using Walker =
+        std::function<NetlinkOutcome(std::span<const std::uint8_t> buffer, std::uint32_t seq)>;
+
+    // Sends request (adding NLM_F_REQUEST | NLM_F_ACK and a sequence number) and feeds the
+    // replies to walk until the ack. An error in tolerated counts as success.
+    void transact(nlmsghdr* request, const std::string& context,
+                  std::initializer_list<int> tolerated, const Walker& walk);
+    void transact(nlmsghdr* request, const std::string& context,
+                  std::initializer_list<int> tolerated = {});
+    unsigned require_index(const std::string& name, const std::string& context);
+    void change_address(int type, const std::string& name, const IpPrefix& address);
+    void change_route(int type, const IpPrefix& dst, const std::string& name);
+
+    mnl_socket* socket_ = nullptr;
+    std::chrono::milliseconds timeout_;
+    std::uint32_t seq_;
+    std::vector<std::uint32_t> buffer_;  // receive buffer, 4-byte aligned as netlink needs
+};
+
+}  // namespace mesh::kb
