@@ -14,6 +14,10 @@
 #   3. / 4. LAB_SELFTEST_FAIL=hang: the inner lab brings the mesh up and is then stopped with
 #      SIGTERM, and with SIGINT.
 set -euo pipefail
+if [[ $(id -u) -ne 0 ]]; then
+  echo "SKIPPED: needs root (network namespaces, TUN devices)" >&2
+  exit 77
+fi
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 HERE=$(dirname "$SELF")
