@@ -18,8 +18,8 @@ class WireguardGo {
         // /var/run/wireguard; this only says where to wait for it.
         std::string socket_dir = "/var/run/wireguard";
         std::string log_file;  // stdout and stderr appended here; empty: inherited
-        std::string
-            log_level;  // LOG_LEVEL for the child: "verbose", "error", "silent"; empty: unset
+        // LOG_LEVEL for the child: "verbose", "error" or "silent"; empty: left unset.
+        std::string log_level;
         std::chrono::milliseconds start_timeout = std::chrono::seconds(5);
         std::chrono::milliseconds stop_timeout = std::chrono::seconds(5);
     };
@@ -38,7 +38,8 @@ class WireguardGo {
     bool alive();
     // SIGTERM, then SIGKILL after stop_timeout; waits for the child. Idempotent, never throws.
     void stop() noexcept;
-    // The raw waitpid status once the child has been reaped.
+    // The raw waitpid status once the child has been reaped; -1 if another part of the
+    // process reaped it first (SIGCHLD ignored, a stray waitpid(-1)).
     std::optional<int> exit_status() const { return status_; }
     const std::string& socket_path() const { return socket_path_; }
     const std::string& interface_name() const { return interface_; }
