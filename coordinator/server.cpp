@@ -73,6 +73,11 @@ int run_server(const ServerOptions& options) {
     int listen_port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &listen_port);
+    // Agents ping every 15 s to notice a dead connection; gRPC's default policy (one ping per
+    // 5 minutes without data) would answer that with GOAWAY and drop every idle Sync stream.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
     builder.RegisterService(&coordinator);
     auto server = builder.BuildAndStart();
     if (!server || listen_port == 0) {
