@@ -18,6 +18,7 @@ PeerInfo from_proto(const v1::Peer& peer) {
               p.public_key.bytes.begin());
     for (const auto& ip : peer.allowed_ips()) p.allowed_ips.push_back(IpPrefix::parse(ip));
     for (const auto& e : peer.endpoints()) p.endpoints.push_back(Endpoint::parse(e));
+    p.key_version = peer.key_version();
     return p;
 }
 
@@ -28,6 +29,7 @@ v1::Peer to_proto(const PeerInfo& peer) {
     p.set_wireguard_public_key(peer.public_key.bytes.data(), peer.public_key.bytes.size());
     for (const auto& ip : peer.allowed_ips) p.add_allowed_ips(ip.to_string());
     for (const auto& e : peer.endpoints) p.add_endpoints(e.to_string());
+    p.set_key_version(peer.key_version);
     return p;
 }
 

@@ -33,13 +33,16 @@ kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& networ
     config.listen_port = identity.listen_port;
     for (const auto& [id, peer] : map.peers) {
         if (peer.public_key == (map.self ? map.self->public_key : Key{})) continue;
+        bool ready = map.ready.contains(id);
+        // The younger side of a pair configures the older peer only once the pair is ready:
+        // until then any packet it sent would reach a device that does not know it yet.
+        if (!ready && map.self && is_older(peer, *map.self)) continue;
         kb::PeerConfig p;
         p.public_key = peer.public_key;
         p.endpoint = choose_endpoint(peer.endpoints);
         p.allowed_ips = trusted_allowed_ips(peer, network, map.self);
         // Keepalive goes on once both sides know each other: turning it on makes WireGuard send
         // at once, which starts the handshake without waiting for traffic.
-        bool ready = map.ready.contains(id);
         // Without an endpoint an initiation cannot leave, yet would still hold WireGuard's 5 s
         // initiation rate limit: wait for the endpoint.
         bool initiate = map.initiate.contains(id) && p.endpoint.has_value();

@@ -16,6 +16,11 @@ void upsert(NetMap& map, const PeerInfo& peer) {
 
 }  // namespace
 
+bool is_older(const PeerInfo& peer, const PeerInfo& self) {
+    if (peer.key_version != self.key_version) return peer.key_version < self.key_version;
+    return peer.node_id < self.node_id;
+}
+
 ApplyResult apply_update(NetMap& map, const MapUpdate& update, const std::string& self_id) {
     if (std::find(update.removed.begin(), update.removed.end(), self_id) != update.removed.end()) {
         return ApplyResult::self_removed;

@@ -24,6 +24,7 @@ struct PeerInfo {
     Key public_key;
     std::vector<IpPrefix> allowed_ips;
     std::vector<Endpoint> endpoints;
+    std::uint64_t key_version = 0;  // orders a pair by age (see Peer.key_version in the proto)
 
     bool operator==(const PeerInfo&) const = default;
 };
@@ -59,6 +60,10 @@ enum class ApplyResult {
     gap,           // a delta that does not start at our version: resync from scratch
     self_removed,  // the operator removed this node
 };
+
+// True when `peer` joined (or last changed its key) before `self`: then self is the younger of
+// the pair, adds the peer to its device only once the pair is ready, and initiates.
+bool is_older(const PeerInfo& peer, const PeerInfo& self);
 
 ApplyResult apply_update(NetMap& map, const MapUpdate& update, const std::string& self_id);
 

@@ -16,9 +16,13 @@ const char* const kStateFile = "state.pb";
 std::optional<AgentState> load_state(const std::string& dir) {
     const std::string path = dir + "/" + kStateFile;
     if (!std::filesystem::exists(path)) return std::nullopt;
+    return parse_state(read_file(path), path);
+}
+
+AgentState parse_state(const std::string& bytes, const std::string& origin) {
     v1::AgentState stored;
-    if (!stored.ParseFromString(read_file(path))) {
-        throw Error(path + " is corrupt; remove it and join again");
+    if (!stored.ParseFromString(bytes)) {
+        throw Error(origin + " is corrupt; remove it and join again");
     }
     AgentState s;
     try {
@@ -41,12 +45,12 @@ std::optional<AgentState> load_state(const std::string& dir) {
         }
         s.removed = stored.removed();
     } catch (const Error& e) {
-        throw Error(path + " is corrupt (" + e.what() + "); remove it and join again");
+        throw Error(origin + " is corrupt (" + e.what() + "); remove it and join again");
     }
     return s;
 }
 
-void save_state(const std::string& dir, const AgentState& s) {
+std::string serialize_state(const AgentState& s) {
     v1::AgentState stored;
     stored.set_coordinator(s.coordinator);
     stored.set_node_id(s.node_id);
@@ -57,8 +61,12 @@ void save_state(const std::string& dir, const AgentState& s) {
     for (const auto& id : s.netmap.ready) stored.add_ready(id);
     for (const auto& id : s.netmap.initiate) stored.add_initiate(id);
     stored.set_removed(s.removed);
+    return stored.SerializeAsString();
+}
+
+void save_state(const std::string& dir, const AgentState& s) {
     ensure_private_dir(dir);
-    write_file_atomic(dir + "/" + kStateFile, stored.SerializeAsString(), 0600);
+    write_file_atomic(dir + "/" + kStateFile, serialize_state(s), 0600);
 }
 
 }  // namespace mesh::agent

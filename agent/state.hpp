@@ -24,4 +24,9 @@ struct AgentState {
 std::optional<AgentState> load_state(const std::string& dir);
 void save_state(const std::string& dir, const AgentState& state);
 
+// The pure halves of the two, for tests and the fuzzer: the file's bytes to a state (throws
+// mesh::Error naming `origin`, e.g. the file's path, for anything corrupt), and back.
+AgentState parse_state(const std::string& bytes, const std::string& origin);
+std::string serialize_state(const AgentState& state);
+
 }  // namespace mesh::agent

@@ -10,6 +10,7 @@ v1::Peer to_proto(const NodeRecord& node) {
     p.add_allowed_ips(IpPrefix::host(node.ipv4).to_string());
     p.add_allowed_ips(IpPrefix::host(node.ipv6).to_string());
     for (const auto& e : node.endpoints) p.add_endpoints(e.to_string());
+    p.set_key_version(node.key_version);
     return p;
 }
 

@@ -84,9 +84,9 @@ std::vector<ReadyPeer> SyncSession::newly_ready(const AppliedLookup& applied) {
         auto theirs = applied(peer);
         if (theirs && *theirs >= self_key_version_) {
             ready_.insert(peer);
-            bool older = self_key_version_ < key_version ||
-                         (self_key_version_ == key_version && node_id_ < peer);
-            out.push_back({peer, older});
+            bool younger = self_key_version_ > key_version ||
+                           (self_key_version_ == key_version && node_id_ > peer);
+            out.push_back({peer, younger});
         }
     }
     return out;

@@ -25,7 +25,7 @@ struct MapMessage {
 
 struct ReadyPeer {
     std::string node_id;
-    bool initiate = false;  // this node starts the handshake (it was in the mesh first)
+    bool initiate = false;  // this node starts the handshake (it is the younger of the pair)
 
     bool operator==(const ReadyPeer&) const = default;
 };

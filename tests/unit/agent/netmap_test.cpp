@@ -76,26 +76,47 @@ TEST_CASE("readiness: kept for unchanged keys, dropped when a key changes") {
     CHECK(map.initiate.empty());
 }
 
-TEST_CASE("desired config: keepalive only once ready, initiator first") {
+TEST_CASE("desired config: older peers wait for readiness; the younger side initiates") {
+    auto a = peer("a", 1, 1);
+    a.key_version = 3;  // joined before us
+    auto b = peer("b", 2, 2);
+    b.key_version = 7;  // joined after us
+    auto update = full(1, {a, b});
+    update.self->key_version = 5;
     NetMap map;
-    apply_update(map, full(1, {peer("a", 1, 1), peer("b", 2, 2)}), "self");
+    apply_update(map, update, "self");
     NetworkSettings network;
     DeviceIdentity identity;
     identity.private_key.bytes.fill(9);
 
     auto config = desired_config(map, network, identity, {});
-    REQUIRE(config.peers.size() == 2);
-    for (const auto& p : config.peers) CHECK(p.persistent_keepalive == 0);
+    REQUIRE(config.peers.size() == 1);  // only b: a may not know us yet
+    CHECK(config.peers[0].public_key == b.public_key);
+    CHECK(config.peers[0].persistent_keepalive == 0);
 
     mark_ready(map, {"a"}, {"b"});
     config = desired_config(map, network, identity, {});
+    REQUIRE(config.peers.size() == 2);
     CHECK(config.peers[0].persistent_keepalive == 25);  // a: we initiate
+    CHECK(config.peers[0].endpoint->to_string() == "10.0.0.1:51820");
     CHECK(config.peers[1].persistent_keepalive == 0);   // b: wait for its handshake
 
-    config = desired_config(map, network, identity, {map.peers["b"].public_key});
+    config = desired_config(map, network, identity, {b.public_key});
     CHECK(config.peers[1].persistent_keepalive == 25);
-    CHECK(config.peers[0].endpoint->to_string() == "10.0.0.1:51820");
     CHECK(config.listen_port == 51820);
+}
+
+TEST_CASE("pair age: key version first, then node id") {
+    PeerInfo x, y;
+    x.node_id = "n-b";
+    y.node_id = "n-a";
+    x.key_version = 1;
+    y.key_version = 2;
+    CHECK(is_older(x, y));
+    CHECK_FALSE(is_older(y, x));
+    y.key_version = 1;
+    CHECK(is_older(y, x));  // tie: smaller node id is older
+    CHECK_FALSE(is_older(x, y));
 }
 
 TEST_CASE("allowed IPs from control are trusted only inside the overlay") {

@@ -131,8 +131,8 @@ TEST_CASE("sync session: full map, then deltas, removals and readiness") {
     applied[a.id] = full->version;
     CHECK(session.newly_ready(lookup).empty());  // b has not applied a yet
     applied[b.id] = a.key_version;               // b learned about a... but a joined first
-    // a joined first, so a starts the handshake.
-    CHECK(session.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, true}});
+    // a joined first, so b (the younger) starts the handshake.
+    CHECK(session.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, false}});
     CHECK(session.newly_ready(lookup).empty());  // announced once
 
     auto c = f.join(token, 3, 103, "c");
@@ -188,7 +188,7 @@ TEST_CASE("a resumed session knows its own key version before announcing readine
     REQUIRE(resumed.next_map(f.store));
     applied[a.id] = f.store.version();
     // b was ready before; it is announced again. c has applied nothing yet: not ready.
-    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, true}});
+    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, false}});
     applied[c.id] = f.store.version();
-    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{c.id, true}});
+    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{c.id, false}});
 }
