@@ -7,6 +7,7 @@
 
 #include "agent/agent.hpp"
 #include "agent/local_api.hpp"
+#include "kmod-bridge/dir_lock.hpp"
 
 namespace {
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
 
     try {
         std::filesystem::create_directories(options.state_dir);
+        mesh::DirLock lock(options.state_dir, "agent.lock", "mesh-agent");
         mesh::agent::Agent agent(options);
         agent.start();
         mesh::agent::LocalApi api(agent);

@@ -12,6 +12,7 @@
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/sqlite_store.hpp"
+#include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 
 namespace mesh::coord {
@@ -46,6 +47,7 @@ std::int64_t unix_now() {
 int run_server(const ServerOptions& options) {
     std::filesystem::create_directories(options.state_dir);
     ::chmod(options.state_dir.c_str(), 0700);
+    DirLock lock(options.state_dir, "coordinator.lock", "mesh-coordinator");
     const std::string admin_socket =
         options.admin_socket.empty() ? options.state_dir + "/admin.sock" : options.admin_socket;
 

@@ -47,13 +47,15 @@ percentile() { # P < numbers
   sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit } i = int((NR - 1) * p / 100) + 1; printf "%.1f", v[i] }'
 }
 
+# The trials run in this shell, not in $(...): the lab records the processes they start, and a
+# subshell's records would be lost. They leave their result (microseconds or "fail") in RESULT.
 baseline_trial() {
   local k1 k2 p1 p2 t0 t1
   k1=$(wg genkey); k2=$(wg genkey)
   p1=$(wg pubkey <<<"$k1"); p2=$(wg pubkey <<<"$k2")
   for b in b1 b2; do
     lab_exec "$b" ip link del wgb 2>/dev/null || true
-    lab_spawn "$b" "$LAB_DIR/$b/wg.log" wireguard-go -f wgb >/dev/null
+    lab_spawn "$b" "$LAB_DIR/$b/wg.log" wireguard-go -f wgb >/dev/null || return 1
     lab_wait_for "wgb on $b" 5 lab_exec "$b" test -S /run/wireguard/wgb.sock
   done
   lab_exec b1 ip addr add 100.100.0.1/24 dev wgb
@@ -67,8 +69,7 @@ baseline_trial() {
     endpoint "$(lab_addr b1):51820" allowed-ips 100.100.0.1/32
   t1=$(first_replies b1 100.100.0.2)
   for b in b1 b2; do lab_exec "$b" ip link del wgb 2>/dev/null || true; done
-  [[ $t1 == fail ]] && { echo fail; return; }
-  echo $(((t1 - t0)))
+  if [[ $t1 == fail ]]; then RESULT=fail; else RESULT=$((t1 - t0)); fi
 }
 
 mesh_trial() { # NEWHOST PEERS...
@@ -76,15 +77,25 @@ mesh_trial() { # NEWHOST PEERS...
   shift
   for p in "$@"; do addrs+=("$(mesh_ip "$p")"); done
   t0=$(now_us)
-  mesh_join "$new" "$TOKEN" >/dev/null
-  t1=$(first_replies "$new" "${addrs[@]}")
+  if ! mesh_join "$new" "$TOKEN" >"$LAB_DIR/$new/join.out" 2>&1; then
+    echo "bench: join failed: $(cat "$LAB_DIR/$new/join.out")" >&2
+    t1=fail
+  else
+    t1=$(first_replies "$new" "${addrs[@]}")
+  fi
   mesh_admin nodes remove "$new" >/dev/null
   mesh_agent_stop "$new"
+  if [[ $t1 == fail ]]; then
+    # Keep the evidence: the state dir (wireguard-go.log) and the pings.
+    FAILS_KEPT=$((FAILS_KEPT + 1))
+    mv "$LAB_DIR/$new/state" "$LAB_DIR/$new/failed-$FAILS_KEPT"
+    cp "$LAB_DIR"/ping."$new".* "$LAB_DIR/$new/failed-$FAILS_KEPT/" 2>/dev/null || true
+    echo "bench: trial failed; evidence in $LAB_DIR/$new/failed-$FAILS_KEPT (LAB_KEEP=1 keeps it)" >&2
+  fi
   rm -rf "${LAB_DIR:?}/$new/state"
   _MESH_IP[$new]=""
   mesh_agent_start "$new"
-  [[ $t1 == fail ]] && { echo fail; return; }
-  echo $(((t1 - t0)))
+  if [[ $t1 == fail ]]; then RESULT=fail; else RESULT=$((t1 - t0)); fi
 }
 
 lab_host b1 10.231.0.201/24
@@ -95,10 +106,11 @@ max_size=0
 for n in "${SIZES[@]}"; do ((n > max_size)) && max_size=$n; done
 PEERS=()
 ROWS=()
+FAILS_KEPT=0
 baseline=()
 for ((t = 0; t < TRIALS; t++)); do
-  r=$(baseline_trial)
-  [[ $r == fail ]] || baseline+=("$r")
+  baseline_trial
+  [[ $RESULT == fail ]] || baseline+=("$RESULT")
 done
 base_p50=$(printf '%s\n' "${baseline[@]}" | awk '{ print $1 / 1000 }' | percentile 50)
 
@@ -116,8 +128,8 @@ for n in $(printf '%s\n' "${SIZES[@]}" | sort -n); do
   samples=()
   fails=0
   for ((t = 0; t < TRIALS; t++)); do
-    r=$(mesh_trial "new$n" "${PEERS[@]}")
-    if [[ $r == fail ]]; then fails=$((fails + 1)); else samples+=("$r"); fi
+    mesh_trial "new$n" "${PEERS[@]}"
+    if [[ $RESULT == fail ]]; then fails=$((fails + 1)); else samples+=("$RESULT"); fi
   done
   ms=$(printf '%s\n' "${samples[@]}" | awk '{ print $1 / 1000 }')
   p50=$(percentile 50 <<<"$ms")
