@@ -13,7 +13,9 @@ namespace mesh::agent {
 
 Agent::Agent(AgentOptions options) : options_(options), data_plane_(options.data_plane) {}
 
-Agent::~Agent() { stop(); }
+Agent::~Agent() {
+    stop();
+}
 
 void Agent::start() {
     std::lock_guard lock(mutex_);
@@ -87,13 +89,17 @@ void Agent::reconcile_locked(const char* reason) {
     if (update.empty()) return;
     int added = 0, changed = 0, removed = 0;
     for (const auto& p : update.peers) {
-        if (p.remove) ++removed;
-        else if (p.update_only) ++changed;
-        else ++added;
+        if (p.remove)
+            ++removed;
+        else if (p.update_only)
+            ++changed;
+        else
+            ++added;
     }
-    spdlog::info("event=reconciled reason={} version={} peers_added={} peers_changed={} "
-                 "peers_removed={}",
-                 reason, state_->netmap.version, added, changed, removed);
+    spdlog::info(
+        "event=reconciled reason={} version={} peers_added={} peers_changed={} "
+        "peers_removed={}",
+        reason, state_->netmap.version, added, changed, removed);
 }
 
 SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
@@ -129,9 +135,10 @@ void Agent::on_ready(const std::vector<std::string>& initiate,
 void Agent::on_removed() {
     std::lock_guard lock(mutex_);
     if (!state_) return;
-    spdlog::warn("event=removed node={} hint=\"the operator removed this node; run meshctl join "
-                 "to rejoin\"",
-                 state_->node_id);
+    spdlog::warn(
+        "event=removed node={} hint=\"the operator removed this node; run meshctl join "
+        "to rejoin\"",
+        state_->node_id);
     state_->removed = true;
     state_->netmap.peers.clear();
     state_->netmap.ready.clear();
@@ -165,9 +172,9 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
         if (!keys_) keys_ = Keys::generate();  // kept in memory only until a join succeeds
         keys = *keys_;
         NetworkSettings any_network;  // the overlay is not known yet; exclude nothing extra
-        for (const auto& e : select_endpoints(host_addresses(), data_plane_.interface_name(),
-                                              state_ ? state_->network : any_network,
-                                              options_.listen_port)) {
+        for (const auto& e :
+             select_endpoints(host_addresses(), data_plane_.interface_name(),
+                              state_ ? state_->network : any_network, options_.listen_port)) {
             endpoints.push_back(e.to_string());
         }
     }

@@ -49,7 +49,7 @@ struct AgentStatus {
 };
 
 class Agent {
-public:
+  public:
     explicit Agent(AgentOptions options);
     ~Agent();
 
@@ -65,7 +65,7 @@ public:
     // Periodic work: report changed endpoints, repair drift in the device.
     void tick();
 
-private:
+  private:
     SyncClient::Verdict on_map(const MapUpdate& update);
     void on_ready(const std::vector<std::string>& initiate,
                   const std::vector<std::string>& respond);

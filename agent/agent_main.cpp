@@ -1,7 +1,7 @@
 // mesh-agent: the per-host daemon. Keeps the WireGuard device equal to the coordinator's map.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
-#include <spdlog/spdlog.h>
 
 #include <filesystem>
 

@@ -8,7 +8,7 @@
 namespace mesh::agent {
 
 class Backoff {
-public:
+  public:
     using Random = std::function<double()>;  // uniform in [0, 1)
 
     Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, Random random);
@@ -16,7 +16,7 @@ public:
     void reset();
     int attempts() const { return attempts_; }
 
-private:
+  private:
     std::chrono::milliseconds initial_;
     std::chrono::milliseconds max_;
     std::chrono::milliseconds current_;

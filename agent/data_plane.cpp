@@ -46,8 +46,8 @@ void DataPlane::sync_addresses(const std::vector<kb::IpPrefix>& wanted) {
         }
     }
     for (const auto& a : have) {
-        bool link_local = !a.address.is_v4() && a.address.bytes[0] == 0xfe &&
-                          (a.address.bytes[1] & 0xc0) == 0x80;
+        bool link_local =
+            !a.address.is_v4() && a.address.bytes[0] == 0xfe && (a.address.bytes[1] & 0xc0) == 0x80;
         if (!link_local && std::find(wanted.begin(), wanted.end(), a) == wanted.end()) {
             rtnl.del_address(options_.interface, a);
         }

@@ -21,7 +21,7 @@ struct DataPlaneOptions {
 };
 
 class DataPlane {
-public:
+  public:
     explicit DataPlane(DataPlaneOptions options);
     ~DataPlane();
 
@@ -41,7 +41,7 @@ public:
     std::string driver_name() const { return driver_ ? driver_->name() : "none"; }
     const std::string& interface_name() const { return options_.interface; }
 
-private:
+  private:
     void ensure_device();
     void sync_addresses(const std::vector<kb::IpPrefix>& addresses);
 

@@ -19,8 +19,8 @@ std::vector<IpPrefix> trusted_allowed_ips(const PeerInfo& peer, const NetworkSet
         bool host = prefix.length == prefix.address.max_prefix();
         bool inside = network.ipv4_prefix.contains(prefix.address) ||
                       network.ipv6_prefix.contains(prefix.address);
-        bool ours = self && std::find(self->allowed_ips.begin(), self->allowed_ips.end(),
-                                      prefix) != self->allowed_ips.end();
+        bool ours = self && std::find(self->allowed_ips.begin(), self->allowed_ips.end(), prefix) !=
+                                self->allowed_ips.end();
         if (host && inside && !ours) out.push_back(prefix);
     }
     return out;

@@ -38,8 +38,7 @@ JoinResult from_response(const v1::JoinResponse& response) {
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
                             const std::string& hostname, const Keys& keys,
-                            const std::vector<std::string>& endpoints,
-                            const JoinRetry& retry) {
+                            const std::vector<std::string>& endpoints, const JoinRetry& retry) {
     auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator));
     v1::JoinRequest request;
     request.set_token(token);
@@ -65,7 +64,8 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& t
                      attempt, status.error_message());
         if (attempt < retry.attempts) std::this_thread::sleep_for(backoff.next());
     }
-    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     throw JoinFailure(grpc::StatusCode::UNAVAILABLE,
                       "cannot reach the coordinator at " + coordinator + " after " +
                           std::to_string(retry.attempts) + " attempts in " +

@@ -20,11 +20,11 @@ struct JoinResult {
 };
 
 class JoinFailure : public Error {
-public:
+  public:
     JoinFailure(grpc::StatusCode code, const std::string& message) : Error(message), code_(code) {}
     grpc::StatusCode code() const { return code_; }
 
-private:
+  private:
     grpc::StatusCode code_;
 };
 
@@ -35,7 +35,6 @@ struct JoinRetry {
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
                             const std::string& hostname, const Keys& keys,
-                            const std::vector<std::string>& endpoints,
-                            const JoinRetry& retry = {});
+                            const std::vector<std::string>& endpoints, const JoinRetry& retry = {});
 
 }  // namespace mesh::agent

@@ -11,14 +11,14 @@
 namespace mesh::agent {
 
 class LocalApi final : public v1::Agent::Service {
-public:
+  public:
     explicit LocalApi(Agent& agent) : agent_(agent) {}
     grpc::Status Join(grpc::ServerContext*, const v1::LocalJoinRequest* request,
                       v1::LocalJoinResponse* response) override;
     grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
                         v1::StatusResponse* response) override;
 
-private:
+  private:
     Agent& agent_;
 };
 

@@ -1,7 +1,7 @@
 // meshctl: the operator's command on a host; talks to the local mesh-agent.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 

@@ -26,9 +26,13 @@ SyncClient::SyncClient(std::string coordinator, std::string node_id, const Keys&
       handlers_(std::move(handlers)),
       stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_))) {}
 
-SyncClient::~SyncClient() { stop(); }
+SyncClient::~SyncClient() {
+    stop();
+}
 
-void SyncClient::start() { thread_ = std::thread([this] { run(); }); }
+void SyncClient::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void SyncClient::stop() {
     {

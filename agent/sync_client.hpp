@@ -17,7 +17,7 @@
 namespace mesh::agent {
 
 class SyncClient {
-public:
+  public:
     enum class Verdict { applied, resync, removed };
     struct Handlers {
         std::function<std::uint64_t()> applied_version;
@@ -40,7 +40,7 @@ public:
     // Sends the candidate list if a stream is open (else the next hello carries it).
     void report_endpoints(const std::vector<std::string>& endpoints);
 
-private:
+  private:
     struct Outcome {
         bool established = false;
         bool resync = false;

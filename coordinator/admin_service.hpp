@@ -7,7 +7,7 @@
 namespace mesh::coord {
 
 class AdminService final : public v1::Admin::Service {
-public:
+  public:
     AdminService(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {}
 
     grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest* request,
@@ -19,7 +19,7 @@ public:
     grpc::Status RemoveNode(grpc::ServerContext*, const v1::RemoveNodeRequest* request,
                             v1::RemoveNodeResponse* response) override;
 
-private:
+  private:
     Registry& registry_;
     Hub& hub_;
 };

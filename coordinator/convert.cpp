@@ -62,8 +62,8 @@ std::vector<Endpoint> endpoints_from_proto(
         try {
             out.push_back(Endpoint::parse(text));
         } catch (const Error& e) {
-            throw StatusError(Code::invalid_argument, "endpoint '" + text.substr(0, 64) +
-                                                          "': " + e.what());
+            throw StatusError(Code::invalid_argument,
+                              "endpoint '" + text.substr(0, 64) + "': " + e.what());
         }
     }
     return out;
@@ -72,13 +72,27 @@ std::vector<Endpoint> endpoints_from_proto(
 grpc::Status to_grpc(const StatusError& error) {
     grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
     switch (error.code()) {
-        case Code::invalid_argument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-        case Code::unauthenticated: code = grpc::StatusCode::UNAUTHENTICATED; break;
-        case Code::permission_denied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-        case Code::not_found: code = grpc::StatusCode::NOT_FOUND; break;
-        case Code::resource_exhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
-        case Code::aborted: code = grpc::StatusCode::ABORTED; break;
-        case Code::unavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+        case Code::invalid_argument:
+            code = grpc::StatusCode::INVALID_ARGUMENT;
+            break;
+        case Code::unauthenticated:
+            code = grpc::StatusCode::UNAUTHENTICATED;
+            break;
+        case Code::permission_denied:
+            code = grpc::StatusCode::PERMISSION_DENIED;
+            break;
+        case Code::not_found:
+            code = grpc::StatusCode::NOT_FOUND;
+            break;
+        case Code::resource_exhausted:
+            code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+            break;
+        case Code::aborted:
+            code = grpc::StatusCode::ABORTED;
+            break;
+        case Code::unavailable:
+            code = grpc::StatusCode::UNAVAILABLE;
+            break;
     }
     return {code, error.what()};
 }

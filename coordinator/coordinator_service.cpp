@@ -21,7 +21,8 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
     try {
         JoinParams params;
         params.token = request->token();
-        params.wireguard_key = key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
+        params.wireguard_key =
+            key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
         params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
         params.hostname = request->hostname();
         params.endpoints = endpoints_from_proto(request->endpoints());
@@ -52,9 +53,10 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello) {
     }
     const std::string message = v1::sync_proof_message(hello.node_id(), hello.timestamp());
     if (hello.signature().size() != crypto_sign_BYTES ||
-        crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(hello.signature().data()),
-                                    reinterpret_cast<const unsigned char*>(message.data()),
-                                    message.size(), node->machine_key.bytes.data()) != 0) {
+        crypto_sign_verify_detached(
+            reinterpret_cast<const unsigned char*>(hello.signature().data()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+            node->machine_key.bytes.data()) != 0) {
         throw StatusError(Code::unauthenticated,
                           "the hello signature does not match this node's machine key");
     }
@@ -98,9 +100,11 @@ grpc::Status CoordinatorService::Sync(
         try {
             while (stream->Read(&req)) {
                 if (req.has_ack()) {
-                    hub_.set_applied(node.id, std::min(req.ack().version(), registry_.store().version()));
+                    hub_.set_applied(node.id,
+                                     std::min(req.ack().version(), registry_.store().version()));
                 } else if (req.has_endpoints()) {
-                    registry_.update_endpoints(node.id, endpoints_from_proto(req.endpoints().endpoints()));
+                    registry_.update_endpoints(node.id,
+                                               endpoints_from_proto(req.endpoints().endpoints()));
                 }
             }
         } catch (const std::exception& e) {
@@ -156,7 +160,8 @@ void CoordinatorService::stream_map(
             }
             if (!stream->Write(msg)) return;
         }
-        hub_.wait(*session, seen, std::chrono::duration_cast<std::chrono::milliseconds>(kIdleWakeup));
+        hub_.wait(*session, seen,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(kIdleWakeup));
     }
 }
 

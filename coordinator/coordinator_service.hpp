@@ -8,7 +8,7 @@
 namespace mesh::coord {
 
 class CoordinatorService final : public v1::Coordinator::Service {
-public:
+  public:
     CoordinatorService(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {}
 
     grpc::Status Join(grpc::ServerContext* context, const v1::JoinRequest* request,
@@ -16,7 +16,7 @@ public:
     grpc::Status Sync(grpc::ServerContext* context,
                       grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override;
 
-private:
+  private:
     NodeRecord authenticate(const v1::Hello& hello);
     void stream_map(grpc::ServerContext* context,
                     grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,

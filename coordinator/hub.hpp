@@ -14,7 +14,7 @@
 namespace mesh::coord {
 
 class Hub {
-public:
+  public:
     struct Session {
         std::string node_id;
         bool replaced = false;  // a newer stream of the same node took over
@@ -38,7 +38,7 @@ public:
                        std::chrono::milliseconds timeout);
     std::uint64_t epoch() const;
 
-private:
+  private:
     void bump_locked();
 
     mutable std::mutex mutex_;

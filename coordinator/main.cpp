@@ -1,6 +1,6 @@
 // mesh-coordinator: the server (`serve`) and the operator's commands (`token`, `nodes`).
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"

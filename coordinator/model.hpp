@@ -16,12 +16,12 @@ using kb::IpPrefix;
 using kb::Key;
 
 struct TokenRecord {
-    std::string id;                    // public part, 16 hex digits
+    std::string id;                       // public part, 16 hex digits
     std::array<std::uint8_t, 32> hash{};  // BLAKE2b-256 of the secret part
     std::int64_t created_at = 0;
     std::int64_t expires_at = 0;
     bool reusable = false;
-    std::uint32_t max_uses = 0;        // reusable only; 0 = unlimited
+    std::uint32_t max_uses = 0;  // reusable only; 0 = unlimited
     std::uint32_t uses = 0;
     bool revoked = false;
 };
@@ -43,10 +43,10 @@ struct NodeRecord {
 
 // What changed in the map after some version, read atomically.
 struct MapChanges {
-    std::uint64_t version = 0;               // the map's current version
-    std::vector<NodeRecord> changed;         // nodes with version > since (all nodes when since=0)
-    std::vector<std::string> removed;        // ids removed after since (empty when since=0)
-    bool complete = false;                   // true when `since` was too old (or 0): full map
+    std::uint64_t version = 0;         // the map's current version
+    std::vector<NodeRecord> changed;   // nodes with version > since (all nodes when since=0)
+    std::vector<std::string> removed;  // ids removed after since (empty when since=0)
+    bool complete = false;             // true when `since` was too old (or 0): full map
 };
 
 struct NetworkConfig {

@@ -48,11 +48,13 @@ int token_create(const std::string& admin_socket, const TokenCreateOptions& opti
     }
     std::string where =
         options.coordinator_address.empty() ? "COORDINATOR:7443" : options.coordinator_address;
-    fmt::print("token:   {}\nid:      {}\nexpires: {}\nuses:    {}\n\njoin a host with:\n  meshctl join {} --token {}\n",
-               response.token(), response.token_id(), format_utc(response.expires_at()),
-               options.reusable ? (options.max_uses ? std::to_string(options.max_uses) : "unlimited")
-                                : "1",
-               where, response.token());
+    fmt::print(
+        "token:   {}\nid:      {}\nexpires: {}\nuses:    {}\n\njoin a host with:\n  meshctl join "
+        "{} --token {}\n",
+        response.token(), response.token_id(), format_utc(response.expires_at()),
+        options.reusable ? (options.max_uses ? std::to_string(options.max_uses) : "unlimited")
+                         : "1",
+        where, response.token());
     return 0;
 }
 
@@ -63,7 +65,8 @@ int token_list(const std::string& admin_socket) {
     for (const auto& t : response.tokens()) {
         std::string limit = t.max_uses() ? std::to_string(t.max_uses()) : "-";
         fmt::print("{:<18} {:<22} {:<10} {}\n", t.token_id(), format_utc(t.expires_at()),
-                   std::to_string(t.uses()) + "/" + limit, t.reusable() ? "reusable" : "single-use");
+                   std::to_string(t.uses()) + "/" + limit,
+                   t.reusable() ? "reusable" : "single-use");
     }
     return 0;
 }

@@ -30,7 +30,8 @@ Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on
 
 NewToken Registry::create_token(std::int64_t ttl_seconds, bool reusable, std::uint32_t max_uses) {
     if (ttl_seconds < 0 || ttl_seconds > 365 * 86400) {
-        throw StatusError(Code::invalid_argument, "token lifetime must be between 1 s and 365 days");
+        throw StatusError(Code::invalid_argument,
+                          "token lifetime must be between 1 s and 365 days");
     }
     if (ttl_seconds == 0) ttl_seconds = 86400;
     auto token = generate_token(clock_(), ttl_seconds, reusable, max_uses);
@@ -50,9 +51,8 @@ NodeRecord Registry::create_node(const JoinParams& params, const std::string& ho
     }
     NodeRecord node;
     node.id = new_node_id();
-    node.hostname = unique_hostname(hostname, [&](const std::string& h) {
-        return store_.node_by_hostname(h).has_value();
-    });
+    node.hostname = unique_hostname(
+        hostname, [&](const std::string& h) { return store_.node_by_hostname(h).has_value(); });
     node.wireguard_key = params.wireguard_key;
     node.machine_key = params.machine_key;
     node.ipv4 = *ipv4;

@@ -21,7 +21,7 @@ struct JoinParams {
 };
 
 class Registry {
-public:
+  public:
     using Clock = std::function<std::int64_t()>;  // unix seconds
     using OnChange = std::function<void(std::uint64_t version)>;
 
@@ -39,7 +39,7 @@ public:
     Store& store() { return store_; }
     std::int64_t now() const { return clock_(); }
 
-private:
+  private:
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
 

@@ -53,8 +53,8 @@ int run_server(const ServerOptions& options) {
 
     SqliteStore store(options.state_dir + "/coordinator.db");
     NetworkConfig network;
-    network.ipv4_prefix = settle_prefix(store, "ipv4_prefix", options.ipv4_prefix,
-                                        IpPrefix::parse("100.64.0.0/10"));
+    network.ipv4_prefix =
+        settle_prefix(store, "ipv4_prefix", options.ipv4_prefix, IpPrefix::parse("100.64.0.0/10"));
     network.ipv6_prefix =
         settle_prefix(store, "ipv6_prefix", options.ipv6_prefix, random_ula_prefix());
     validate_overlay_prefixes(network.ipv4_prefix, network.ipv6_prefix);

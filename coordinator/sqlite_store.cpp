@@ -51,7 +51,7 @@ std::vector<Endpoint> split_endpoints(const std::string& text) {
 
 // A prepared statement that finalizes itself; bind/step/column with error context.
 class SqliteStore::Statement {
-public:
+  public:
     Statement(sqlite3* db, const char* sql) : db_(db) {
         if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
             throw Error(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db));
@@ -95,7 +95,7 @@ public:
         return out;
     }
 
-private:
+  private:
     void check(int rc) {
         if (rc != SQLITE_OK) throw Error(std::string("sqlite bind failed: ") + sqlite3_errmsg(db_));
     }
@@ -115,7 +115,9 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     exec(kSchema);
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+    sqlite3_close(db_);
+}
 
 void SqliteStore::exec(const char* sql) {
     char* err = nullptr;
@@ -159,7 +161,9 @@ void SqliteStore::set_meta(const std::string& key, const std::string& value) {
     s.bind(1, key).bind(2, value).step();
 }
 
-std::uint64_t SqliteStore::version() { return std::stoull(meta("version").value_or("0")); }
+std::uint64_t SqliteStore::version() {
+    return std::stoull(meta("version").value_or("0"));
+}
 
 std::uint64_t SqliteStore::bump_version() {
     std::lock_guard lock(mutex_);

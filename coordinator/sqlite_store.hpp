@@ -11,7 +11,7 @@ struct sqlite3;
 namespace mesh::coord {
 
 class SqliteStore final : public Store {
-public:
+  public:
     // Opens (creating if needed) the database at path. Throws mesh::Error naming the path.
     explicit SqliteStore(const std::string& path);
     ~SqliteStore() override;
@@ -35,7 +35,7 @@ public:
     void remove_node(const std::string& id, std::uint64_t version) override;
     MapChanges changes_since(std::uint64_t since) override;
 
-private:
+  private:
     class Statement;
     void exec(const char* sql);
     std::optional<NodeRecord> node_where(const char* column, const void* value, int size);
@@ -44,7 +44,8 @@ private:
     std::string path_;
     sqlite3* db_ = nullptr;
     std::recursive_mutex mutex_;
-    int depth_ = 0;  // transaction nesting, guarded by mutex_  // recursive: methods are called inside transaction()
+    int depth_ = 0;  // transaction nesting, guarded by mutex_  // recursive: methods are called
+                     // inside transaction()
 };
 
 }  // namespace mesh::coord

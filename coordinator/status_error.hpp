@@ -17,11 +17,11 @@ enum class Code {
 };
 
 class StatusError : public Error {
-public:
+  public:
     StatusError(Code code, const std::string& message) : Error(message), code_(code) {}
     Code code() const { return code_; }
 
-private:
+  private:
     Code code_;
 };
 

@@ -12,7 +12,7 @@
 namespace mesh::coord {
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     // Runs fn with the store locked and inside one transaction: all of fn's writes commit

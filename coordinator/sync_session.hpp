@@ -18,8 +18,8 @@ struct MapMessage {
     bool full = false;
     std::uint64_t from_version = 0;
     std::uint64_t version = 0;
-    std::optional<NodeRecord> self;   // always set in a full map
-    std::vector<NodeRecord> peers;    // full: every peer; delta: upserted peers
+    std::optional<NodeRecord> self;  // always set in a full map
+    std::vector<NodeRecord> peers;   // full: every peer; delta: upserted peers
     std::vector<std::string> removed;
 };
 
@@ -31,7 +31,7 @@ struct ReadyPeer {
 };
 
 class SyncSession {
-public:
+  public:
     using AppliedLookup = std::function<std::optional<std::uint64_t>(const std::string&)>;
 
     // client_version: the version the agent says it applied (0 = none).
@@ -47,7 +47,7 @@ public:
     const std::string& node_id() const { return node_id_; }
     std::uint64_t sent_version() const { return sent_version_; }
 
-private:
+  private:
     void seed(Store& store);
     void track(const NodeRecord& peer);
     void track_self(const NodeRecord& self);
@@ -57,7 +57,7 @@ private:
     bool sent_any_ = false;
     std::uint64_t self_key_version_ = 0;
     std::map<std::string, std::uint64_t> key_versions_;  // every known peer
-    std::set<std::string> ready_;                         // announced as ready
+    std::set<std::string> ready_;                        // announced as ready
 };
 
 }  // namespace mesh::coord

@@ -59,28 +59,32 @@ TokenText parse_token(std::string_view text) {
     t.id = std::string(text.substr(kPrefix.size(), kIdBytes * 2));
     t.secret = std::string(text.substr(kPrefix.size() + kIdBytes * 2 + 1));
     if (!is_lower_hex(t.id) || !is_lower_hex(t.secret)) {
-        throw StatusError(Code::unauthenticated, "the join token contains characters other than "
-                                                 "lowercase hex; copy it again");
+        throw StatusError(Code::unauthenticated,
+                          "the join token contains characters other than "
+                          "lowercase hex; copy it again");
     }
     return t;
 }
 
 std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret) {
     std::array<std::uint8_t, 32> out{};
-    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(secret.data()),
-                       secret.size(), nullptr, 0);
+    crypto_generichash(out.data(), out.size(),
+                       reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                       nullptr, 0);
     return out;
 }
 
 void check_token(const TokenRecord& record, const TokenText& presented, std::int64_t now) {
     auto hash = hash_token_secret(presented.secret);
     if (sodium_memcmp(hash.data(), record.hash.data(), hash.size()) != 0) {
-        throw StatusError(Code::unauthenticated, "unknown join token; ask the operator for a new "
-                                                 "one");
+        throw StatusError(Code::unauthenticated,
+                          "unknown join token; ask the operator for a new "
+                          "one");
     }
     if (record.revoked) {
-        throw StatusError(Code::permission_denied,
-                          "join token " + record.id + " was revoked; ask the operator for a new one");
+        throw StatusError(
+            Code::permission_denied,
+            "join token " + record.id + " was revoked; ask the operator for a new one");
     }
     if (now >= record.expires_at) {
         throw StatusError(Code::permission_denied, "join token " + record.id + " expired at " +
@@ -88,10 +92,10 @@ void check_token(const TokenRecord& record, const TokenText& presented, std::int
                                                        "; ask the operator for a new one");
     }
     if (record.max_uses != 0 && record.uses >= record.max_uses) {
-        throw StatusError(Code::permission_denied,
-                          "join token " + record.id + " is used up (" + std::to_string(record.uses) +
-                              " of " + std::to_string(record.max_uses) +
-                              " uses); ask the operator for a new one");
+        throw StatusError(Code::permission_denied, "join token " + record.id + " is used up (" +
+                                                       std::to_string(record.uses) + " of " +
+                                                       std::to_string(record.max_uses) +
+                                                       " uses); ask the operator for a new one");
     }
 }
 

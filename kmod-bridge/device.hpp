@@ -15,8 +15,8 @@ namespace mesh::kb {
 
 struct PeerConfig {
     Key public_key;
-    std::optional<Endpoint> endpoint;   // absent: leave whatever the device has learned
-    std::vector<IpPrefix> allowed_ips;  // compared as a set
+    std::optional<Endpoint> endpoint;        // absent: leave whatever the device has learned
+    std::vector<IpPrefix> allowed_ips;       // compared as a set
     std::uint16_t persistent_keepalive = 0;  // seconds, 0 = off
 
     bool operator==(const PeerConfig&) const = default;

@@ -7,14 +7,14 @@
 namespace mesh {
 
 class DirLock {
-public:
+  public:
     // Throws mesh::Error naming the holder's pid when another process holds the lock.
     DirLock(const std::string& dir, const std::string& name, const std::string& program);
     ~DirLock();
     DirLock(const DirLock&) = delete;
     DirLock& operator=(const DirLock&) = delete;
 
-private:
+  private:
     int fd_ = -1;
 };
 

@@ -10,7 +10,7 @@
 namespace mesh::kb {
 
 class Driver {
-public:
+  public:
     virtual ~Driver() = default;
     // Reads the device's full state. Throws mesh::Error with context on failure.
     virtual DeviceState get() = 0;

@@ -1,8 +1,8 @@
 // The Coordinator service over real gRPC on loopback: every refusal with its exact status code
 // and nothing stored, and a Sync stream from hello to readiness.
-#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <ctime>
@@ -42,7 +42,8 @@ struct Server {
         return n;
     }();
     std::int64_t now = std::time(nullptr);
-    Registry registry{store, network, [this] { return now; }, [this](std::uint64_t) { hub.publish(); }};
+    Registry registry{store, network, [this] { return now; },
+                      [this](std::uint64_t) { hub.publish(); }};
     CoordinatorService service{registry, hub};
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<v1::Coordinator::Stub> stub;
@@ -55,8 +56,8 @@ struct Server {
         builder.RegisterService(&service);
         server = builder.BuildAndStart();
         REQUIRE(port != 0);
-        stub = v1::Coordinator::NewStub(grpc::CreateChannel(
-            "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+        stub = v1::Coordinator::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                            grpc::InsecureChannelCredentials()));
     }
     ~Server() {
         hub.shutdown();
@@ -121,7 +122,8 @@ TEST_CASE("Join refuses malformed input with INVALID_ARGUMENT and stores nothing
     auto bad_endpoint = join_request(m, token, "web");
     bad_endpoint.add_endpoints("300.1.1.1:5");
 
-    for (const auto* r : {&short_key, &zero_key, &long_machine, &bad_host, &empty_host, &bad_endpoint}) {
+    for (const auto* r :
+         {&short_key, &zero_key, &long_machine, &bad_host, &empty_host, &bad_endpoint}) {
         auto status = s.join(*r);
         INFO(status.error_message());
         CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
@@ -137,7 +139,8 @@ TEST_CASE("Join: token refusals carry their exact codes") {
     CHECK(s.join(join_request(m, "garbage", "web")).error_code() ==
           grpc::StatusCode::UNAUTHENTICATED);
     auto unknown = generate_token(s.now, 60, false, 0).text;
-    CHECK(s.join(join_request(m, unknown, "web")).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(s.join(join_request(m, unknown, "web")).error_code() ==
+          grpc::StatusCode::UNAUTHENTICATED);
     auto single = s.registry.create_token(60, false, 0).text;
     CHECK(s.join(join_request(m, single, "web")).ok());
     Machine other;

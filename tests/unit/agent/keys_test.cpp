@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,7 +27,8 @@ TEST_CASE("the WireGuard public key matches RFC 7748's X25519 test vector") {
     REQUIRE(sodium_init() >= 0);
     // RFC 7748 section 6.1: Alice's private and public keys.
     auto priv = Key::from_hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
-    auto expected = Key::from_hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    auto expected =
+        Key::from_hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
     CHECK(wireguard_public_key(priv) == expected);
 }
 
@@ -70,7 +71,7 @@ TEST_CASE("key loading refuses unsafe or partial state") {
 TEST_CASE("backoff grows with jitter and resets") {
     double r = 0.0;
     Backoff b(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), [&] { return r; });
-    CHECK(b.next().count() == 50);   // [d/2, d] with r = 0
+    CHECK(b.next().count() == 50);  // [d/2, d] with r = 0
     CHECK(b.next().count() == 100);
     r = 0.999999;
     CHECK(b.next().count() == 399);
@@ -85,12 +86,9 @@ TEST_CASE("backoff grows with jitter and resets") {
 TEST_CASE("endpoint candidates skip loopback, link-local, the mesh and the overlay") {
     NetworkSettings network;
     std::vector<InterfaceAddress> addrs{
-        {"lo", IpAddress::parse("127.0.0.1")},
-        {"eth0", IpAddress::parse("fe80::1")},
-        {"eth0", IpAddress::parse("2001:db8::5")},
-        {"eth0", IpAddress::parse("192.0.2.5")},
-        {"mesh0", IpAddress::parse("100.64.0.3")},
-        {"eth1", IpAddress::parse("100.64.0.77")},
+        {"lo", IpAddress::parse("127.0.0.1")},     {"eth0", IpAddress::parse("fe80::1")},
+        {"eth0", IpAddress::parse("2001:db8::5")}, {"eth0", IpAddress::parse("192.0.2.5")},
+        {"mesh0", IpAddress::parse("100.64.0.3")}, {"eth1", IpAddress::parse("100.64.0.77")},
         {"eth1", IpAddress::parse("169.254.1.1")},
     };
     auto eps = select_endpoints(addrs, "mesh0", network, 51820);

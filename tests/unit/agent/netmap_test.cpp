@@ -99,7 +99,7 @@ TEST_CASE("desired config: older peers wait for readiness; the younger side init
     REQUIRE(config.peers.size() == 2);
     CHECK(config.peers[0].persistent_keepalive == 25);  // a: we initiate
     CHECK(config.peers[0].endpoint->to_string() == "10.0.0.1:51820");
-    CHECK(config.peers[1].persistent_keepalive == 0);   // b: wait for its handshake
+    CHECK(config.peers[1].persistent_keepalive == 0);  // b: wait for its handshake
 
     config = desired_config(map, network, identity, {b.public_key});
     CHECK(config.peers[1].persistent_keepalive == 25);
@@ -123,13 +123,13 @@ TEST_CASE("allowed IPs from control are trusted only inside the overlay") {
     NetworkSettings network;
     network.ipv6_prefix = IpPrefix::parse("fd00::/48");
     auto p = peer("a", 1, 1);
-    p.allowed_ips.push_back(IpPrefix::parse("0.0.0.0/0"));           // not a host route
-    p.allowed_ips.push_back(IpPrefix::parse("8.8.8.8/32"));          // outside the overlay
-    p.allowed_ips.push_back(IpPrefix::parse("100.64.0.9/32"));       // our own address
+    p.allowed_ips.push_back(IpPrefix::parse("0.0.0.0/0"));      // not a host route
+    p.allowed_ips.push_back(IpPrefix::parse("8.8.8.8/32"));     // outside the overlay
+    p.allowed_ips.push_back(IpPrefix::parse("100.64.0.9/32"));  // our own address
     std::optional<PeerInfo> self = peer("self", 9, 9);
     auto trusted = trusted_allowed_ips(p, network, self);
-    CHECK(trusted == std::vector<IpPrefix>{IpPrefix::parse("100.64.0.1/32"),
-                                           IpPrefix::parse("fd00::1/128")});
+    CHECK(trusted ==
+          std::vector<IpPrefix>{IpPrefix::parse("100.64.0.1/32"), IpPrefix::parse("fd00::1/128")});
 }
 
 TEST_CASE("endpoint choice prefers IPv4") {

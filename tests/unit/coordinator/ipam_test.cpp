@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include "coordinator/duration.hpp"
 #include "coordinator/hostname.hpp"
 #include "coordinator/ipam.hpp"
-#include "coordinator/duration.hpp"
 #include "coordinator/status_error.hpp"
 
 using namespace mesh::coord;

@@ -1,19 +1,19 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/support/test_support.hpp"
+
 #include "coordinator/registry.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/sync_session.hpp"
 
 using namespace mesh::coord;
+using mesh::test::key_of;
+inline Code code_of(const std::function<void()>& fn) {
+    return mesh::test::code_of<StatusError>(fn);
+}
 
 namespace {
-
-Key key_of(std::uint8_t n) {
-    Key k;
-    k.bytes.fill(n);
-    return k;
-}
 
 struct Fixture {
     SqliteStore store{":memory:"};
@@ -32,16 +32,6 @@ struct Fixture {
         return registry.join({token, key_of(wg), key_of(machine), host, {}});
     }
 };
-
-Code code_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const StatusError& e) {
-        return e.code();
-    }
-    FAIL("expected a StatusError");
-    return Code::aborted;
-}
 
 }  // namespace
 

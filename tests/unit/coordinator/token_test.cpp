@@ -1,21 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/support/test_support.hpp"
+
 #include "coordinator/status_error.hpp"
 #include "coordinator/token.hpp"
 
 using namespace mesh::coord;
-
-namespace {
-Code code_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const StatusError& e) {
-        return e.code();
-    }
-    FAIL("expected a StatusError");
-    return Code::aborted;
+inline Code code_of(const std::function<void()>& fn) {
+    return mesh::test::code_of<StatusError>(fn);
 }
-}  // namespace
 
 TEST_CASE("a generated token parses and checks") {
     auto t = generate_token(1000, 3600, false, 0);
@@ -25,7 +18,8 @@ TEST_CASE("a generated token parses and checks") {
     CHECK(t.record.max_uses == 1);
     CHECK(t.record.expires_at == 4600);
     // Only the hash is kept: the secret is not in the record.
-    CHECK(t.text.find(std::string(t.record.hash.begin(), t.record.hash.end())) == std::string::npos);
+    CHECK(t.text.find(std::string(t.record.hash.begin(), t.record.hash.end())) ==
+          std::string::npos);
 }
 
 TEST_CASE("malformed tokens are unauthenticated") {

@@ -1,16 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/support/test_support.hpp"
+
 #include "kmod-bridge/reconcile.hpp"
 
 using namespace mesh::kb;
+using mesh::test::key_of;
 
 namespace {
-
-Key key_of(std::uint8_t n) {
-    Key k;
-    k.bytes.fill(n);
-    return k;
-}
 
 PeerConfig peer(std::uint8_t n, std::string endpoint = "") {
     PeerConfig p;

@@ -1,18 +1,15 @@
 #include <catch2/catch.hpp>
+
 #include <string>
+#include "tests/unit/support/test_support.hpp"
 
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/uapi_codec.hpp"
 
 using namespace mesh::kb;
+using mesh::test::key_of;
 
 namespace {
-
-Key key_of(std::uint8_t n) {
-    Key k;
-    k.bytes.fill(n);
-    return k;
-}
 
 std::string hex_of(std::uint8_t n) {
     return key_of(n).to_hex();
