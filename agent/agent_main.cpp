@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
     app.add_option("--wireguard-go", options.data_plane.wireguard_go,
                    "Userspace WireGuard binary (used when the kernel has no WireGuard)")
         ->capture_default_str();
+    app.add_option("--driver", options.data_plane.driver,
+                   "auto (the kernel's WireGuard if present, else wireguard-go), kernel, userspace")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "kernel", "userspace"}));
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/kernel_driver.hpp"
 #include "kmod-bridge/reconcile.hpp"
 #include "kmod-bridge/rtnl.hpp"
 #include "kmod-bridge/uapi_driver.hpp"
@@ -18,11 +19,39 @@ DataPlane::~DataPlane() = default;
 
 void DataPlane::ensure_device() {
     if (driver_) return;
-    auto driver = std::make_unique<kb::UapiDriver>(options_.interface, options_.socket_dir);
+    if (options_.driver != "auto" && options_.driver != "kernel" &&
+        options_.driver != "userspace") {
+        throw Error("driver '" + options_.driver + "' is not one of auto, kernel, userspace");
+    }
+    auto uapi = std::make_unique<kb::UapiDriver>(options_.interface, options_.socket_dir);
     try {
-        driver->get();  // a device left running by an earlier agent: adopt it, sessions intact
+        uapi->get();  // a device left running by an earlier agent: adopt it, sessions intact
+        driver_ = std::move(uapi);
         spdlog::info("event=device_adopted interface={} driver=uapi", options_.interface);
+        return;
     } catch (const Error&) {
+    }
+    if (options_.driver != "userspace" && try_kernel()) return;
+    if (options_.driver == "kernel") {
+        throw Error("the kernel has no WireGuard module; use --driver auto or userspace");
+    }
+    start_userspace();
+}
+
+// The kernel's WireGuard when it has one: a link that survives the agent (decision 0003).
+bool DataPlane::try_kernel() {
+    kb::Rtnl rtnl;
+    bool existed = rtnl.link_index(options_.interface) != 0;
+    if (!kb::create_kernel_device(options_.interface)) return false;
+    driver_ = std::make_unique<kb::KernelDriver>(options_.interface);
+    created_fresh_ = !existed;
+    spdlog::info("event={} interface={} driver=kernel",
+                 existed ? "device_adopted" : "device_created", options_.interface);
+    return true;
+}
+
+void DataPlane::start_userspace() {
+    {
         kb::WireguardGo::Options opts;
         opts.binary = options_.wireguard_go;
         opts.socket_dir = options_.socket_dir;
@@ -31,10 +60,11 @@ void DataPlane::ensure_device() {
         const char* level = std::getenv("MESH_WIREGUARD_GO_LOG");
         opts.log_level = level ? level : "error";
         process_ = std::make_unique<kb::WireguardGo>(options_.interface, opts);
+        created_fresh_ = true;
         spdlog::info("event=device_created interface={} driver=uapi wireguard_go_pid={}",
                      options_.interface, process_->pid());
     }
-    driver_ = std::move(driver);
+    driver_ = std::make_unique<kb::UapiDriver>(options_.interface, options_.socket_dir);
 }
 
 void DataPlane::sync_addresses(const std::vector<kb::IpPrefix>& wanted) {

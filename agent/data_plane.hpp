@@ -17,7 +17,9 @@ struct DataPlaneOptions {
     std::string interface = "mesh0";
     std::string wireguard_go = "wireguard-go";
     std::string socket_dir = "/var/run/wireguard";
-    std::string log_file;  // wireguard-go's output
+    std::string log_file;         // wireguard-go's output
+    std::string driver = "auto";  // "auto": kernel if it has WireGuard, else wireguard-go;
+                                  // "kernel" or "userspace" to insist on one
 };
 
 class DataPlane {
@@ -29,7 +31,7 @@ class DataPlane {
     void up(const std::vector<kb::IpPrefix>& addresses, unsigned mtu);
     bool is_up() const { return driver_ != nullptr; }
     // True when up() had to create the device (no sessions survived from before).
-    bool created_fresh() const { return process_ != nullptr; }
+    bool created_fresh() const { return created_fresh_; }
     // Applies the minimal update towards desired; returns it (empty when nothing changed).
     kb::DeviceUpdate apply(const kb::DeviceConfig& desired);
     // The same, against a state the caller has just read.
@@ -43,11 +45,14 @@ class DataPlane {
 
   private:
     void ensure_device();
+    bool try_kernel();
+    void start_userspace();
     void sync_addresses(const std::vector<kb::IpPrefix>& addresses);
 
     DataPlaneOptions options_;
     std::unique_ptr<kb::WireguardGo> process_;
     std::unique_ptr<kb::Driver> driver_;
+    bool created_fresh_ = false;
 };
 
 }  // namespace mesh::agent

@@ -18,25 +18,6 @@ namespace mesh::kb {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::string errno_text(int err) {
-    return std::generic_category().message(err);
-}
-
-// What to do about the refusals a person can fix.
-std::string advice(int err) {
-    switch (err) {
-        case EPERM:
-        case EACCES:
-            return "; run as root or with CAP_NET_ADMIN";
-        case ENODEV:
-            return "; the interface does not exist (has wireguard-go exited?)";
-        default:
-            return "";
-    }
-}
-
 void check_name(const std::string& name) {
     if (name.empty() || name.size() >= IFNAMSIZ) {
         throw Error("'" + name + "' is not a valid interface name (1-15 characters)");
@@ -70,73 +51,18 @@ class Request {
 
 }  // namespace
 
-Rtnl::Rtnl(std::chrono::milliseconds timeout)
-    : timeout_(timeout), seq_(static_cast<std::uint32_t>(std::time(nullptr))), buffer_(8192) {
-    socket_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (socket_ == nullptr) throw Error("cannot open an rtnetlink socket: " + errno_text(errno));
-    int one = 1;
-    // Best effort: the kernel's explanation of a refusal, without the echoed request.
-    mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &one, sizeof one);
-    mnl_socket_setsockopt(socket_, NETLINK_CAP_ACK, &one, sizeof one);
-    timeval tv{};
-    tv.tv_sec = timeout.count() / 1000;
-    tv.tv_usec = timeout.count() % 1000 * 1000;
-    if (setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
-        mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) != 0) {
-        int err = errno;
-        mnl_socket_close(socket_);
-        throw Error("cannot set up the rtnetlink socket: " + errno_text(err));
-    }
-}
+Rtnl::Rtnl(std::chrono::milliseconds timeout) : socket_(NETLINK_ROUTE, "rtnetlink", timeout) {}
 
-Rtnl::~Rtnl() {
-    mnl_socket_close(socket_);
-}
+Rtnl::~Rtnl() = default;
 
 void Rtnl::transact(nlmsghdr* request, const std::string& context,
                     std::initializer_list<int> tolerated, const Walker& walk) {
-    request->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-    request->nlmsg_seq = ++seq_;
-    if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
-        throw Error(context + ": sending to rtnetlink failed: " + errno_text(errno));
-    }
-    const auto deadline = Clock::now() + timeout_;
-    while (true) {
-        auto n = mnl_socket_recvfrom(socket_, buffer_.data(), buffer_.size() * sizeof buffer_[0]);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            throw Error(context + ": no reply from the kernel within " +
-                        std::to_string(timeout_.count()) + " ms");
-        }
-        if (n < 0) throw Error(context + ": receiving from rtnetlink failed: " + errno_text(errno));
-        auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(buffer_.data()),
-                               static_cast<std::size_t>(n));
-        NetlinkOutcome outcome;
-        try {
-            outcome = walk(bytes, request->nlmsg_seq);
-        } catch (const Error& e) {
-            throw Error(context + ": " + e.what());
-        }
-        if (outcome.done) {
-            if (outcome.error == 0 ||
-                std::ranges::find(tolerated, outcome.error) != tolerated.end()) {
-                return;
-            }
-            throw Error(context + ": " + errno_text(outcome.error) +
-                        (outcome.message.empty() ? "" : " (" + outcome.message + ")") +
-                        advice(outcome.error));
-        }
-        if (Clock::now() > deadline)
-            throw Error(context + ": the kernel's reply did not end in time");
-    }
+    socket_.transact(request, context, tolerated, walk);
 }
 
 void Rtnl::transact(nlmsghdr* request, const std::string& context,
                     std::initializer_list<int> tolerated) {
-    transact(request, context, tolerated,
-             [](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
-                 return walk_replies(buffer, seq, [](const nlmsghdr&) {});
-             });
+    socket_.transact(request, context, tolerated);
 }
 
 unsigned Rtnl::link_index(const std::string& name) {
@@ -186,6 +112,17 @@ void Rtnl::delete_link(const std::string& name) {
     req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
     req.put_name(name);
     transact(req.header(), "deleting interface " + name, {ENODEV});
+}
+
+void Rtnl::create_link(const std::string& name, const std::string& kind) {
+    check_name(name);
+    Request req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
+    req.put_name(name);
+    nlattr* info = mnl_attr_nest_start(req.header(), IFLA_LINKINFO);
+    mnl_attr_put_strz(req.header(), IFLA_INFO_KIND, kind.c_str());
+    mnl_attr_nest_end(req.header(), info);
+    transact(req.header(), "creating " + kind + " interface " + name, {EEXIST});
 }
 
 std::vector<IpPrefix> Rtnl::addresses(const std::string& name) {

@@ -14,9 +14,8 @@
 #include <vector>
 
 #include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/netlink_socket.hpp"
 #include "kmod-bridge/rtnl_parse.hpp"
-
-struct mnl_socket;
 
 namespace mesh::kb {
 
@@ -31,6 +30,9 @@ class Rtnl {
     void set_link_up(const std::string& name);
     void set_mtu(const std::string& name, unsigned mtu);
     void delete_link(const std::string& name);  // an absent interface is fine
+    // Creates a link of the given kind ("wireguard"); an existing one of that name is fine.
+    // Throws mesh::Error; EOPNOTSUPP means the kernel has no such link kind (no module).
+    void create_link(const std::string& name, const std::string& kind);
 
     // The interface's addresses with their host bits, e.g. 100.64.0.5/10, in kernel order.
     std::vector<IpPrefix> addresses(const std::string& name);
@@ -42,8 +44,7 @@ class Rtnl {
     void del_route(const IpPrefix& dst, const std::string& name);
 
   private:
-    using Walker =
-        std::function<NetlinkOutcome(std::span<const std::uint8_t> buffer, std::uint32_t seq)>;
+    using Walker = NetlinkSocket::Walker;
 
     // Sends request (adding NLM_F_REQUEST | NLM_F_ACK and a sequence number) and feeds the
     // replies to walk until the ack. An error in tolerated counts as success.
@@ -55,10 +56,7 @@ class Rtnl {
     void change_address(int type, const std::string& name, const IpPrefix& address);
     void change_route(int type, const IpPrefix& dst, const std::string& name);
 
-    mnl_socket* socket_ = nullptr;
-    std::chrono::milliseconds timeout_;
-    std::uint32_t seq_;
-    std::vector<std::uint32_t> buffer_;  // receive buffer, 4-byte aligned as netlink needs
+    NetlinkSocket socket_;
 };
 
 }  // namespace mesh::kb

@@ -56,7 +56,8 @@ all_pairs_ping() {
     ping_pair "$a" "$b" || { echo "    no reply $a -> $b"; return 1; }
   done; done
 }
-state_dir_empty() { [[ -z "$(ls -A "$LAB_DIR/$1/state" 2>/dev/null)" ]]; }
+# Nothing but the running agent's own lock (which predates the join) in its state directory.
+state_dir_empty() { [[ -z "$(ls -A "$LAB_DIR/$1/state" 2>/dev/null | grep -vx agent.lock)" ]]; }
 node_count() { mesh_admin nodes list | tail -n +2 | grep -c . || true; }
 one_line() { [[ $(printf '%s' "$1" | grep -c .) -eq 1 ]]; }
 
