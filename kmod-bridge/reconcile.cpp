@@ -50,43 +50,80 @@ std::optional<PeerUpdate> change_peer(const PeerConfig& want, const PeerConfig& 
 
 }  // namespace
 
-DeviceUpdate reconcile(const DeviceConfig& desired, const DeviceState& current) {
-    DeviceUpdate update;
+namespace {
+
+void device_fields(const DeviceConfig& desired, const DeviceState& current, DeviceUpdate& update) {
     if (desired.private_key && desired.private_key != current.private_key) {
         update.private_key = desired.private_key;
     }
     if (desired.listen_port && *desired.listen_port != current.listen_port) {
         update.listen_port = desired.listen_port;
     }
+}
 
+// The update for one key: add, change, remove, or nothing.
+void reconcile_one(const Key& key, const PeerConfig* want, const PeerConfig* have,
+                   DeviceUpdate& update) {
+    if (want && !have) {
+        update.peers.push_back(add_peer(*want));
+    } else if (want && have) {
+        if (auto change = change_peer(*want, *have)) update.peers.push_back(std::move(*change));
+    } else if (have) {
+        PeerUpdate u;
+        u.public_key = key;
+        u.remove = true;
+        update.peers.push_back(u);
+    }
+}
+
+// Updates that set a keepalive go last. wireguard-go (0.0.20220316) remembers "keepalive was
+// just turned on" across the peers of one set request, so a peer listed after such an update
+// gets a keepalive too -- and with it a handshake initiation that the peer may not be ready
+// to answer, which then blocks the real one for WireGuard's 5 s rate limit.
+void keepalives_last(DeviceUpdate& update) {
+    std::stable_partition(update.peers.begin(), update.peers.end(),
+                          [](const PeerUpdate& u) { return !u.persistent_keepalive; });
+}
+
+}  // namespace
+
+DeviceUpdate reconcile(const DeviceConfig& desired, const DeviceState& current) {
+    DeviceUpdate update;
+    device_fields(desired, current, update);
     std::map<Key, const PeerConfig*> have;
     for (const auto& p : current.peers) have.emplace(p.config.public_key, &p.config);
-
     std::map<Key, const PeerConfig*> want;
     for (const auto& p : desired.peers) want.emplace(p.public_key, &p);
 
     for (const auto& [key, peer] : want) {
         auto it = have.find(key);
-        if (it == have.end()) {
-            update.peers.push_back(add_peer(*peer));
-        } else if (auto change = change_peer(*peer, *it->second)) {
-            update.peers.push_back(std::move(*change));
-        }
+        reconcile_one(key, peer, it == have.end() ? nullptr : it->second, update);
     }
     for (const auto& [key, peer] : have) {
-        if (!want.contains(key)) {
-            PeerUpdate u;
-            u.public_key = key;
-            u.remove = true;
-            update.peers.push_back(u);
-        }
+        if (!want.contains(key)) reconcile_one(key, nullptr, peer, update);
     }
-    // Updates that set a keepalive go last. wireguard-go (0.0.20220316) remembers "keepalive was
-    // just turned on" across the peers of one set request, so a peer listed after such an update
-    // gets a keepalive too -- and with it a handshake initiation that the peer may not be ready
-    // to answer, which then blocks the real one for WireGuard's 5 s rate limit.
-    std::stable_partition(update.peers.begin(), update.peers.end(),
-                          [](const PeerUpdate& u) { return !u.persistent_keepalive; });
+    keepalives_last(update);
+    return update;
+}
+
+DeviceUpdate reconcile_peers(const DeviceConfig& desired, const DeviceState& current,
+                             const std::vector<Key>& touched) {
+    DeviceUpdate update;
+    device_fields(desired, current, update);
+    std::map<Key, const PeerConfig*> want, have;
+    for (const auto& key : touched) {
+        want.emplace(key, nullptr);
+        have.emplace(key, nullptr);
+    }
+    // One pass over each side, picking out only the touched keys: O(N log k), no copies.
+    for (const auto& p : desired.peers) {
+        if (auto it = want.find(p.public_key); it != want.end()) it->second = &p;
+    }
+    for (const auto& p : current.peers) {
+        if (auto it = have.find(p.config.public_key); it != have.end()) it->second = &p.config;
+    }
+    for (const auto& [key, peer] : want) reconcile_one(key, peer, have[key], update);
+    keepalives_last(update);
     return update;
 }
 

@@ -135,3 +135,22 @@ TEST_CASE("updates that set a keepalive come after all others") {
     CHECK(u.peers[1].persistent_keepalive == 25);
     CHECK(u.peers[2].persistent_keepalive == 25);
 }
+
+TEST_CASE("reconcile_peers looks only at the touched peers") {
+    DeviceConfig have;
+    have.peers = {peer(1, "10.0.0.1:1"), peer(2, "10.0.0.2:1"), peer(3, "10.0.0.3:1")};
+    DeviceConfig want = have;
+    want.peers[0].endpoint = Endpoint::parse("10.0.0.9:1");  // touched: changed
+    want.peers[1].endpoint = Endpoint::parse("10.0.0.8:1");  // changed but not listed: ignored
+    want.peers.erase(want.peers.begin() + 2);                 // touched: removed
+    want.peers.push_back(peer(4));                            // touched: added
+    auto u = reconcile_peers(want, state_of(have), {key_of(1), key_of(3), key_of(4), key_of(5)});
+    REQUIRE(u.peers.size() == 3);
+    CHECK(u.peers[0].public_key == key_of(1));
+    CHECK(u.peers[0].update_only);
+    CHECK(u.peers[1].public_key == key_of(3));
+    CHECK(u.peers[1].remove);
+    CHECK(u.peers[2].public_key == key_of(4));
+    CHECK_FALSE(u.peers[2].update_only);
+    CHECK(reconcile_peers(have, state_of(have), {key_of(1), key_of(2)}).empty());
+}
