@@ -1,6 +1,6 @@
-// The kernel driver against the real WireGuard module. Runs inside the kernel VM
-// (tests/kernel/run-in-vm.sh), as root, in a namespace of its own; exits 77 (skip) when the
-// running kernel has no WireGuard.
+// The driver behaviours, against a real device: the kernel's WireGuard (inside the kernel VM,
+// tests/kernel/run-in-vm.sh) or, with MESH_TEST_DRIVER=uapi, wireguard-go (on this machine, in
+// fresh namespaces through tests/integration/run-privileged.sh). The same cases run on both.
 #include <sodium.h>
 #include <catch2/catch.hpp>
 
@@ -15,6 +15,8 @@
 #include "kmod-bridge/kernel_driver.hpp"
 #include "kmod-bridge/reconcile.hpp"
 #include "kmod-bridge/rtnl.hpp"
+#include "kmod-bridge/uapi_driver.hpp"
+#include "kmod-bridge/wireguard_go.hpp"
 
 using namespace mesh::kb;
 
@@ -55,14 +57,31 @@ Key numbered(std::uint32_t n) {
     return k;
 }
 
-// A fresh kernel WireGuard interface, deleted again at the end of the test.
+bool use_uapi() {
+    const char* driver = std::getenv("MESH_TEST_DRIVER");
+    return driver && std::string(driver) == "uapi";
+}
+
+// A fresh WireGuard device of the driver under test, gone again at the end of the test.
 struct Device {
     std::string name;
+    std::unique_ptr<WireguardGo> process;
     explicit Device(std::string n) : name(std::move(n)) {
         Rtnl().delete_link(name);
-        REQUIRE(create_kernel_device(name));
+        if (use_uapi()) {
+            process = std::make_unique<WireguardGo>(name);
+        } else {
+            REQUIRE(create_kernel_device(name));
+        }
     }
-    ~Device() { Rtnl().delete_link(name); }
+    ~Device() {
+        process.reset();
+        Rtnl().delete_link(name);
+    }
+    std::unique_ptr<Driver> driver() const {
+        if (use_uapi()) return std::make_unique<UapiDriver>(name);
+        return std::make_unique<KernelDriver>(name);
+    }
 };
 
 PeerConfig peer(std::uint32_t n, int ips) {
@@ -93,16 +112,17 @@ DeviceConfig config_of(const DeviceState& s) {
     return sorted(c);
 }
 
-void apply(KernelDriver& d, const DeviceConfig& want) {
+void apply(Driver& d, const DeviceConfig& want) {
     d.apply(reconcile(want, d.get()));
 }
 
 }  // namespace
 
-TEST_CASE("kernel: a configuration reads back identical, and wg agrees") {
+TEST_CASE("driver: a configuration reads back identical, and wg agrees") {
     REQUIRE(sodium_init() >= 0);
     Device dev("kwg0");
-    KernelDriver driver(dev.name);
+    auto owned = dev.driver();
+    Driver& driver = *owned;
     DeviceConfig want;
     want.private_key = private_key();
     want.listen_port = 51820;
@@ -119,9 +139,10 @@ TEST_CASE("kernel: a configuration reads back identical, and wg agrees") {
     }
 }
 
-TEST_CASE("kernel: what wg setconf wrote is what the driver reads, and back") {
+TEST_CASE("driver: what wg setconf wrote is what the driver reads, and back") {
     Device dev("kwg1");
-    KernelDriver driver(dev.name);
+    auto owned = dev.driver();
+    Driver& driver = *owned;
     DeviceConfig want;
     want.private_key = private_key();
     want.listen_port = 40000;
@@ -145,9 +166,10 @@ TEST_CASE("kernel: what wg setconf wrote is what the driver reads, and back") {
           std::vector<IpPrefix>{IpPrefix::parse("10.99.0.0/16"), IpPrefix::parse("fd00::/64")});
 }
 
-TEST_CASE("kernel: 10,000 peers with 2 allowed IPs each are written and read back identical") {
+TEST_CASE("driver: 10,000 peers with 2 allowed IPs each are written and read back identical") {
     Device dev("kwg2");
-    KernelDriver driver(dev.name);
+    auto owned = dev.driver();
+    Driver& driver = *owned;
     DeviceConfig want;
     want.private_key = private_key();
     for (std::uint32_t n = 0; n < 10000; ++n) want.peers.push_back(peer(n, 2));
@@ -158,9 +180,10 @@ TEST_CASE("kernel: 10,000 peers with 2 allowed IPs each are written and read bac
     CHECK(run("WG_COLOR_MODE=never wg show " + dev.name + " peers | wc -l") == "10000\n");
 }
 
-TEST_CASE("kernel: removing one peer while adding another leaves the rest untouched") {
+TEST_CASE("driver: removing one peer while adding another leaves the rest untouched") {
     Device dev("kwg3");
-    KernelDriver driver(dev.name);
+    auto owned = dev.driver();
+    Driver& driver = *owned;
     DeviceConfig want;
     want.private_key = private_key();
     want.peers = {peer(1, 1), peer(2, 1), peer(3, 1)};
@@ -174,9 +197,10 @@ TEST_CASE("kernel: removing one peer while adding another leaves the rest untouc
     CHECK(config_of(driver.get()).peers == sorted(want).peers);
 }
 
-TEST_CASE("kernel: a peer with a low-order public key never produces traffic") {
+TEST_CASE("driver: a peer with a low-order public key never produces traffic") {
     Device dev("kwg4");
-    KernelDriver driver(dev.name);
+    auto owned = dev.driver();
+    Driver& driver = *owned;
     DeviceConfig want;
     want.private_key = private_key();
     PeerConfig bad;  // the all-zero key is a low-order point: no shared secret can be derived
@@ -201,7 +225,8 @@ TEST_CASE(
     run("ip netns del kb 2>/dev/null; ip netns add kb && ip link set lo up");
     Device a("kwga");
     Device b("kwgb");
-    KernelDriver da(a.name), db(b.name);
+    auto owned_a = a.driver(), owned_b = b.driver();
+    Driver &da = *owned_a, &db = *owned_b;
     Key ka = private_key(), kb_ = private_key();
     DeviceConfig ca, cb;
     ca.private_key = ka;
