@@ -10,8 +10,10 @@
 namespace mesh::kb {
 
 IpAddress IpAddress::parse(std::string_view text) {
-    // inet_pton needs a NUL-terminated string; bound the copy so hostile input stays cheap.
-    if (text.empty() || text.size() > INET6_ADDRSTRLEN) {
+    // inet_pton needs a NUL-terminated string; bound the copy so hostile input stays cheap, and
+    // refuse an embedded NUL, where inet_pton would stop and ignore the rest.
+    if (text.empty() || text.size() > INET6_ADDRSTRLEN ||
+        text.find('\0') != std::string_view::npos) {
         throw Error("'" + std::string(text.substr(0, 64)) + "' is not an IP address");
     }
     std::string s(text);

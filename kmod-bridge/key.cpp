@@ -7,7 +7,11 @@
 namespace mesh::kb {
 
 Key Key::from_base64(std::string_view text) {
-    if (text.size() != 44 || text[43] != '=') {
+    // libsodium 1.0.18 decodes bytes >= 0x80 as if they were base64 digits: check the alphabet.
+    constexpr std::string_view kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (text.size() != 44 || text[43] != '=' ||
+        text.substr(0, 43).find_first_not_of(kAlphabet) != std::string_view::npos) {
         throw Error("key must be 44 characters of base64 ending in '='");
     }
     Key key;

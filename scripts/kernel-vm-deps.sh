@@ -6,27 +6,39 @@
 #
 # Steps, each skipped when its output is already there (a second run takes a few seconds and
 # downloads nothing):
-#   1. apt-get installs qemu-system-x86 busybox-static cpio xz-utils kmod (only the missing ones)
+#   1. apt-get installs qemu-system-x86 busybox-static cpio xz-utils kmod, and the tools the
+#      kernel's netns.sh selftest runs (iproute2 iputils-ping wireguard-tools iperf3 ncat
+#      iptables) (only the missing ones)
 #   2. resolves the kernel package that linux-image-amd64 depends on (linux-image-6.1.0-NN-amd64)
 #      and `apt-get download`s it into the cache
 #   3. dpkg -x's it, runs depmod -b (the .deb ships no modules.dep)
 #   4. extracts the uncompressed ELF vmlinux from vmlinuz (the xz stream, as extract-vmlinux does)
 #   5. builds an uncompressed cpio initramfs: busybox-static, the modules (wireguard, 9p, virtio,
-#      veth and their dependencies, in load order) and a stage-1 /init
+#      veth, dummy, netfilter and their dependencies, in load order) and a stage-1 /init
+#   6. fetches linux-source-X.Y at the image's version and keeps only its
+#      tools/testing/selftests/wireguard (netns.sh, for tests/kernel/selftest_netns.sh)
 #
 # Cache: $MESH_KVM_CACHE (default /var/cache/mesh-kernel-vm, outside the work tree so that fresh
 # clones and build-dir wipes keep it), one folder per kernel version, and `current` -> the one
 # run-in-vm.sh boots:
-#   $MESH_KVM_CACHE/6.1.0-NN-amd64/{*.deb, root/, vmlinux, initramfs.cpio, initramfs.sig}
+#   $MESH_KVM_CACHE/6.1.0-NN-amd64/{*.deb, root/, vmlinux, initramfs.cpio, initramfs.sig,
+#                                   selftests/{source, wireguard/}}
 set -euo pipefail
 
 CACHE=${MESH_KVM_CACHE:-/var/cache/mesh-kernel-vm}
 PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils kmod)
+# What the kernel's tools/testing/selftests/wireguard/netns.sh runs inside the VM (from the
+# host's / over 9p): ip and ss, ping, wg, iperf3, ncat, iptables (Debian's: the nft backend).
+PACKAGES+=(iproute2 iputils-ping wireguard-tools iperf3 ncat iptables)
 # Modules the VM loads at boot; each comes with its dependencies (modprobe --show-depends).
 # wireguard: the device under test. 9p/9pnet_virtio/virtio_pci: the host's / and the control
 # share. veth: namespaces joined by a veth pair. Add here what a new test needs (the initramfs
 # is rebuilt when this list or the stage-1 init changes).
 MODULES=(virtio_pci 9pnet_virtio 9p wireguard veth)
+# The kernel's netns.sh selftest: a dummy interface; iptables (nft backend) in the filter, nat
+# and mangle tables with -m length, -j SNAT, -j MARK; nf_conntrack's sysctls. (The guest has no
+# /lib/modules, so the kernel's own request_module() cannot load these on demand.)
+MODULES+=(dummy nf_conntrack nf_nat nf_tables nft_compat nft_chain_nat xt_nat xt_mark xt_length)
 
 log() { echo "kernel-vm-deps: $*"; }
 die() { echo "kernel-vm-deps: error: $*" >&2; exit 1; }
@@ -196,6 +208,45 @@ if [[ ! -s $initrd || ! -f $dir/initramfs.sig || $(cat "$dir/initramfs.sig") != 
   log "initramfs: $(($(stat -c %s "$initrd") >> 10)) KiB"
 else
   log "have initramfs (${#insmods[@]} modules, up to date)"
+fi
+
+# ---- 6. the kernel's own WireGuard selftest (tools/testing/selftests/wireguard) ---------------
+# From Debian's linux-source-X.Y at the booted image's version (the same upstream release and
+# Debian patches as the kernel under test). Streamed out of the .deb: the ~140 MiB .deb is
+# deleted afterwards and the ~1.3 GiB tarball never lands, so only the folder (164 KiB) stays.
+# tests/kernel/selftest_netns.sh runs its netns.sh in the VM.
+selftests=$dir/selftests
+kimg_ver=$(dpkg-deb -f "$deb" Version)
+src_pkg=linux-source-$(cut -d. -f1,2 <<<"$kver")
+if [[ -f $selftests/wireguard/netns.sh && -f $selftests/source && $(<"$selftests/source") == "$src_pkg $kimg_ver" ]]; then
+  log "have the WireGuard selftest ($src_pkg $kimg_ver)"
+else
+  rm -rf "$selftests" "$dir"/.selftests.*
+  tmp=$(mktemp -d "$dir/.selftests.XXXXXX")
+  chmod 755 "$tmp"
+  chown _apt "$tmp" 2>/dev/null || true
+  log "downloading $src_pkg=$kimg_ver (~140 MiB, for tools/testing/selftests/wireguard only)"
+  td=$SECONDS
+  if ! (cd "$tmp" && apt-get download -q "$src_pkg=$kimg_ver" 2>&1 | sed 's/^/  /'); then
+    apt_update
+    (cd "$tmp" && apt-get download -q "$src_pkg=$kimg_ver" 2>&1 | sed 's/^/  /') ||
+      die "apt-get download $src_pkg=$kimg_ver failed (the selftest must match the booted kernel)"
+  fi
+  sdeb=$(compgen -G "$tmp/${src_pkg}_*.deb" | head -n1 || true)
+  [[ -n $sdeb ]] || die "apt-get download left no ${src_pkg}_*.deb"
+  log "downloaded ${sdeb##*/} ($(du -m "$sdeb" | cut -f1) MiB) in $((SECONDS - td)) s; extracting tools/testing/selftests/wireguard"
+  td=$SECONDS
+  # .deb -> data tar -> usr/src/linux-source-X.Y.tar.xz -> the one folder. GNU tar reads each
+  # archive to its end, so no stage is cut short (no SIGPIPE under pipefail).
+  mkdir "$tmp/out"
+  dpkg-deb --fsys-tarfile "$sdeb" |
+    tar -xOf - --wildcards "*/usr/src/$src_pkg.tar.xz" |
+    tar -xJf - -C "$tmp/out" --strip-components=4 "$src_pkg/tools/testing/selftests/wireguard"
+  [[ -f $tmp/out/wireguard/netns.sh ]] || die "$src_pkg has no tools/testing/selftests/wireguard/netns.sh"
+  echo "$src_pkg $kimg_ver" >"$tmp/out/source"
+  mv "$tmp/out" "$selftests"
+  rm -rf "$tmp"
+  log "selftest in $selftests/wireguard ($(du -sk "$selftests" | cut -f1) KiB) in $((SECONDS - td)) s; .deb deleted"
 fi
 
 ln -sfn "$kver" "$CACHE/current"

@@ -1,0 +1,196 @@
+// Writes the seed corpora of the fuzzers that take protobuf bytes or tokens: a few small,
+// well-formed inputs (and a few near misses) that reach deep into each harness, from which the
+// fuzzer mutates. Run by hand when a message changes, then commit the files:
+//   cmake --build build-fuzz --target make_fuzz_corpus && build-fuzz/bin/make_fuzz_corpus
+//   tests/fuzz/corpus
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agent/convert.hpp"
+#include "agent/state.hpp"
+#include "mesh/v1/coordinator.pb.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace mesh;
+
+const std::string kToken =
+    "mesh1_0123456789abcdef_00112233445566778899aabbccddeeff0011223344556677";
+const std::string kSelf = "n-0000000000000001";  // sync_response_fuzz's own node id
+
+fs::path root;
+
+void write(const std::string& corpus, const std::string& name, const std::string& bytes) {
+    fs::create_directories(root / corpus);
+    std::ofstream(root / corpus / name, std::ios::binary) << bytes;
+}
+
+std::string key(std::uint8_t fill) {
+    return std::string(32, static_cast<char>(fill));
+}
+
+v1::Peer peer(const std::string& id, std::uint8_t k, int host) {
+    v1::Peer p;
+    p.set_node_id(id);
+    p.set_hostname("host-" + std::to_string(host));
+    p.set_wireguard_public_key(key(k));
+    p.add_allowed_ips("100.64.0." + std::to_string(host) + "/32");
+    p.add_allowed_ips("fd7a:115c:a1e0::" + std::to_string(host) + "/128");
+    p.add_endpoints("192.0.2." + std::to_string(host) + ":51820");
+    p.add_endpoints("[2001:db8::" + std::to_string(host) + "]:51820");
+    return p;
+}
+
+v1::SyncResponse full_map(std::uint64_t version) {
+    v1::SyncResponse r;
+    auto* full = r.mutable_full();
+    full->set_version(version);
+    *full->mutable_self() = peer(kSelf, 1, 1);
+    *full->add_peers() = peer("n-0000000000000002", 2, 2);
+    *full->add_peers() = peer("n-0000000000000003", 3, 3);
+    auto* n = full->mutable_network();
+    n->set_ipv4_prefix("100.64.0.0/10");
+    n->set_ipv6_prefix("fd7a:115c:a1e0::/48");
+    n->set_mtu(1420);
+    n->set_persistent_keepalive_seconds(25);
+    return r;
+}
+
+v1::SyncResponse delta(std::uint64_t from, std::uint64_t to) {
+    v1::SyncResponse r;
+    r.mutable_delta()->set_from_version(from);
+    r.mutable_delta()->set_version(to);
+    return r;
+}
+
+v1::SyncResponse ready(std::vector<std::string> initiate, std::vector<std::string> respond) {
+    v1::SyncResponse r;
+    for (const auto& id : initiate) r.mutable_ready()->add_initiate(id);
+    for (const auto& id : respond) r.mutable_ready()->add_respond(id);
+    return r;
+}
+
+// sync_response_fuzz's framing: a 2-byte little-endian length, then the message.
+std::string frames(const std::vector<v1::SyncResponse>& messages) {
+    std::string out;
+    for (const auto& m : messages) {
+        std::string bytes = m.SerializeAsString();
+        out.push_back(static_cast<char>(bytes.size() & 0xff));
+        out.push_back(static_cast<char>(bytes.size() >> 8));
+        out += bytes;
+    }
+    return out;
+}
+
+void sync_response() {
+    write("sync_response", "full", frames({full_map(5)}));
+
+    auto add = delta(5, 6);
+    *add.mutable_delta()->add_upserted() = peer("n-0000000000000004", 4, 4);
+    add.mutable_delta()->add_removed("n-0000000000000002");
+    auto rekey = delta(6, 7);
+    *rekey.mutable_delta()->add_upserted() = peer("n-0000000000000003", 9, 3);
+    *rekey.mutable_delta()->mutable_self() = peer(kSelf, 8, 1);
+    write("sync_response", "full-delta-ready",
+          frames({full_map(5), ready({"n-0000000000000002"}, {"n-0000000000000003"}), add,
+                  ready({"n-0000000000000004"}, {}), rekey, delta(7, 7)}));
+
+    write("sync_response", "gap-resync", frames({full_map(5), delta(9, 10), full_map(11)}));
+
+    auto removed = delta(5, 6);
+    removed.mutable_delta()->add_removed(kSelf);
+    write("sync_response", "self-removed", frames({full_map(5), removed}));
+
+    // A coordinator that tries to route foreign traffic into the tunnel, claims our addresses,
+    // and repeats our key for a peer.
+    auto hostile = full_map(3);
+    auto* p = hostile.mutable_full()->add_peers();
+    *p = peer("n-00000000000000ff", 5, 5);
+    p->add_allowed_ips("0.0.0.0/0");
+    p->add_allowed_ips("100.64.0.1/32");
+    p->add_allowed_ips("10.0.0.0/8");
+    *hostile.mutable_full()->add_peers() = peer("n-00000000000000fe", 1, 6);
+    write("sync_response", "hostile-peers", frames({hostile, ready({"n-00000000000000ff"}, {})}));
+}
+
+v1::JoinRequest join(const std::string& token, const std::string& hostname) {
+    v1::JoinRequest r;
+    r.set_token(token);
+    r.set_wireguard_public_key(key(2));
+    r.set_machine_public_key(key(3));
+    r.set_hostname(hostname);
+    r.add_endpoints("192.0.2.7:51820");
+    r.add_endpoints("[2001:db8::7]:51820");
+    return r;
+}
+
+void join_request() {
+    write("join_request", "valid", join(kToken, "Web").SerializeAsString());
+    write("join_request", "long-hostname", join(kToken, std::string(63, 'a')).SerializeAsString());
+    auto other = join("mesh1_fedcba9876543210_" + std::string(48, 'f'), "db-1");
+    write("join_request", "unknown-token", other.SerializeAsString());
+    auto zero = join(kToken, "zero");
+    zero.set_wireguard_public_key(key(0));
+    write("join_request", "zero-key", zero.SerializeAsString());
+}
+
+void agent_state() {
+    agent::AgentState s;
+    s.coordinator = "192.0.2.10:7443";
+    s.node_id = kSelf;
+    s.hostname = "web";
+    s.addresses = {kb::IpPrefix::parse("100.64.0.1/10", true),
+                   kb::IpPrefix::parse("fd7a:115c:a1e0::1/48", true)};
+    s.network.ipv6_prefix = kb::IpPrefix::parse("fd7a:115c:a1e0::/48");
+    write("agent_state", "joined-never-synced", agent::serialize_state(s));
+
+    agent::apply_update(s.netmap, agent::from_proto(full_map(5).full()), kSelf);
+    agent::mark_ready(s.netmap, {"n-0000000000000002"}, {"n-0000000000000003"});
+    write("agent_state", "joined-with-map", agent::serialize_state(s));
+
+    s.removed = true;
+    write("agent_state", "removed", agent::serialize_state(s));
+}
+
+void token() {
+    write("token", "valid", kToken);
+    write("token", "other-id", "mesh1_fedcba9876543210_" + std::string(48, '0'));
+    write("token", "uppercase", "mesh1_0123456789ABCDEF_" + std::string(48, 'A'));
+    write("token", "short", "mesh1_0123_4567");
+}
+
+void ip_key() {
+    write("ip_key", "ipv4", "192.0.2.1");
+    write("ip_key", "ipv6", "fd7a:115c:a1e0::1");
+    write("ip_key", "mapped", "::ffff:192.0.2.1");
+    write("ip_key", "prefix4", "100.64.0.1/10");
+    write("ip_key", "prefix6", "fd7a:115c:a1e0::/48");
+    write("ip_key", "endpoint4", "192.0.2.1:51820");
+    write("ip_key", "endpoint6", "[2001:db8::1]:51820");
+    write("ip_key", "key-base64", kb::Key{}.to_base64());
+    kb::Key k;
+    for (unsigned i = 0; i < 32; ++i) k.bytes[i] = static_cast<std::uint8_t>(i * 37 + 11);
+    write("ip_key", "key-base64-2", k.to_base64());
+    write("ip_key", "key-hex", k.to_hex());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::cerr << "usage: make_fuzz_corpus CORPUS_ROOT (tests/fuzz/corpus)\n";
+        return 2;
+    }
+    root = argv[1];
+    sync_response();
+    join_request();
+    agent_state();
+    token();
+    ip_key();
+    return 0;
+}
