@@ -125,8 +125,7 @@ section "agent restart keeps identity"
 before=$(meshctl_in h1 status --json)
 nodes_before=$(node_count)
 mesh_agent_stop h1
-mesh_agent_start h1
-sleep 0.5
+mesh_agent_start h1  # returns once its socket answers
 after=$(meshctl_in h1 status --json)
 field() { grep -o "\"$1\": \"[^\"]*\"" <<<"$2" | head -1; }
 check "same node id" test "$(field nodeId "$before")" = "$(field nodeId "$after")"

@@ -1,22 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/support/agent_support.hpp"
+
 #include "agent/desired_config.hpp"
 #include "agent/netmap.hpp"
 
 using namespace mesh::agent;
+constexpr auto peer = mesh::test::peer_info;
 
 namespace {
-
-PeerInfo peer(const std::string& id, std::uint8_t key, int host) {
-    PeerInfo p;
-    p.node_id = id;
-    p.hostname = id;
-    p.public_key.bytes.fill(key);
-    p.allowed_ips = {IpPrefix::parse("100.64.0." + std::to_string(host) + "/32"),
-                     IpPrefix::parse("fd00::" + std::to_string(host) + "/128")};
-    p.endpoints = {Endpoint::parse("10.0.0." + std::to_string(host) + ":51820")};
-    return p;
-}
 
 MapUpdate full(std::uint64_t version, std::vector<PeerInfo> peers) {
     MapUpdate u;

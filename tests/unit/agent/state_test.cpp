@@ -1,23 +1,16 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/support/agent_support.hpp"
+
 #include <string>
 
 #include "agent/state.hpp"
 #include "kmod-bridge/error.hpp"
 
 using namespace mesh::agent;
+constexpr auto peer = mesh::test::peer_info;
 
 namespace {
-
-PeerInfo peer(const std::string& id, std::uint8_t key, int host) {
-    PeerInfo p;
-    p.node_id = id;
-    p.hostname = id;
-    p.public_key.bytes.fill(key);
-    p.allowed_ips = {IpPrefix::parse("100.64.0." + std::to_string(host) + "/32")};
-    p.endpoints = {Endpoint::parse("192.0.2." + std::to_string(host) + ":51820")};
-    return p;
-}
 
 }  // namespace
 

@@ -142,8 +142,8 @@ TEST_CASE("reconcile_peers looks only at the touched peers") {
     DeviceConfig want = have;
     want.peers[0].endpoint = Endpoint::parse("10.0.0.9:1");  // touched: changed
     want.peers[1].endpoint = Endpoint::parse("10.0.0.8:1");  // changed but not listed: ignored
-    want.peers.erase(want.peers.begin() + 2);                 // touched: removed
-    want.peers.push_back(peer(4));                            // touched: added
+    want.peers.erase(want.peers.begin() + 2);                // touched: removed
+    want.peers.push_back(peer(4));                           // touched: added
     auto u = reconcile_peers(want, state_of(have), {key_of(1), key_of(3), key_of(4), key_of(5)});
     REQUIRE(u.peers.size() == 3);
     CHECK(u.peers[0].public_key == key_of(1));
