@@ -136,7 +136,7 @@ check "h1's tunnels are back (within 3 s)" lab_wait_for "h1 handshakes" 3 recent
 check "ping works both ways after the restart" all_pairs_ping h1 h2 h3
 
 section "coordinator restart: tunnels stay up, agents reconnect"
-lab_exec h2 ping -n -q -i 0.02 -w 6 "$(mesh_ip h3)" >"$LAB_DIR/h2/ping.log" 2>&1 &
+lab_exec h2 ping -n -q -i 0.02 -c 250 -W 1 "$(mesh_ip h3)" >"$LAB_DIR/h2/ping.log" 2>&1 &
 PINGER=$!
 sleep 1
 mesh_coordinator_restart
