@@ -11,6 +11,8 @@ PACKAGES=(
   libmnl-dev libsqlite3-dev libcli11-dev
   # real parts used by the agent, the labs and the demo
   wireguard-tools wireguard-go iproute2 iputils-ping util-linux procps nftables
+  # NAT labs (tests/lab/nat.sh, tests/integration/nat_lab_selftest.sh)
+  conntrack socat
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

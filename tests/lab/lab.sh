@@ -64,6 +64,10 @@
 #   lab_hosts                     print the host names, one per line, in creation order
 #   lab_log MSG...                "lab: MSG" on stderr
 #
+# Internals for libraries on top of this one (tests/lab/nat.sh): _lab_host_make NAME (namespace +
+# holder, no links), _lab_host_attach_switch NAME ADDR/LEN (eth0 on br0), _lab_netns_add NS,
+# _lab_bridge_nf_off NS. lab_host = _lab_host_make + _lab_host_attach_switch.
+#
 # Variables: LAB_PREFIX, LAB_DIR, LAB_SWITCH (switch netns name), LAB_BRIDGE (br0), LAB_LAST_PID.
 # Settings (environment, before lab_init):
 #   LAB_PREFIX_BASE  prefix base, default "ml" -> namespaces "ml<pid>-NAME"
@@ -300,11 +304,7 @@ lab_init() {
   ip -n "$LAB_SWITCH" link add "$LAB_BRIDGE" type bridge || { lab_log "cannot create bridge"; return 1; }
   ip -n "$LAB_SWITCH" link set "$LAB_BRIDGE" up || return 1
   # br_netfilter: bridged frames would traverse this namespace's netfilter hooks. Off here.
-  ip netns exec "$LAB_SWITCH" sh -c '
-    for k in iptables ip6tables arptables; do
-      f=/proc/sys/net/bridge/bridge-nf-call-$k
-      if [ -e "$f" ]; then echo 0 >"$f" || exit 1; fi
-    done' || { lab_log "cannot turn bridge-nf-call-* off in the switch namespace"; return 1; }
+  _lab_bridge_nf_off "$LAB_SWITCH"
 }
 
 lab_cleanup() {
@@ -369,18 +369,23 @@ lab_cleanup() {
   return 0
 }
 
-lab_host() {
-  local name=${1:-} addr=${2:-} ns dir idx port pid start line deadline
-  if [[ -z "$name" || -z "$addr" ]]; then
-    lab_log "usage: lab_host NAME ADDR/LEN"
-    return 1
-  fi
+# _lab_bridge_nf_off NS: bridge-nf-call-{iptables,ip6tables,arptables}=0 in NS (br_netfilter is
+# active on these kernels: bridged frames would traverse NS's netfilter hooks).
+_lab_bridge_nf_off() {
+  ip netns exec "$1" sh -c '
+    for k in iptables ip6tables arptables; do
+      f=/proc/sys/net/bridge/bridge-nf-call-$k
+      if [ -e "$f" ]; then echo 0 >"$f" || exit 1; fi
+    done' || { lab_log "cannot turn bridge-nf-call-* off in namespace $1"; return 1; }
+}
+
+# _lab_host_make NAME: a host without links: network namespace "${LAB_PREFIX}NAME" (lo up), state
+# directory, mount-namespace holder; registered for lab_hosts / lab_exec / lab_spawn / lab_cleanup.
+# The caller gives it its eth0 (e.g. _lab_host_attach_switch). $LAB_DIR/NAME/.idx holds its index.
+_lab_host_make() {
+  local name=${1:-} ns dir idx pid start line deadline
   _lab_need_init || return 1
   _lab_valid_name "$name" || return 1
-  if [[ $addr != */* ]]; then
-    lab_log "lab_host $name: address needs a prefix length (ADDR/LEN): '$addr'"
-    return 1
-  fi
   dir="$LAB_DIR/$name"
   if [[ -e "$dir/.holder" ]]; then
     lab_log "lab_host: host '$name' exists already"
@@ -390,18 +395,9 @@ lab_host() {
   idx=0
   while read -r line; do idx=$((idx + 1)); done <"$LAB_DIR/.hosts"
   idx=$((idx + 1))
-  port="p${idx}-${name}"
-  port=${port:0:15}
   mkdir -p "$dir" || return 1
+  printf '%s\n' "$idx" >"$dir/.idx"
   _lab_netns_add "$ns" || return 1
-  # Both ends are created inside their namespaces: nothing appears in the initial namespace.
-  ip -n "$ns" link add eth0 type veth peer name "$port" netns "$LAB_SWITCH" ||
-    { lab_log "lab_host $name: cannot create veth pair"; return 1; }
-  ip -n "$ns" addr add "$addr" dev eth0 || { lab_log "lab_host $name: bad address '$addr'"; return 1; }
-  ip -n "$ns" link set eth0 up || return 1
-  ip -n "$LAB_SWITCH" link set "$port" master "$LAB_BRIDGE" || return 1
-  ip -n "$LAB_SWITCH" link set "$port" up || return 1
-  printf '%s\n' "$addr" >"$dir/.addr"
   printf '%s\n' "$name" >>"$LAB_DIR/.hosts"
 
   # Mount points in the initial file system (the only change allowed outside the namespaces).
@@ -432,6 +428,41 @@ lab_host() {
     fi
     sleep 0.02
   done
+}
+
+# _lab_host_attach_switch NAME ADDR/LEN: eth0 of host NAME (made by _lab_host_make), a veth whose
+# peer "pIDX-NAME" is a port of the switch's br0; ADDR/LEN on it ($LAB_DIR/NAME/.addr).
+_lab_host_attach_switch() {
+  local name=$1 addr=$2 ns dir idx port
+  ns="${LAB_PREFIX}${name}"
+  dir="$LAB_DIR/$name"
+  read -r idx <"$dir/.idx" || return 1
+  port="p${idx}-${name}"
+  port=${port:0:15}
+  # Both ends are created inside their namespaces: nothing appears in the initial namespace.
+  ip -n "$ns" link add eth0 type veth peer name "$port" netns "$LAB_SWITCH" ||
+    { lab_log "lab_host $name: cannot create veth pair"; return 1; }
+  ip -n "$ns" addr add "$addr" dev eth0 || { lab_log "lab_host $name: bad address '$addr'"; return 1; }
+  ip -n "$ns" link set eth0 up || return 1
+  ip -n "$LAB_SWITCH" link set "$port" master "$LAB_BRIDGE" || return 1
+  ip -n "$LAB_SWITCH" link set "$port" up || return 1
+  printf '%s\n' "$addr" >"$dir/.addr"
+}
+
+lab_host() {
+  local name=${1:-} addr=${2:-}
+  if [[ -z "$name" || -z "$addr" ]]; then
+    lab_log "usage: lab_host NAME ADDR/LEN"
+    return 1
+  fi
+  _lab_need_init || return 1
+  _lab_valid_name "$name" || return 1
+  if [[ $addr != */* ]]; then
+    lab_log "lab_host $name: address needs a prefix length (ADDR/LEN): '$addr'"
+    return 1
+  fi
+  _lab_host_make "$name" || return 1
+  _lab_host_attach_switch "$name" "$addr"
 }
 
 lab_exec() {
