@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netdb.h>
+#include <sodium.h>
+
+#include <cstring>
 #include <map>
 
 #include "agent/desired_config.hpp"
@@ -37,19 +41,191 @@ void Agent::start() {
         // until WireGuard gives up (15 s). So this side starts every handshake right away.
         state_->netmap.initiate = state_->netmap.ready;
     }
+    start_paths_locked();
     reconcile_locked("start");
     start_sync_locked();
 }
 
 void Agent::stop() {
     std::unique_ptr<SyncClient> sync;
+    std::unique_ptr<NetworkLoop> loop;
     {
         std::lock_guard lock(mutex_);
         sync = std::move(sync_);
+        loop = stop_paths_locked();
     }
-    if (sync) sync->stop();  // outside the lock: its thread calls back into us
+    // Outside the lock: their threads call back into us.
+    if (loop) loop->stop();
+    if (sync) sync->stop();
     std::lock_guard lock(mutex_);
     data_plane_.down();
+}
+
+namespace {
+
+kb::stun::TransactionId random_transaction() {
+    kb::stun::TransactionId t;
+    randombytes_buf(t.data(), t.size());
+    return t;
+}
+
+// "host:port" to an IPv4 endpoint (the raw STUN port speaks IPv4); nullopt when unresolvable.
+std::optional<Endpoint> resolve_v4(const std::string& host_port,
+                                   std::optional<std::uint16_t> port) {
+    auto colon = host_port.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    std::string host = host_port.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') return std::nullopt;  // IPv6 literal
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) return std::nullopt;
+    Endpoint e;
+    std::memcpy(e.address.bytes.data(),
+                &reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr, 4);
+    ::freeaddrinfo(found);
+    if (port) {
+        e.port = *port;
+    } else {
+        try {
+            e.port = Endpoint::parse("0.0.0.0" + host_port.substr(colon)).port;
+        } catch (const Error&) {
+            return std::nullopt;
+        }
+    }
+    return e;
+}
+
+}  // namespace
+
+std::vector<Endpoint> Agent::stun_servers_locked() {
+    std::vector<Endpoint> out;
+    for (const auto& s : options_.stun_servers) {
+        if (auto e = resolve_v4(s, std::nullopt)) {
+            out.push_back(*e);
+        } else {
+            spdlog::warn("event=stun_server_unresolved server={}", s);
+        }
+    }
+    if (!options_.stun_servers.empty() || state_->network.stun_port == 0) return out;
+    auto port = static_cast<std::uint16_t>(state_->network.stun_port);
+    if (auto e = resolve_v4(state_->coordinator, port)) {
+        out.push_back(*e);
+        e->port = static_cast<std::uint16_t>(port + 1);
+        out.push_back(*e);
+    }
+    return out;
+}
+
+void Agent::start_paths_locked() {
+    if (!options_.probing || engine_ || !keys_) return;
+    engine_.emplace(options_.paths, options_.stun, keys_->wireguard_private,
+                    keys_->wireguard_public, random_transaction);
+    auto now = Clock::now();
+    refresh_local_locked(now);
+    engine_->set_stun_servers(stun_servers_locked(), now);
+    NetworkLoop::Handlers h;
+    h.on_datagram = [this](const Datagram& d, TimePoint at) {
+        std::lock_guard lock(mutex_);
+        if (!engine_) return std::vector<Datagram>{};
+        auto out = engine_->on_datagram(d, at);
+        after_engine_locked(at);
+        return out;
+    };
+    h.on_network_change = [this](TimePoint at) {
+        std::lock_guard lock(mutex_);
+        if (!engine_ || !data_plane_.is_up()) return;
+        refresh_local_locked(at);
+        try {
+            // wireguard-go keeps a cached source address until its next handshake; setting the
+            // endpoints again makes it pick the new one now. The kernel does the same on its own.
+            data_plane_.refresh_endpoints();
+        } catch (const std::exception& e) {
+            spdlog::error("event=apply_failed reason=network_change error=\"{}\"", e.what());
+        }
+        after_engine_locked(at);
+    };
+    h.on_timer = [this](TimePoint at, TimePoint& next) {
+        std::lock_guard lock(mutex_);
+        if (!engine_) {
+            next = at + std::chrono::seconds(1);
+            return std::vector<Datagram>{};
+        }
+        auto out = engine_->due(at);
+        after_engine_locked(at);
+        next = engine_->next_due();
+        return out;
+    };
+    try {
+        loop_ =
+            std::make_unique<NetworkLoop>(options_.listen_port, data_plane_.interface_name(), h);
+        loop_->start();
+        spdlog::info("event=paths_started port={} stun_servers={}", options_.listen_port,
+                     stun_servers_locked().size());
+    } catch (const std::exception& e) {
+        engine_.reset();
+        spdlog::warn(
+            "event=paths_disabled error=\"{}\" hint=\"without CAP_NET_RAW no STUN and no path "
+            "probes: peers get their first candidate\"",
+            e.what());
+    }
+}
+
+std::unique_ptr<NetworkLoop> Agent::stop_paths_locked() {
+    engine_.reset();
+    return std::move(loop_);
+}
+
+void Agent::refresh_local_locked(TimePoint now) {
+    auto addresses = host_addresses();
+    LocalNetwork local;
+    local.host_endpoints = select_endpoints(addresses, data_plane_.interface_name(),
+                                            state_->network, options_.listen_port);
+    local.prefixes = select_prefixes(addresses, data_plane_.interface_name(), state_->network);
+    engine_->set_local(std::move(local), now);
+}
+
+PathReport Agent::path_report_locked() const {
+    PathReport r;
+    r.nat = engine_->nat_type();
+    r.reflexive = engine_->reflexive();
+    for (const auto& [id, sel] : engine_->selections()) r.peers[id] = {sel.kind, sel.endpoint};
+    return r;
+}
+
+// What a datagram, a timer or a network change did: report new candidates, apply new paths.
+void Agent::after_engine_locked(TimePoint now) {
+    if (!state_ || state_->removed) return;
+    if (engine_->take_candidates_changed(now)) {
+        auto endpoints = endpoints_locked();
+        auto reflexive = engine_->reflexive();
+        spdlog::info("event=candidates_changed count={} nat={} reflexive={}", endpoints.size(),
+                     nat_type_name(engine_->nat_type()), reflexive ? reflexive->to_string() : "-");
+        if (endpoints != reported_endpoints_ && sync_) {
+            reported_endpoints_ = endpoints;
+            sync_->report_endpoints(endpoints);
+        }
+    }
+    if (engine_->take_paths_changed() && data_plane_.is_up()) {
+        try {
+            reconcile_locked("path");
+        } catch (const std::exception& e) {
+            spdlog::error("event=apply_failed reason=path error=\"{}\"", e.what());
+        }
+        for (const auto& [id, sel] : engine_->selections()) {
+            auto text = std::string(path_kind_name(sel.kind)) + " " +
+                        (sel.endpoint ? sel.endpoint->to_string() : "-");
+            auto& logged = logged_paths_[id];
+            if (logged == text) continue;
+            logged = text;
+            spdlog::info("event=path peer={} path={} endpoint={} rtt_us={}", id,
+                         path_kind_name(sel.kind), sel.endpoint ? sel.endpoint->to_string() : "-",
+                         sel.rtt.count());
+        }
+    }
+    auto report = path_report_locked();
+    if (report != sent_report_ && sync_ && sync_->report_paths(report)) sent_report_ = report;
 }
 
 void Agent::start_sync_locked() {
@@ -73,6 +249,11 @@ void Agent::start_sync_locked() {
         if (up) last_error_.clear();
     };
     h.on_removed = [this] { on_removed(); };
+    h.paths = [this] {
+        std::lock_guard lock(mutex_);
+        sent_report_ = engine_ ? path_report_locked() : PathReport{};
+        return sent_report_;
+    };
     sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->node_id, *keys_, h);
     sync_->start();
 }
@@ -80,12 +261,30 @@ void Agent::start_sync_locked() {
 void Agent::reconcile_locked(const char* reason) {
     DeviceIdentity identity{keys_->wireguard_private, options_.listen_port};
     auto current = data_plane_.state();
+    std::map<Key, std::string> id_of;
+    for (const auto& [id, peer] : state_->netmap.peers) id_of[peer.public_key] = id;
+    std::map<std::string, PathSelection> paths;
+    if (engine_) {
+        auto now = Clock::now();
+        engine_->set_peers(state_->netmap, now);
+        for (const auto& p : current.peers) {
+            if (auto it = id_of.find(p.config.public_key); it != id_of.end()) {
+                engine_->observe_device(it->second, p.config.endpoint, now);
+            }
+        }
+        paths = engine_->selections();
+        if (loop_) loop_->wake();  // new peers or candidates: probe them now
+    }
     std::set<Key> established;
     for (const auto& p : current.peers) {
         if (p.last_handshake_sec != 0) established.insert(p.config.public_key);
     }
-    auto desired = desired_config(state_->netmap, state_->network, identity, established);
+    auto desired = desired_config(state_->netmap, state_->network, identity, established,
+                                  engine_ ? &paths : nullptr);
     auto update = data_plane_.apply(desired, current);
+    if (engine_) {
+        for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
+    }
     if (update.empty()) return;
     int added = 0, changed = 0, removed = 0;
     for (const auto& p : update.peers) {
@@ -156,10 +355,10 @@ void Agent::on_removed() {
 std::vector<std::string> Agent::endpoints_locked() {
     std::vector<std::string> out;
     if (!state_) return out;
-    for (const auto& e : select_endpoints(host_addresses(), data_plane_.interface_name(),
-                                          state_->network, options_.listen_port)) {
-        out.push_back(e.to_string());
-    }
+    auto endpoints = engine_ ? engine_->candidates()
+                             : select_endpoints(host_addresses(), data_plane_.interface_name(),
+                                                state_->network, options_.listen_port);
+    for (const auto& e : endpoints) out.push_back(e.to_string());
     return out;
 }
 
@@ -204,6 +403,11 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
                  result.hostname, coordinator, result.addresses.front().to_string());
     try {
         data_plane_.up(state_->addresses, state_->network.mtu);
+        if (engine_) {
+            engine_->set_stun_servers(stun_servers_locked(), Clock::now());
+        } else {
+            start_paths_locked();
+        }
         reconcile_locked("join");
     } catch (const std::exception& e) {
         throw JoinFailure(grpc::StatusCode::FAILED_PRECONDITION,
@@ -217,6 +421,7 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
 void Agent::tick() {
     std::lock_guard lock(mutex_);
     if (!state_ || state_->removed || !data_plane_.is_up()) return;
+    if (engine_) refresh_local_locked(Clock::now());  // in case an rtnetlink event was missed
     auto endpoints = endpoints_locked();
     if (endpoints != reported_endpoints_ && sync_) {
         reported_endpoints_ = endpoints;
@@ -245,6 +450,13 @@ AgentStatus Agent::status() {
     s.connected = connected_;
     s.netmap_version = state_->netmap.version;
     s.last_error = last_error_;
+    std::map<std::string, PathSelection> paths;
+    if (engine_) {
+        paths = engine_->selections();
+        s.nat_type = nat_type_name(engine_->nat_type());
+        s.reflexive = engine_->reflexive();
+        s.candidates = engine_->candidates();
+    }
     std::map<Key, kb::PeerState> device;
     if (data_plane_.is_up()) {
         try {
@@ -260,6 +472,11 @@ AgentStatus Agent::status() {
         p.public_key = peer.public_key;
         p.allowed_ips = peer.allowed_ips;
         p.ready = state_->netmap.ready.contains(id);
+        p.candidates = peer.endpoints;
+        if (auto it = paths.find(id); it != paths.end()) {
+            p.path = path_kind_name(it->second.kind);
+            p.rtt_us = static_cast<std::uint32_t>(it->second.rtt.count());
+        }
         if (auto it = device.find(peer.public_key); it != device.end()) {
             p.endpoint = it->second.config.endpoint;
             p.last_handshake = it->second.last_handshake_sec;

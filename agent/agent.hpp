@@ -1,6 +1,7 @@
 #pragma once
 // The agent's core: who this host is in the mesh, the map it follows, and the device it keeps
 // equal to that map. Transport lives in SyncClient and the local API; this class decides.
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +11,8 @@
 #include "agent/data_plane.hpp"
 #include "agent/join_client.hpp"
 #include "agent/keys.hpp"
+#include "agent/network_loop.hpp"
+#include "agent/path_engine.hpp"
 #include "agent/state.hpp"
 #include "agent/sync_client.hpp"
 
@@ -19,6 +22,11 @@ struct AgentOptions {
     std::string state_dir = "/var/lib/mesh-agent";
     std::uint16_t listen_port = 51820;
     DataPlaneOptions data_plane;
+    PathConfig paths;
+    StunConfig stun;
+    // STUN servers ("host:port"); empty = the coordinator's responder (stun_port, stun_port + 1).
+    std::vector<std::string> stun_servers;
+    bool probing = true;  // false: no STUN, no probes; a peer's first candidate is used
 };
 
 struct PeerStatus {
@@ -31,6 +39,9 @@ struct PeerStatus {
     std::uint64_t rx_bytes = 0;
     std::uint64_t tx_bytes = 0;
     bool ready = false;
+    std::string path;  // path_kind_name(); "" when probing is off
+    std::uint32_t rtt_us = 0;
+    std::vector<Endpoint> candidates;
 };
 
 struct AgentStatus {
@@ -46,6 +57,9 @@ struct AgentStatus {
     std::optional<Key> public_key;
     std::vector<PeerStatus> peers;
     std::string last_error;
+    std::string nat_type = "unknown";
+    std::optional<Endpoint> reflexive;
+    std::vector<Endpoint> candidates;
 };
 
 class Agent {
@@ -73,6 +87,12 @@ class Agent {
     void start_sync_locked();
     void reconcile_locked(const char* reason);
     std::vector<std::string> endpoints_locked();
+    void start_paths_locked();
+    std::unique_ptr<NetworkLoop> stop_paths_locked();  // the caller stops it outside the lock
+    void refresh_local_locked(TimePoint now);
+    void after_engine_locked(TimePoint now);
+    std::vector<Endpoint> stun_servers_locked();
+    PathReport path_report_locked() const;
 
     AgentOptions options_;
     DataPlane data_plane_;
@@ -83,6 +103,10 @@ class Agent {
     bool connected_ = false;
     std::string last_error_;
     std::vector<std::string> reported_endpoints_;
+    std::optional<PathEngine> engine_;   // while joined and probing
+    std::unique_ptr<NetworkLoop> loop_;  // its I/O thread
+    PathReport sent_report_;
+    std::map<std::string, std::string> logged_paths_;  // node id -> "kind endpoint"
 };
 
 }  // namespace mesh::agent

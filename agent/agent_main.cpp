@@ -43,9 +43,24 @@ int main(int argc, char** argv) {
                    "auto (the kernel's WireGuard if present, else wireguard-go), kernel, userspace")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "kernel", "userspace"}));
+    app.add_option("--stun", options.stun_servers,
+                   "STUN server host:port to learn this host's NAT mapping from (repeatable; "
+                   "default: the coordinator's responder)");
+    unsigned check_ms = static_cast<unsigned>(options.paths.check_interval.count());
+    app.add_option("--path-check-ms", check_ms,
+                   "How often the endpoint in use is probed (keeps NAT mappings open, finds a "
+                   "dead path after two misses)")
+        ->capture_default_str()
+        ->check(CLI::Range(50, 60000));
+    bool no_probing = false;
+    app.add_flag("--no-path-probing", no_probing,
+                 "No STUN and no probes from the WireGuard port (needs no CAP_NET_RAW); peers get "
+                 "their first candidate");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+    options.paths.check_interval = std::chrono::milliseconds(check_ms);
+    options.probing = !no_probing;
     spdlog::set_level(spdlog::level::from_str(log_level));
     options.data_plane.log_file = options.state_dir + "/wireguard-go.log";
 

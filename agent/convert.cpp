@@ -42,6 +42,8 @@ NetworkSettings from_proto(const v1::NetworkSettings& network) {
     n.persistent_keepalive =
         network.persistent_keepalive_seconds() == 0 ? 25 : network.persistent_keepalive_seconds();
     if (n.persistent_keepalive > 65535) throw Error("coordinator sent a keepalive over 65535 s");
+    if (network.stun_port() > 65534) throw Error("coordinator sent a STUN port over 65534");
+    n.stun_port = network.stun_port();
     return n;
 }
 
@@ -51,6 +53,7 @@ v1::NetworkSettings to_proto(const NetworkSettings& network) {
     n.set_ipv6_prefix(network.ipv6_prefix.to_string());
     n.set_mtu(network.mtu);
     n.set_persistent_keepalive_seconds(network.persistent_keepalive);
+    n.set_stun_port(network.stun_port);
     return n;
 }
 
@@ -79,6 +82,51 @@ v1::NetMap to_proto(const NetMap& map) {
     if (map.self) *m.mutable_self() = to_proto(*map.self);
     for (const auto& [id, peer] : map.peers) *m.add_peers() = to_proto(peer);
     return m;
+}
+
+namespace {
+
+v1::NatType to_proto(NatType nat) {
+    switch (nat) {
+        case NatType::none:
+            return v1::NAT_NONE;
+        case NatType::endpoint_independent:
+            return v1::NAT_ENDPOINT_INDEPENDENT;
+        case NatType::endpoint_dependent:
+            return v1::NAT_ENDPOINT_DEPENDENT;
+        case NatType::unknown:
+            break;
+    }
+    return v1::NAT_UNKNOWN;
+}
+
+v1::PathKind to_proto(PathKind kind) {
+    switch (kind) {
+        case PathKind::lan:
+            return v1::PATH_LAN;
+        case PathKind::nat_direct:
+            return v1::PATH_NAT_DIRECT;
+        case PathKind::none:
+            return v1::PATH_NONE;
+        case PathKind::probing:
+            break;
+    }
+    return v1::PATH_UNKNOWN;
+}
+
+}  // namespace
+
+v1::PathReport to_proto(const PathReport& report) {
+    v1::PathReport r;
+    r.set_nat(to_proto(report.nat));
+    if (report.reflexive) r.set_reflexive(report.reflexive->to_string());
+    for (const auto& [id, path] : report.peers) {
+        auto* p = r.add_peers();
+        p->set_node_id(id);
+        p->set_path(to_proto(path.first));
+        if (path.second) p->set_endpoint(path.second->to_string());
+    }
+    return r;
 }
 
 }  // namespace mesh::agent

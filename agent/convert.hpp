@@ -2,6 +2,7 @@
 // Wire types <-> the agent's domain types, converted once at the boundary. Anything malformed
 // from the coordinator throws mesh::Error (the agent then drops the stream and resyncs).
 #include "agent/netmap.hpp"
+#include "agent/path_engine.hpp"
 #include "mesh/v1/agent_state.pb.h"
 #include "mesh/v1/coordinator.pb.h"
 
@@ -14,5 +15,6 @@ v1::NetworkSettings to_proto(const NetworkSettings& network);
 MapUpdate from_proto(const v1::NetMap& map);
 MapUpdate from_proto(const v1::NetMapDelta& delta);
 v1::NetMap to_proto(const NetMap& map);
+v1::PathReport to_proto(const PathReport& report);
 
 }  // namespace mesh::agent

@@ -108,6 +108,19 @@ kb::DeviceState DataPlane::state() {
     return driver_->get();
 }
 
+void DataPlane::refresh_endpoints() {
+    kb::DeviceUpdate update;
+    for (const auto& p : state().peers) {
+        if (!p.config.endpoint) continue;
+        kb::PeerUpdate u;
+        u.public_key = p.config.public_key;
+        u.update_only = true;
+        u.endpoint = p.config.endpoint;
+        update.peers.push_back(u);
+    }
+    if (!update.empty()) driver_->apply(update);
+}
+
 void DataPlane::down() {
     driver_.reset();
     if (process_) {

@@ -37,6 +37,10 @@ class DataPlane {
     // The same, against a state the caller has just read.
     kb::DeviceUpdate apply(const kb::DeviceConfig& desired, const kb::DeviceState& current);
     kb::DeviceState state();
+    // Sets every peer's endpoint again, unchanged: after the host's addresses changed,
+    // wireguard-go (0.0.20220316) keeps sending from its cached old source address until its next
+    // handshake; a set endpoint clears that cache.
+    void refresh_endpoints();
     // Stops a wireguard-go this agent started; the device disappears with it.
     void down();
 

@@ -27,7 +27,8 @@ std::vector<IpPrefix> trusted_allowed_ips(const PeerInfo& peer, const NetworkSet
 }
 
 kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& network,
-                                const DeviceIdentity& identity, const std::set<Key>& established) {
+                                const DeviceIdentity& identity, const std::set<Key>& established,
+                                const std::map<std::string, PathSelection>* paths) {
     kb::DeviceConfig config;
     config.private_key = identity.private_key;
     config.listen_port = identity.listen_port;
@@ -39,13 +40,24 @@ kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& networ
         if (!ready && map.self && is_older(peer, *map.self)) continue;
         kb::PeerConfig p;
         p.public_key = peer.public_key;
-        p.endpoint = choose_endpoint(peer.endpoints);
+        bool path_ok = true;
+        const PathSelection* path = nullptr;
+        if (paths) {
+            auto it = paths->find(id);
+            if (it != paths->end()) path = &it->second;
+        }
+        if (path) {
+            p.endpoint = path->endpoint;
+            path_ok = path->verified || path->given_up;
+        } else {
+            p.endpoint = choose_endpoint(peer.endpoints);
+        }
         p.allowed_ips = trusted_allowed_ips(peer, network, map.self);
         // Keepalive goes on once both sides know each other: turning it on makes WireGuard send
         // at once, which starts the handshake without waiting for traffic.
         // Without an endpoint an initiation cannot leave, yet would still hold WireGuard's 5 s
         // initiation rate limit: wait for the endpoint.
-        bool initiate = map.initiate.contains(id) && p.endpoint.has_value();
+        bool initiate = map.initiate.contains(id) && p.endpoint.has_value() && path_ok;
         if (ready && (initiate || established.contains(peer.public_key))) {
             p.persistent_keepalive = static_cast<std::uint16_t>(network.persistent_keepalive);
         }

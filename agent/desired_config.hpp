@@ -8,6 +8,7 @@
 #include <set>
 
 #include "agent/netmap.hpp"
+#include "agent/path_finder.hpp"
 #include "kmod-bridge/device.hpp"
 
 namespace mesh::agent {
@@ -19,8 +20,12 @@ struct DeviceIdentity {
 
 // `established`: peers the device has completed a handshake with. Keepalive goes on for a ready
 // peer at once when this side initiates, else only after the peer's handshake arrived.
+// `paths` (by node id; null when probing is off): the endpoint path probing chose. This side
+// initiates only once that endpoint answered a probe (so the first initiation is not lost in a
+// NAT that has no mapping for the pair yet), or once probing gave up on every candidate.
 kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& network,
-                                const DeviceIdentity& identity, const std::set<Key>& established);
+                                const DeviceIdentity& identity, const std::set<Key>& established,
+                                const std::map<std::string, PathSelection>* paths = nullptr);
 
 // The endpoint to configure for a peer: its first IPv4 candidate, else its first candidate.
 std::optional<Endpoint> choose_endpoint(const std::vector<Endpoint>& candidates);

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace mesh::agent {
@@ -19,6 +20,31 @@ bool usable(const IpAddress& a) {
     return a != loopback && !link_local.contains(a);
 }
 
+bool candidate_address(const InterfaceAddress& a, const std::string& mesh_interface,
+                       const NetworkSettings& network) {
+    return a.interface != mesh_interface && usable(a.address) &&
+           !network.ipv4_prefix.contains(a.address) && !network.ipv6_prefix.contains(a.address);
+}
+
+std::uint8_t mask_length(const sockaddr* mask) {
+    if (!mask) return 0;
+    const std::uint8_t* bytes = nullptr;
+    std::size_t size = 0;
+    if (mask->sa_family == AF_INET) {
+        bytes = reinterpret_cast<const std::uint8_t*>(
+            &reinterpret_cast<const sockaddr_in*>(mask)->sin_addr);
+        size = 4;
+    } else if (mask->sa_family == AF_INET6) {
+        bytes = reinterpret_cast<const std::uint8_t*>(
+            &reinterpret_cast<const sockaddr_in6*>(mask)->sin6_addr);
+        size = 16;
+    }
+    std::uint8_t bits = 0;
+    for (std::size_t i = 0; i < size; ++i)
+        bits += static_cast<std::uint8_t>(__builtin_popcount(bytes[i]));
+    return bits;
+}
+
 }  // namespace
 
 std::vector<Endpoint> select_endpoints(const std::vector<InterfaceAddress>& addresses,
@@ -26,14 +52,23 @@ std::vector<Endpoint> select_endpoints(const std::vector<InterfaceAddress>& addr
                                        const NetworkSettings& network, std::uint16_t port) {
     std::vector<Endpoint> v4, v6;
     for (const auto& a : addresses) {
-        if (a.interface == mesh_interface || !usable(a.address)) continue;
-        if (network.ipv4_prefix.contains(a.address) || network.ipv6_prefix.contains(a.address)) {
-            continue;
-        }
+        if (!candidate_address(a, mesh_interface, network)) continue;
         (a.address.is_v4() ? v4 : v6).push_back(Endpoint{a.address, port});
     }
     v4.insert(v4.end(), v6.begin(), v6.end());
     return v4;
+}
+
+std::vector<IpPrefix> select_prefixes(const std::vector<InterfaceAddress>& addresses,
+                                      const std::string& mesh_interface,
+                                      const NetworkSettings& network) {
+    std::vector<IpPrefix> out;
+    for (const auto& a : addresses) {
+        if (!candidate_address(a, mesh_interface, network)) continue;
+        IpPrefix p{a.address, std::min<std::uint8_t>(a.prefix_length, a.address.max_prefix())};
+        out.push_back(p.masked());
+    }
+    return out;
 }
 
 std::vector<InterfaceAddress> host_addresses() {
@@ -55,6 +90,7 @@ std::vector<InterfaceAddress> host_addresses() {
         } else {
             continue;
         }
+        a.prefix_length = mask_length(it->ifa_netmask);
         out.push_back(a);
     }
     freeifaddrs(list);

@@ -13,12 +13,18 @@ namespace mesh::agent {
 struct InterfaceAddress {
     std::string interface;
     IpAddress address;
+    std::uint8_t prefix_length = 0;  // of the subnet the address is on
 };
 
 // Pure selection, ordered IPv4 first then by interface order.
 std::vector<Endpoint> select_endpoints(const std::vector<InterfaceAddress>& addresses,
                                        const std::string& mesh_interface,
                                        const NetworkSettings& network, std::uint16_t port);
+
+// The subnets of the same addresses: a peer's candidate inside one is on this host's LAN.
+std::vector<IpPrefix> select_prefixes(const std::vector<InterfaceAddress>& addresses,
+                                      const std::string& mesh_interface,
+                                      const NetworkSettings& network);
 
 // The addresses of the interfaces that are up (getifaddrs).
 std::vector<InterfaceAddress> host_addresses();

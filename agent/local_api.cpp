@@ -51,6 +51,9 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     response->set_driver(s.driver);
     if (s.public_key) response->set_public_key(s.public_key->to_base64());
     response->set_last_error(s.last_error);
+    response->set_nat_type(s.nat_type);
+    if (s.reflexive) response->set_reflexive_endpoint(s.reflexive->to_string());
+    for (const auto& c : s.candidates) response->add_candidates(c.to_string());
     for (const auto& p : s.peers) {
         auto* out = response->add_peers();
         out->set_node_id(p.node_id);
@@ -62,6 +65,9 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
         out->set_rx_bytes(p.rx_bytes);
         out->set_tx_bytes(p.tx_bytes);
         out->set_ready(p.ready);
+        out->set_path(p.path);
+        out->set_rtt_us(p.rtt_us);
+        for (const auto& c : p.candidates) out->add_candidates(c.to_string());
     }
     return grpc::Status::OK;
 }

@@ -34,6 +34,7 @@ struct NetworkSettings {
     IpPrefix ipv6_prefix = IpPrefix::parse("fd00::/48");
     std::uint32_t mtu = 1420;
     std::uint32_t persistent_keepalive = 25;
+    std::uint32_t stun_port = 0;  // the coordinator's STUN responder (and stun_port + 1); 0 = none
 
     bool operator==(const NetworkSettings&) const = default;
 };

@@ -39,14 +39,25 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         s.hostname(), s.node_id(), addresses, s.coordinator(),
         s.connected() ? "connected" : "disconnected: " + s.last_error(), s.interface_name(),
         s.driver(), s.netmap_version());
-    out += fmt::format("\n{:<16} {:<18} {:<22} {:<12} {:>10} {:>10}\n", "PEER", "ADDRESS",
-                       "ENDPOINT", "HANDSHAKE", "RX", "TX");
+    std::string nat = s.nat_type().empty() ? "unknown" : s.nat_type();
+    if (nat == "endpoint-dependent") nat += " (no direct path through it: needs a relay)";
+    out +=
+        fmt::format("nat:         {}{}\n", nat,
+                    s.reflexive_endpoint().empty() ? "" : ", mapped to " + s.reflexive_endpoint());
+    out += fmt::format("\n{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10}\n", "PEER", "ADDRESS",
+                       "ENDPOINT", "PATH", "HANDSHAKE", "RX", "TX");
     for (const auto& p : s.peers()) {
-        out += fmt::format("{:<16} {:<18} {:<22} {:<12} {:>10} {:>10}\n", p.hostname(),
+        out += fmt::format("{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10}\n", p.hostname(),
                            p.allowed_ips_size() ? p.allowed_ips(0) : "-",
                            p.endpoint().empty() ? "-" : p.endpoint(),
-                           human_ago(p.last_handshake(), now), human_bytes(p.rx_bytes()),
-                           human_bytes(p.tx_bytes()));
+                           p.path().empty() ? "-" : p.path(), human_ago(p.last_handshake(), now),
+                           human_bytes(p.rx_bytes()), human_bytes(p.tx_bytes()));
+    }
+    for (const auto& p : s.peers()) {
+        if (p.path() == "none") {
+            out +=
+                fmt::format("no direct path to {}: none of its candidates answers\n", p.hostname());
+        }
     }
     if (s.peers_size() == 0) out += "(no peers yet)\n";
     return out;

@@ -77,6 +77,12 @@ void SyncClient::report_endpoints(const std::vector<std::string>& endpoints) {
     write(request);
 }
 
+bool SyncClient::report_paths(const PathReport& report) {
+    v1::SyncRequest request;
+    *request.mutable_paths() = to_proto(report);
+    return write(request);
+}
+
 SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     Outcome outcome;
     grpc::ClientContext context;
@@ -98,7 +104,13 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     h->set_last_applied_version(from_version);
     for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
 
-    if (write(hello)) {
+    bool sent = write(hello);
+    if (sent && handlers_.paths) {
+        v1::SyncRequest paths;
+        *paths.mutable_paths() = to_proto(handlers_.paths());
+        sent = write(paths);
+    }
+    if (sent) {
         v1::SyncResponse message;
         while (stream->Read(&message)) {
             if (!outcome.established) {

@@ -12,6 +12,7 @@
 
 #include "agent/keys.hpp"
 #include "agent/netmap.hpp"
+#include "agent/path_engine.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
 
 namespace mesh::agent {
@@ -28,6 +29,7 @@ class SyncClient {
             on_ready;
         std::function<void(bool connected, const std::string& error)> on_status;
         std::function<void()> on_removed;
+        std::function<PathReport()> paths;  // sent right after each hello
     };
 
     SyncClient(std::string coordinator, std::string node_id, const Keys& keys, Handlers handlers);
@@ -39,6 +41,8 @@ class SyncClient {
     void stop();  // cancels the stream and joins the thread; idempotent
     // Sends the candidate list if a stream is open (else the next hello carries it).
     void report_endpoints(const std::vector<std::string>& endpoints);
+    // Sends the path report if a stream is open; false otherwise (the next stream carries it).
+    bool report_paths(const PathReport& report);
 
   private:
     struct Outcome {

@@ -1,0 +1,154 @@
+#include "agent/path_engine.hpp"
+
+#include <algorithm>
+
+#include "agent/probe_key.hpp"
+#include "kmod-bridge/error.hpp"
+
+namespace mesh::agent {
+
+namespace stun = kb::stun;
+
+PathEngine::PathEngine(PathConfig paths, StunConfig stun_config, Key own_private, Key own_public,
+                       PathFinder::RandomTransaction random)
+    : own_private_(own_private),
+      own_public_(own_public),
+      finder_(paths, random),
+      stun_(stun_config, random) {}
+
+void PathEngine::set_peers(const NetMap& map, TimePoint now) {
+    std::map<std::string, std::vector<Endpoint>> candidates;
+    std::map<Key, std::string> by_key;
+    for (const auto& [id, peer] : map.peers) {
+        if (peer.public_key == own_public_) continue;
+        if (!probe_keys_.contains(id) || !peer_by_key_.contains(peer.public_key)) {
+            try {
+                probe_keys_[id] = probe_key(own_private_, peer.public_key);
+            } catch (const Error&) {
+                continue;  // a low-order key: nobody can answer for it
+            }
+        }
+        by_key[peer.public_key] = id;
+        candidates[id] = peer.endpoints;
+    }
+    std::erase_if(probe_keys_, [&](const auto& e) { return !candidates.contains(e.first); });
+    std::erase_if(applied_, [&](const auto& e) { return !candidates.contains(e.first); });
+    peer_by_key_ = std::move(by_key);
+    finder_.set_peers(candidates, now);
+}
+
+void PathEngine::set_local(LocalNetwork local, TimePoint now) {
+    if (local == local_) return;
+    local_ = std::move(local);
+    finder_.set_local_prefixes(local_.prefixes);
+    finder_.network_changed(now);
+    stun_.refresh(now);
+}
+
+void PathEngine::set_stun_servers(std::vector<Endpoint> servers, TimePoint now) {
+    stun_.set_servers(std::move(servers), now);
+}
+
+std::vector<Datagram> PathEngine::on_datagram(const Datagram& in, TimePoint now) {
+    if (!stun::looks_like_stun(in.bytes)) return {};
+    auto message = stun::decode(in.bytes);
+    if (!message) return {};
+    if (message->type == stun::Type::binding_request) return answer_probe(in, *message, now);
+    if (message->type == stun::Type::binding_success) take_answer(in, in.bytes, *message, now);
+    return {};
+}
+
+// A peer's probe: answered only when it names a peer of ours and its integrity verifies with
+// that pair's key, so nobody else can learn that this port is here or steer our choice.
+std::vector<Datagram> PathEngine::answer_probe(const Datagram& in, const stun::Message& request,
+                                               TimePoint now) {
+    if (!request.username || !request.integrity_offset) return {};
+    Key sender;
+    try {
+        sender = Key::from_base64(*request.username);
+    } catch (const Error&) {
+        return {};
+    }
+    auto id = peer_by_key_.find(sender);
+    if (id == peer_by_key_.end()) return {};
+    const auto& key = probe_keys_.at(id->second);
+    if (!stun::verify_integrity(in.bytes, request, key)) return {};
+    stun::Message answer;
+    answer.type = stun::Type::binding_success;
+    answer.transaction = request.transaction;
+    answer.mapped = in.peer;
+    finder_.request_from(id->second, in.peer, now);
+    return {Datagram{in.peer, stun::encode(answer, &key)}};
+}
+
+void PathEngine::take_answer(const Datagram& in, const std::vector<std::uint8_t>& bytes,
+                             const stun::Message& answer, TimePoint now) {
+    if (answer.mapped && stun_.answered(answer.transaction, in.peer, *answer.mapped, now)) return;
+    auto peer = finder_.peer_of(answer.transaction);
+    if (!peer || !answer.integrity_offset) return;
+    auto key = probe_keys_.find(*peer);
+    if (key == probe_keys_.end() || !stun::verify_integrity(bytes, answer, key->second)) return;
+    finder_.answered(answer.transaction, now);
+}
+
+std::vector<Datagram> PathEngine::due(TimePoint now) {
+    std::vector<Datagram> out;
+    for (const auto& request : stun_.due(now)) {
+        stun::Message m;
+        m.transaction = request.transaction;
+        out.push_back(Datagram{request.to, stun::encode(m)});
+    }
+    // A check that went unanswered may mean our NAT moved us: ask STUN now, not at the refresh.
+    auto probes = finder_.due(now);
+    if (finder_.take_stun_wanted()) stun_.refresh(now);
+    const std::string username = own_public_.to_base64();
+    for (const auto& probe : probes) {
+        auto key = probe_keys_.find(probe.peer_id);
+        if (key == probe_keys_.end()) continue;
+        stun::Message m;
+        m.transaction = probe.transaction;
+        m.username = username;
+        out.push_back(Datagram{probe.to, stun::encode(m, &key->second)});
+    }
+    return out;
+}
+
+TimePoint PathEngine::next_due() const {
+    return std::min(finder_.next_due(), stun_.next_due());
+}
+
+void PathEngine::observe_device(const std::string& peer, const std::optional<Endpoint>& device,
+                                TimePoint now) {
+    auto it = applied_.find(peer);
+    if (!device || it == applied_.end() || it->second == *device) return;
+    finder_.observed(peer, *device, now);
+    it->second = *device;
+}
+
+void PathEngine::applied(const std::string& peer, const std::optional<Endpoint>& endpoint) {
+    if (endpoint) applied_[peer] = *endpoint;
+}
+
+std::vector<Endpoint> PathEngine::candidates() const {
+    auto out = local_.host_endpoints;
+    auto reflexive = stun_.reflexive();
+    if (reflexive && std::find(out.begin(), out.end(), *reflexive) == out.end()) {
+        out.push_back(*reflexive);
+    }
+    return out;
+}
+
+bool PathEngine::take_candidates_changed(TimePoint now) {
+    bool stun_changed = stun_.take_changed();
+    if (stun_changed) finder_.network_changed(now);
+    auto now_candidates = candidates();
+    auto nat = nat_type();
+    if (now_candidates == reported_candidates_ && nat == reported_nat_ && !stun_changed) {
+        return false;
+    }
+    reported_candidates_ = now_candidates;
+    reported_nat_ = nat;
+    return true;
+}
+
+}  // namespace mesh::agent

@@ -1,0 +1,87 @@
+#pragma once
+// Everything the agent says and hears on the WireGuard port: STUN to learn its NAT mapping,
+// authenticated probes to and from peers, and the answers to both. It turns datagrams and time
+// into datagrams to send, and keeps the resulting view: the candidates this host reports, its
+// NAT type, and the endpoint and path kind for each peer. Pure: the network loop does the I/O.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/netmap.hpp"
+#include "agent/path_finder.hpp"
+#include "agent/stun_discovery.hpp"
+#include "kmod-bridge/device.hpp"
+
+namespace mesh::agent {
+
+struct Datagram {
+    Endpoint peer;  // where it came from, or where it goes
+    std::vector<std::uint8_t> bytes;
+};
+
+struct LocalNetwork {
+    std::vector<Endpoint> host_endpoints;  // this host's addresses with the WireGuard port
+    std::vector<IpPrefix> prefixes;        // this host's subnets
+    bool operator==(const LocalNetwork&) const = default;
+};
+
+// What the agent tells the coordinator about its paths (PathReport in the contract).
+struct PathReport {
+    NatType nat = NatType::unknown;
+    std::optional<Endpoint> reflexive;
+    std::map<std::string, std::pair<PathKind, std::optional<Endpoint>>> peers;
+    bool operator==(const PathReport&) const = default;
+};
+
+class PathEngine {
+  public:
+    PathEngine(PathConfig paths, StunConfig stun, Key own_private, Key own_public,
+               PathFinder::RandomTransaction random);
+
+    void set_peers(const NetMap& map, TimePoint now);
+    // This host's addresses; a change makes every peer be probed again and STUN be asked.
+    void set_local(LocalNetwork local, TimePoint now);
+    void set_stun_servers(std::vector<Endpoint> servers, TimePoint now);
+
+    std::vector<Datagram> on_datagram(const Datagram& in, TimePoint now);
+    std::vector<Datagram> due(TimePoint now);
+    TimePoint next_due() const;
+
+    // The device's endpoint for a peer, read back from it: when it is not the one last applied,
+    // WireGuard learned it from the peer's authenticated packets, and it is adopted.
+    void observe_device(const std::string& peer, const std::optional<Endpoint>& device,
+                        TimePoint now);
+    void applied(const std::string& peer, const std::optional<Endpoint>& endpoint);
+
+    std::map<std::string, PathSelection> selections() const { return finder_.selections(); }
+    PathSelection selection(const std::string& peer) const { return finder_.selection(peer); }
+    // What this host reports: its own endpoints, then its NAT mapping when that differs.
+    std::vector<Endpoint> candidates() const;
+    NatType nat_type() const { return stun_.nat_type(local_.host_endpoints); }
+    std::optional<Endpoint> reflexive() const { return stun_.reflexive(); }
+
+    bool take_paths_changed() { return finder_.take_changed(); }
+    // candidates() or nat_type() changed since the last call. A new NAT mapping also makes every
+    // peer be probed again: they must punch towards the new address.
+    bool take_candidates_changed(TimePoint now);
+
+  private:
+    std::vector<Datagram> answer_probe(const Datagram& in, const kb::stun::Message& request,
+                                       TimePoint now);
+    void take_answer(const Datagram& in, const std::vector<std::uint8_t>& bytes,
+                     const kb::stun::Message& answer, TimePoint now);
+
+    Key own_private_;
+    Key own_public_;
+    PathFinder finder_;
+    StunDiscovery stun_;
+    LocalNetwork local_;
+    std::map<Key, std::string> peer_by_key_;
+    std::map<std::string, kb::stun::IntegrityKey> probe_keys_;  // by node id
+    std::map<std::string, Endpoint> applied_;
+    std::vector<Endpoint> reported_candidates_;
+    NatType reported_nat_ = NatType::unknown;
+};
+
+}  // namespace mesh::agent

@@ -1,0 +1,341 @@
+#include "agent/path_finder.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+namespace mesh::agent {
+
+namespace {
+
+// Offsets of a burst's probe rounds from its start: fast at first (both sides usually start
+// within a few milliseconds of each other, and each side's first probe only opens its own NAT),
+// then slower, ending at about PathConfig::give_up.
+constexpr int kRoundOffsetsMs[] = {0, 50, 150, 300, 500, 800, 1200, 1700, 2300};
+constexpr int kRounds = static_cast<int>(std::size(kRoundOffsetsMs));
+constexpr std::size_t kMaxCandidates = 16;
+constexpr auto kOutstandingLifetime = std::chrono::seconds(10);
+
+}  // namespace
+
+const char* path_kind_name(PathKind kind) {
+    switch (kind) {
+        case PathKind::lan:
+            return "lan";
+        case PathKind::nat_direct:
+            return "nat-direct";
+        case PathKind::none:
+            return "none";
+        case PathKind::probing:
+            break;
+    }
+    return "probing";
+}
+
+PathFinder::PathFinder(PathConfig config, RandomTransaction random)
+    : config_(config), random_(std::move(random)) {}
+
+void PathFinder::set_local_prefixes(std::vector<IpPrefix> prefixes) {
+    local_ = std::move(prefixes);
+}
+
+PathKind PathFinder::kind_of(const Endpoint& endpoint) const {
+    for (const auto& p : local_) {
+        if (p.contains(endpoint.address)) return PathKind::lan;
+    }
+    return PathKind::nat_direct;
+}
+
+bool PathFinder::recent(const Candidate& c, TimePoint now) const {
+    return c.last_ok &&
+           now - *c.last_ok <= config_.check_interval * (config_.misses_before_lost + 1);
+}
+
+// While probing runs, only what answered in this round of probing counts: a burst starts because
+// something changed, and what answered before may be exactly what stopped working.
+bool PathFinder::alive(const Peer& peer, const Candidate& c, TimePoint now) const {
+    if (peer.burst_round >= 0 && !peer.slow) return c.last_ok && *c.last_ok >= peer.burst_start;
+    return recent(c, now);
+}
+
+PathFinder::Candidate& PathFinder::candidate(Peer& peer, const Endpoint& endpoint) {
+    auto it = std::find_if(peer.candidates.begin(), peer.candidates.end(),
+                           [&](const Candidate& c) { return c.endpoint == endpoint; });
+    if (it != peer.candidates.end()) return *it;
+    if (peer.candidates.size() >= kMaxCandidates) {
+        // Make room by dropping the oldest candidate that the map does not carry.
+        auto victim = std::find_if(
+            peer.candidates.begin(), peer.candidates.end(),
+            [&](const Candidate& c) { return !c.reported && c.endpoint != peer.chosen; });
+        if (victim != peer.candidates.end()) peer.candidates.erase(victim);
+    }
+    Candidate c;
+    c.endpoint = endpoint;
+    peer.candidates.push_back(c);
+    return peer.candidates.back();
+}
+
+void PathFinder::merge_reported(Peer& peer, const std::vector<Endpoint>& reported) {
+    peer.reported = reported;
+    std::erase_if(peer.candidates, [&](const Candidate& c) {
+        bool listed = std::find(reported.begin(), reported.end(), c.endpoint) != reported.end();
+        return c.reported && !listed && c.endpoint != peer.chosen;
+    });
+    for (auto& c : peer.candidates) c.reported = false;
+    for (const auto& e : reported) candidate(peer, e).reported = true;
+}
+
+void PathFinder::set_choice(Peer& peer, std::optional<Endpoint> endpoint, PathKind kind) {
+    if (peer.chosen != endpoint || peer.kind != kind) changed_ = true;
+    peer.chosen = endpoint;
+    peer.kind = kind;
+}
+
+void PathFinder::start_burst(Peer& peer, TimePoint now) {
+    peer.burst_start = now;
+    peer.burst_round = 0;
+    peer.slow = false;
+    peer.next_round = now;
+    peer.check_outstanding = false;
+    peer.misses = 0;
+}
+
+void PathFinder::set_peers(const std::map<std::string, std::vector<Endpoint>>& peers,
+                           TimePoint now) {
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        if (!peers.contains(it->first)) {
+            it = peers_.erase(it);
+            changed_ = true;
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& [id, reported] : peers) {
+        auto [it, inserted] = peers_.try_emplace(id);
+        if (!inserted && it->second.reported == reported) continue;
+        merge_reported(it->second, reported);
+        start_burst(it->second, now);
+        if (inserted) changed_ = true;
+    }
+}
+
+void PathFinder::network_changed(TimePoint now) {
+    for (auto& [id, peer] : peers_) {
+        for (auto& c : peer.candidates) c.last_ok.reset();
+        start_burst(peer, now);
+    }
+}
+
+void PathFinder::observed(const std::string& id, const Endpoint& endpoint, TimePoint now) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || it->second.chosen == endpoint) return;
+    Peer& peer = it->second;
+    candidate(peer, endpoint).last_ok = now;
+    set_choice(peer, endpoint, kind_of(endpoint));
+    // Verify it like any endpoint in use: a check now, probing again if it fails.
+    peer.burst_round = -1;
+    peer.slow = false;
+    peer.check_outstanding = false;
+    peer.misses = 0;
+    peer.next_check = now;
+}
+
+void PathFinder::request_from(const std::string& id, const Endpoint& from, TimePoint now) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& peer = it->second;
+    Candidate& c = candidate(peer, from);
+    bool settled = peer.burst_round < 0 && peer.chosen == from && recent(c, now);
+    if (!settled && !c.send_now) c.send_now = now;
+}
+
+std::optional<std::string> PathFinder::peer_of(const kb::stun::TransactionId& transaction) const {
+    auto it = outstanding_.find(transaction);
+    if (it == outstanding_.end()) return std::nullopt;
+    return it->second.peer;
+}
+
+bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint now) {
+    auto it = outstanding_.find(transaction);
+    if (it == outstanding_.end()) return false;
+    Outstanding sent = it->second;
+    outstanding_.erase(it);
+    auto p = peers_.find(sent.peer);
+    if (p == peers_.end()) return true;
+    Peer& peer = p->second;
+    Candidate& c = candidate(peer, sent.to);
+    c.last_ok = now;
+    c.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - sent.sent);
+    if (peer.chosen == sent.to) {
+        peer.check_outstanding = false;
+        peer.misses = 0;
+        peer.rtt = c.rtt;
+    }
+    reselect(peer, now);
+    return true;
+}
+
+// The best recently answering candidate: a LAN one before others, then in the peer's order
+// (its own addresses before its NAT mapping), the observed ones last. The endpoint in use is kept
+// while it answers and nothing of a better kind does, so jitter never flips a working path.
+void PathFinder::reselect(Peer& peer, TimePoint now) {
+    auto rank = [&](const Candidate& c) {
+        auto at = std::find(peer.reported.begin(), peer.reported.end(), c.endpoint);
+        auto order = static_cast<int>(at - peer.reported.begin());
+        return std::pair{kind_of(c.endpoint) == PathKind::lan ? 0 : 1, order};
+    };
+    const Candidate* best = nullptr;
+    for (const auto& c : peer.candidates) {
+        if (alive(peer, c, now) && (!best || rank(c) < rank(*best))) best = &c;
+    }
+    if (!best) return;
+    const Candidate* current = nullptr;
+    for (const auto& c : peer.candidates) {
+        if (peer.chosen == c.endpoint && alive(peer, c, now)) current = &c;
+    }
+    if (current && rank(*current).first == rank(*best).first) best = current;
+    peer.rtt = best->rtt;
+    set_choice(peer, best->endpoint, kind_of(best->endpoint));
+
+    bool lan_possible =
+        std::any_of(peer.candidates.begin(), peer.candidates.end(),
+                    [&](const Candidate& c) { return kind_of(c.endpoint) == PathKind::lan; });
+    if (peer.burst_round >= 0 && (peer.kind == PathKind::lan || !lan_possible || peer.slow)) {
+        peer.burst_round = -1;  // nothing better to find: settle
+        peer.slow = false;
+        peer.next_check = now + config_.check_interval;
+        peer.check_outstanding = false;
+        peer.misses = 0;
+    }
+}
+
+void PathFinder::send(std::vector<Probe>& out, const std::string& id, Peer&, Candidate& c,
+                      TimePoint now) {
+    auto transaction = random_();
+    outstanding_[transaction] = Outstanding{id, c.endpoint, now};
+    c.send_now.reset();
+    out.push_back(Probe{id, c.endpoint, transaction});
+}
+
+// At give_up: keep a NAT-traversed path that answered (no LAN one did), or report none and go on
+// probing slowly, so a path that appears later (the peer's NAT changed) is still found.
+void PathFinder::give_up_or_settle(Peer& peer, TimePoint now) {
+    bool answering = false;
+    for (const auto& c : peer.candidates) {
+        answering |= peer.chosen == c.endpoint && alive(peer, c, now);
+    }
+    if (answering) {
+        peer.burst_round = -1;
+        peer.next_check = now;
+        return;
+    }
+    set_choice(peer, peer.chosen, PathKind::none);
+    peer.slow = true;
+}
+
+void PathFinder::burst_step(std::vector<Probe>& out, const std::string& id, Peer& peer,
+                            TimePoint now) {
+    if (peer.burst_round < 0 || now < peer.next_round) return;
+    if (peer.burst_round >= kRounds && !peer.slow) {
+        give_up_or_settle(peer, now);
+        if (peer.burst_round < 0) return;
+    }
+    for (auto& c : peer.candidates) send(out, id, peer, c, now);
+    if (peer.slow) {
+        peer.next_round = now + config_.retry_none;
+        return;
+    }
+    ++peer.burst_round;
+    peer.next_round = peer.burst_round < kRounds
+                          ? peer.burst_start + milliseconds(kRoundOffsetsMs[peer.burst_round])
+                          : peer.burst_start + config_.give_up;
+}
+
+void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer& peer,
+                            TimePoint now) {
+    if (peer.burst_round >= 0 || !peer.chosen || now < peer.next_check) return;
+    if (peer.check_outstanding) {
+        ++peer.misses;
+        stun_wanted_ = true;
+        if (peer.misses >= config_.misses_before_lost) {
+            start_burst(peer, now);
+            burst_step(out, id, peer, now);
+            return;
+        }
+    }
+    send(out, id, peer, candidate(peer, *peer.chosen), now);
+    peer.check_outstanding = true;
+    peer.next_check = now + config_.check_interval;
+}
+
+std::vector<Probe> PathFinder::due(TimePoint now) {
+    std::erase_if(outstanding_, [&](const auto& entry) {
+        return now - entry.second.sent > kOutstandingLifetime;
+    });
+    std::vector<Probe> out;
+    for (auto& [id, peer] : peers_) {
+        for (auto& c : peer.candidates) {
+            if (c.send_now && *c.send_now <= now) send(out, id, peer, c, now);
+        }
+        burst_step(out, id, peer, now);
+        check_step(out, id, peer, now);
+    }
+    return out;
+}
+
+TimePoint PathFinder::next_due() const {
+    auto next = TimePoint::max();
+    for (const auto& [id, peer] : peers_) {
+        if (peer.burst_round >= 0) {
+            next = std::min(next, peer.next_round);
+        } else if (peer.chosen) {
+            next = std::min(next, peer.next_check);
+        }
+        for (const auto& c : peer.candidates) {
+            if (c.send_now) next = std::min(next, *c.send_now);
+        }
+    }
+    return next;
+}
+
+PathSelection PathFinder::selection(const std::string& id) const {
+    PathSelection s;
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return s;
+    const Peer& peer = it->second;
+    s.kind = peer.kind;
+    s.rtt = peer.rtt;
+    s.given_up = peer.kind == PathKind::none;
+    if (peer.chosen) {
+        s.endpoint = peer.chosen;
+        for (const auto& c : peer.candidates) {
+            if (c.endpoint == peer.chosen) s.verified = c.last_ok.has_value();
+        }
+        return s;
+    }
+    // Nothing answered yet: the first IPv4 candidate, else the first, as a starting point.
+    auto v4 = std::find_if(peer.reported.begin(), peer.reported.end(),
+                           [](const Endpoint& e) { return e.address.is_v4(); });
+    if (v4 != peer.reported.end()) {
+        s.endpoint = *v4;
+    } else if (!peer.reported.empty()) {
+        s.endpoint = peer.reported.front();
+    }
+    return s;
+}
+
+std::map<std::string, PathSelection> PathFinder::selections() const {
+    std::map<std::string, PathSelection> out;
+    for (const auto& [id, peer] : peers_) out[id] = selection(id);
+    return out;
+}
+
+bool PathFinder::take_changed() {
+    return std::exchange(changed_, false);
+}
+
+bool PathFinder::take_stun_wanted() {
+    return std::exchange(stun_wanted_, false);
+}
+
+}  // namespace mesh::agent
