@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "coordinator/convert.hpp"
 
 namespace mesh::coord {
@@ -18,6 +20,15 @@ grpc::Status guarded(Fn&& fn) {
         return to_grpc(e);
     } catch (const std::exception& e) {
         return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+    }
+}
+
+// The node's last path report, without peers that are not (or no longer) in the map.
+void fill_paths(const NodePaths& paths, const std::set<std::string>& known, v1::NodeInfo* info) {
+    info->set_nat(to_proto(paths.nat));
+    if (paths.reflexive) info->set_reflexive(paths.reflexive->to_string());
+    for (const auto& peer : paths.peers) {
+        if (known.contains(peer.node_id)) *info->add_paths() = to_proto(peer);
     }
 }
 
@@ -56,7 +67,10 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext*, const v1::ListNodesRe
                                      v1::ListNodesResponse* response) {
     return guarded([&] {
         response->set_version(registry_.store().version());
-        for (const auto& n : registry_.store().nodes()) {
+        auto nodes = registry_.store().nodes();
+        std::set<std::string> known;
+        for (const auto& n : nodes) known.insert(n.id);
+        for (const auto& n : nodes) {
             auto* info = response->add_nodes();
             info->set_node_id(n.id);
             info->set_hostname(n.hostname);
@@ -68,6 +82,7 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext*, const v1::ListNodesRe
             info->set_connected(hub_.connected(n.id));
             info->set_created_at(n.created_at);
             info->set_applied_version(hub_.applied(n.id).value_or(0));
+            if (auto paths = hub_.paths(n.id)) fill_paths(*paths, known, info);
         }
     });
 }

@@ -1,5 +1,7 @@
 #include "coordinator/convert.hpp"
 
+#include <set>
+
 namespace mesh::coord {
 
 v1::Peer to_proto(const NodeRecord& node) {
@@ -20,6 +22,7 @@ v1::NetworkSettings to_proto(const NetworkConfig& network) {
     n.set_ipv6_prefix(network.ipv6_prefix.to_string());
     n.set_mtu(network.mtu);
     n.set_persistent_keepalive_seconds(network.persistent_keepalive);
+    n.set_stun_port(network.stun_port);
     return n;
 }
 
@@ -66,6 +69,115 @@ std::vector<Endpoint> endpoints_from_proto(
                               "endpoint '" + text.substr(0, 64) + "': " + e.what());
         }
     }
+    return out;
+}
+
+namespace {
+
+std::optional<Endpoint> optional_endpoint(const std::string& text, const char* field) {
+    if (text.empty()) return std::nullopt;
+    try {
+        return Endpoint::parse(text);
+    } catch (const Error& e) {
+        throw StatusError(Code::invalid_argument,
+                          std::string(field) + " '" + text.substr(0, 64) + "': " + e.what());
+    }
+}
+
+NodePaths::Nat nat_from_proto(v1::NatType nat) {
+    switch (nat) {
+        case v1::NAT_NONE:
+            return NodePaths::Nat::none;
+        case v1::NAT_ENDPOINT_INDEPENDENT:
+            return NodePaths::Nat::endpoint_independent;
+        case v1::NAT_ENDPOINT_DEPENDENT:
+            return NodePaths::Nat::endpoint_dependent;
+        default:
+            return NodePaths::Nat::unknown;
+    }
+}
+
+PeerPath::Kind kind_from_proto(v1::PathKind kind) {
+    switch (kind) {
+        case v1::PATH_LAN:
+            return PeerPath::Kind::lan;
+        case v1::PATH_NAT_DIRECT:
+            return PeerPath::Kind::nat_direct;
+        case v1::PATH_NONE:
+            return PeerPath::Kind::none;
+        default:
+            return PeerPath::Kind::unknown;
+    }
+}
+
+PeerPath peer_path_from_proto(const v1::PeerPath& p) {
+    if (p.node_id().empty() || p.node_id().size() > 64) {
+        throw StatusError(Code::invalid_argument,
+                          "a peer path's node_id must be 1..64 characters, got " +
+                              std::to_string(p.node_id().size()));
+    }
+    PeerPath out;
+    out.node_id = p.node_id();
+    out.kind = kind_from_proto(p.path());
+    out.endpoint = optional_endpoint(p.endpoint(), "peer path endpoint");
+    out.rtt_us = p.rtt_us();
+    return out;
+}
+
+}  // namespace
+
+NodePaths paths_from_proto(const v1::PathReport& report) {
+    if (report.peers_size() > kMaxPathPeers) {
+        throw StatusError(Code::invalid_argument, "a path report lists at most " +
+                                                      std::to_string(kMaxPathPeers) + " peers");
+    }
+    NodePaths out;
+    out.nat = nat_from_proto(report.nat());
+    out.reflexive = optional_endpoint(report.reflexive(), "reflexive address");
+    std::set<std::string> seen;
+    for (const auto& p : report.peers()) {
+        if (!seen.insert(p.node_id()).second) {
+            throw StatusError(Code::invalid_argument,
+                              "peer '" + p.node_id().substr(0, 64) + "' is listed twice");
+        }
+        out.peers.push_back(peer_path_from_proto(p));
+    }
+    return out;
+}
+
+v1::NatType to_proto(NodePaths::Nat nat) {
+    switch (nat) {
+        case NodePaths::Nat::none:
+            return v1::NAT_NONE;
+        case NodePaths::Nat::endpoint_independent:
+            return v1::NAT_ENDPOINT_INDEPENDENT;
+        case NodePaths::Nat::endpoint_dependent:
+            return v1::NAT_ENDPOINT_DEPENDENT;
+        case NodePaths::Nat::unknown:
+            break;
+    }
+    return v1::NAT_UNKNOWN;
+}
+
+v1::PeerPath to_proto(const PeerPath& path) {
+    v1::PeerPath out;
+    out.set_node_id(path.node_id);
+    switch (path.kind) {
+        case PeerPath::Kind::lan:
+            out.set_path(v1::PATH_LAN);
+            break;
+        case PeerPath::Kind::nat_direct:
+            out.set_path(v1::PATH_NAT_DIRECT);
+            break;
+        case PeerPath::Kind::none:
+            out.set_path(v1::PATH_NONE);
+            break;
+        case PeerPath::Kind::unknown:
+            out.set_path(v1::PATH_UNKNOWN);
+            break;
+    }
+    if (path.endpoint) out.set_endpoint(path.endpoint->to_string());
+    out.set_rtt_us(path.rtt_us);
     return out;
 }
 

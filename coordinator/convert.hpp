@@ -19,6 +19,14 @@ Key key_from_bytes(const std::string& bytes, const char* field);
 std::vector<Endpoint> endpoints_from_proto(
     const google::protobuf::RepeatedPtrField<std::string>& endpoints);
 
+// A PathReport from the wire: at most kMaxPathPeers peers, each listed once with a node id of at
+// most 64 characters; endpoints are empty or parse. Values of the enums this coordinator does
+// not know (a newer agent's) read as unknown. Throws StatusError(invalid_argument).
+constexpr int kMaxPathPeers = 4096;
+NodePaths paths_from_proto(const v1::PathReport& report);
+v1::NatType to_proto(NodePaths::Nat nat);
+v1::PeerPath to_proto(const PeerPath& path);
+
 grpc::Status to_grpc(const StatusError& error);
 
 }  // namespace mesh::coord

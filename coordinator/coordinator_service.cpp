@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "coordinator/convert.hpp"
+#include "coordinator/node_paths.hpp"
 #include "sync_proof.hpp"
 
 namespace mesh::coord {
@@ -95,33 +96,59 @@ grpc::Status CoordinatorService::Sync(
                  node.hostname, client_version, context->peer());
 
     std::atomic<bool> reader_done{false};
+    grpc::Status reader_status;  // written by the reader before reader_done
     std::thread reader([&] {
-        v1::SyncRequest req;
-        try {
-            while (stream->Read(&req)) {
-                if (req.has_ack()) {
-                    hub_.set_applied(node.id,
-                                     std::min(req.ack().version(), registry_.store().version()));
-                } else if (req.has_endpoints()) {
-                    registry_.update_endpoints(node.id,
-                                               endpoints_from_proto(req.endpoints().endpoints()));
-                }
-            }
-        } catch (const std::exception& e) {
-            spdlog::warn("event=sync_bad_request node={} error=\"{}\"", node.id, e.what());
-            context->TryCancel();
-        }
+        reader_status = read_requests(stream, *session);
         reader_done = true;
         hub_.publish();
     });
 
     stream_map(context, stream, session, client_version, reader_done);
-    context->TryCancel();  // unblocks the reader if the client is still connected
+    if (!reader_done) context->TryCancel();  // unblocks the reader if the client is still there
     reader.join();
     hub_.detach(session);
     spdlog::info("event=sync_closed node={} hostname={}", node.id, node.hostname);
+    if (!reader_status.ok()) return reader_status;
     if (hub_.is_shutdown()) return {grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"};
     return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::read_requests(
+    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
+    const Hub::Session& session) {
+    const std::string& id = session.node_id;
+    v1::SyncRequest req;
+    try {
+        while (stream->Read(&req)) {
+            if (req.has_ack()) {
+                hub_.set_applied(id, std::min(req.ack().version(), registry_.store().version()));
+            } else if (req.has_endpoints()) {
+                registry_.update_endpoints(id, endpoints_from_proto(req.endpoints().endpoints()));
+            } else if (req.has_paths()) {
+                record_paths(session, paths_from_proto(req.paths()));
+            }
+        }
+    } catch (const StatusError& e) {
+        spdlog::warn("event=sync_bad_request node={} error=\"{}\"", id, e.what());
+        return to_grpc(e);
+    } catch (const std::exception& e) {
+        spdlog::error("event=sync_failed node={} error=\"{}\"", id, e.what());
+        return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+    }
+    return grpc::Status::OK;
+}
+
+void CoordinatorService::record_paths(const Hub::Session& session, const NodePaths& paths) {
+    std::optional<NodePaths> before;
+    if (!hub_.set_paths(session, paths, before)) return;  // a replaced stream
+    auto changes = path_changes(before, paths);
+    if (changes.nat_changed) {
+        spdlog::info("event=nat node={} nat={} reflexive={}", session.node_id, nat_name(paths.nat),
+                     paths.reflexive ? paths.reflexive->to_string() : "-");
+    }
+    for (const auto& peer : changes.lost_direct_path) {
+        spdlog::warn("event=no_direct_path node={} peer={}", session.node_id, peer);
+    }
 }
 
 void CoordinatorService::stream_map(

@@ -1,6 +1,6 @@
 #pragma once
 // The gRPC adapter for mesh.v1.Coordinator: converts, validates at the boundary, and delegates
-// to the Registry (joins, endpoints) and the Hub + SyncSession (the map stream).
+// to the Registry (joins, endpoints) and the Hub + SyncSession (the map stream, path reports).
 #include "coordinator/hub.hpp"
 #include "coordinator/registry.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
@@ -22,6 +22,11 @@ class CoordinatorService final : public v1::Coordinator::Service {
                     grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
                     const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,
                     const std::atomic<bool>& reader_done);
+    // Reads the client's messages after the hello until the stream ends; a malformed one ends
+    // it with the returned status.
+    grpc::Status read_requests(grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
+                               const Hub::Session& session);
+    void record_paths(const Hub::Session& session, const NodePaths& paths);
 
     Registry& registry_;
     Hub& hub_;

@@ -1,5 +1,7 @@
 #include "coordinator/hub.hpp"
 
+#include <utility>
+
 namespace mesh::coord {
 
 void Hub::bump_locked() {
@@ -21,7 +23,10 @@ std::shared_ptr<Hub::Session> Hub::attach(const std::string& node_id) {
 void Hub::detach(const std::shared_ptr<Session>& session) {
     std::lock_guard lock(mutex_);
     auto it = sessions_.find(session->node_id);
-    if (it != sessions_.end() && it->second == session) sessions_.erase(it);
+    if (it != sessions_.end() && it->second == session) {
+        sessions_.erase(it);
+        paths_.erase(session->node_id);
+    }
 }
 
 void Hub::publish() {
@@ -52,7 +57,26 @@ bool Hub::connected(const std::string& node_id) const {
 void Hub::forget(const std::string& node_id) {
     std::lock_guard lock(mutex_);
     applied_.erase(node_id);
+    paths_.erase(node_id);
     bump_locked();
+}
+
+bool Hub::set_paths(const Session& session, NodePaths paths, std::optional<NodePaths>& previous) {
+    std::lock_guard lock(mutex_);
+    previous.reset();
+    auto it = sessions_.find(session.node_id);
+    if (it == sessions_.end() || it->second.get() != &session) return false;
+    auto [slot, inserted] = paths_.try_emplace(session.node_id);
+    if (!inserted) previous = std::move(slot->second);
+    slot->second = std::move(paths);
+    return true;
+}
+
+std::optional<NodePaths> Hub::paths(const std::string& node_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = paths_.find(node_id);
+    if (it == paths_.end()) return std::nullopt;
+    return it->second;
 }
 
 void Hub::shutdown() {

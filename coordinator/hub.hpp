@@ -1,7 +1,8 @@
 #pragma once
 // The fan-out point between the registry and the open Sync streams. It knows which nodes are
 // connected and which map version each node has applied, and wakes every stream whenever the
-// map or an applied version changes; each stream then computes what its node needs.
+// map or an applied version changes; each stream then computes what its node needs. It also
+// holds each connected node's last path report (memory only: dropped when its stream ends).
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -10,6 +11,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+
+#include "coordinator/model.hpp"
 
 namespace mesh::coord {
 
@@ -29,6 +32,11 @@ class Hub {
     std::optional<std::uint64_t> applied(const std::string& node_id) const;
     bool connected(const std::string& node_id) const;
     void forget(const std::string& node_id);  // a removed node
+
+    // Stores the node's path report while `session` is its current stream (a replaced stream's
+    // late report is dropped: returns false). `previous` receives what it replaced.
+    bool set_paths(const Session& session, NodePaths paths, std::optional<NodePaths>& previous);
+    std::optional<NodePaths> paths(const std::string& node_id) const;
     void shutdown();
     bool is_shutdown() const;
 
@@ -47,6 +55,7 @@ class Hub {
     bool shutdown_ = false;
     std::map<std::string, std::shared_ptr<Session>> sessions_;
     std::map<std::string, std::uint64_t> applied_;
+    std::map<std::string, NodePaths> paths_;  // connected nodes only
 };
 
 }  // namespace mesh::coord

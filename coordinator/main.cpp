@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
     auto* serve = app.add_subcommand("serve", "Run the coordinator");
     serve->add_option("--listen", server.listen, "Address for agents (host:port)")
         ->capture_default_str();
+    serve
+        ->add_option("--stun-listen", server.stun_listen,
+                     "STUN responder for agents' NAT discovery (host:port; it also uses port+1; "
+                     "agents reach it at the coordinator's address), or off")
+        ->capture_default_str();
     serve->add_option("--ipv4-prefix", server.ipv4_prefix,
                       "Overlay IPv4 prefix, fixed at first start (default 100.64.0.0/10)");
     serve->add_option("--ipv6-prefix", server.ipv6_prefix,

@@ -54,6 +54,29 @@ struct NetworkConfig {
     IpPrefix ipv6_prefix;  // chosen at first start (random ULA /48) unless given
     std::uint32_t mtu = 1420;
     std::uint32_t persistent_keepalive = 25;
+    std::uint32_t stun_port = 0;  // the STUN responder's first port (it also uses +1); 0 = none
+};
+
+// A node's path to one peer, as its agent measured it.
+struct PeerPath {
+    enum class Kind { unknown, lan, nat_direct, none };  // none: no direct path, needs a relay
+    std::string node_id;
+    Kind kind = Kind::unknown;
+    std::optional<Endpoint> endpoint;  // the one in use
+    std::uint32_t rtt_us = 0;          // of the last answered probe; 0 = none
+
+    bool operator==(const PeerPath&) const = default;
+};
+
+// A node's last path report: how its NAT maps its WireGuard port and its path to each peer.
+// Kept in memory only, while the node's Sync stream is open.
+struct NodePaths {
+    enum class Nat { unknown, none, endpoint_independent, endpoint_dependent };
+    Nat nat = Nat::unknown;
+    std::optional<Endpoint> reflexive;
+    std::vector<PeerPath> peers;  // at most one per peer
+
+    bool operator==(const NodePaths&) const = default;
 };
 
 }  // namespace mesh::coord

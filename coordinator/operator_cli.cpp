@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "coordinator/duration.hpp"
+#include "coordinator/nodes_table.hpp"
 #include "coordinator/token.hpp"
 #include "kmod-bridge/error.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
@@ -82,15 +83,7 @@ int nodes_list(const std::string& admin_socket, bool json) {
         fmt::print("{}", out);
         return 0;
     }
-    fmt::print("{:<20} {:<16} {:<16} {:<10} {}\n", "NODE", "HOSTNAME", "ADDRESS", "CONNECTED",
-               "ENDPOINTS");
-    for (const auto& n : response.nodes()) {
-        std::string endpoints;
-        for (const auto& e : n.endpoints()) endpoints += (endpoints.empty() ? "" : ",") + e;
-        fmt::print("{:<20} {:<16} {:<16} {:<10} {}\n", n.node_id(), n.hostname(),
-                   n.addresses_size() ? n.addresses(0) : "-", n.connected() ? "yes" : "no",
-                   endpoints.empty() ? "-" : endpoints);
-    }
+    fmt::print("{}", render_nodes_table(response));
     return 0;
 }
 

@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "coordinator/admin_service.hpp"
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/sqlite_store.hpp"
+#include "coordinator/stun_responder.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 
@@ -36,6 +38,28 @@ IpPrefix settle_prefix(Store& store, const char* key, const std::string& wanted,
     return prefix;
 }
 
+// --stun-listen: "off" = no responder, else HOST:PORT.
+std::optional<Endpoint> parse_stun_listen(const std::string& text) {
+    if (text == "off") return std::nullopt;
+    try {
+        return Endpoint::parse(text);
+    } catch (const Error& e) {
+        throw Error("--stun-listen '" + text + "': " + e.what() +
+                    " (give HOST:PORT, e.g. 0.0.0.0:3478, or off)");
+    }
+}
+
+void start_stun(std::optional<StunResponder>& responder, const std::optional<Endpoint>& listen) {
+    if (!listen) return;
+    try {
+        responder.emplace(*listen);
+    } catch (const Error& e) {
+        throw Error(std::string(e.what()) +
+                    "; the responder needs UDP PORT and PORT + 1: choose another --stun-listen "
+                    "port, or --stun-listen off");
+    }
+}
+
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -58,6 +82,8 @@ int run_server(const ServerOptions& options) {
     network.ipv6_prefix =
         settle_prefix(store, "ipv6_prefix", options.ipv6_prefix, random_ula_prefix());
     validate_overlay_prefixes(network.ipv4_prefix, network.ipv6_prefix);
+    const auto stun_listen = parse_stun_listen(options.stun_listen);
+    if (stun_listen) network.stun_port = stun_listen->port;
 
     Hub hub;
     Registry registry(store, network, unix_now, [&hub](std::uint64_t) { hub.publish(); });
@@ -70,6 +96,8 @@ int run_server(const ServerOptions& options) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::optional<StunResponder> stun;
+    start_stun(stun, stun_listen);
 
     std::filesystem::remove(admin_socket);
     int listen_port = 0;
@@ -92,14 +120,17 @@ int run_server(const ServerOptions& options) {
     if (!admin_server) throw Error("cannot listen on admin socket " + admin_socket);
     ::chmod(admin_socket.c_str(), 0600);
 
-    spdlog::info("event=started listen={} admin_socket={} ipv4_prefix={} ipv6_prefix={} version={}",
-                 options.listen, admin_socket, network.ipv4_prefix.to_string(),
-                 network.ipv6_prefix.to_string(), store.version());
+    spdlog::info(
+        "event=started listen={} admin_socket={} ipv4_prefix={} ipv6_prefix={} stun_port={} "
+        "version={}",
+        options.listen, admin_socket, network.ipv4_prefix.to_string(),
+        network.ipv6_prefix.to_string(), network.stun_port, store.version());
 
     int received = 0;
     sigwait(&signals, &received);
     spdlog::info("event=stopping signal={}", received);
     hub.shutdown();
+    if (stun) stun->stop();
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
     server->Shutdown(deadline);
     admin_server->Shutdown(deadline);

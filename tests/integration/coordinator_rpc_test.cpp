@@ -1,5 +1,6 @@
-// The Coordinator service over real gRPC on loopback: every refusal with its exact status code
-// and nothing stored, and a Sync stream from hello to readiness.
+// The Coordinator and Admin services over real gRPC on loopback: every refusal with its exact
+// status code and nothing stored, a Sync stream from hello to readiness, path reports as the
+// operator sees them, and the STUN port reaching the agents.
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
 #include <catch2/catch.hpp>
@@ -7,8 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <thread>
 
+#include "coordinator/admin_service.hpp"
 #include "coordinator/coordinator_service.hpp"
+#include "coordinator/nodes_table.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "sync_proof.hpp"
 
@@ -37,30 +41,37 @@ struct Machine {
 struct Server {
     SqliteStore store{":memory:"};
     Hub hub;
-    NetworkConfig network = [] {
-        NetworkConfig n;
-        n.ipv6_prefix = IpPrefix::parse("fd00:1::/48");
-        return n;
-    }();
+    NetworkConfig network;
     // Read by the server's threads: gRPC's own synchronization is invisible to TSan (not
     // instrumented), so the test's clock is atomic rather than relying on it.
     std::atomic<std::int64_t> now{std::time(nullptr)};
     Registry registry{store, network, [this] { return now.load(); },
                       [this](std::uint64_t) { hub.publish(); }};
     CoordinatorService service{registry, hub};
+    AdminService admin_service{registry, hub};
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<v1::Coordinator::Stub> stub;
+    std::unique_ptr<v1::Admin::Stub> admin;
 
-    Server() {
+    explicit Server(std::uint32_t stun_port = 0) : network(network_config(stun_port)) {
         REQUIRE(sodium_init() >= 0);
         int port = 0;
         grpc::ServerBuilder builder;
         builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
         builder.RegisterService(&service);
+        builder.RegisterService(&admin_service);  // on the unix socket in production
         server = builder.BuildAndStart();
         REQUIRE(port != 0);
-        stub = v1::Coordinator::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                            grpc::InsecureChannelCredentials()));
+        auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                           grpc::InsecureChannelCredentials());
+        stub = v1::Coordinator::NewStub(channel);
+        admin = v1::Admin::NewStub(channel);
+    }
+    static NetworkConfig network_config(std::uint32_t stun_port) {
+        NetworkConfig n;
+        n.ipv6_prefix = IpPrefix::parse("fd00:1::/48");
+        n.stun_port = stun_port;
+        return n;
     }
     ~Server() {
         hub.shutdown();
@@ -72,6 +83,14 @@ struct Server {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
         return stub->Join(&ctx, request, response ? response : &ignored);
+    }
+
+    v1::ListNodesResponse list_nodes() {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        v1::ListNodesResponse response;
+        REQUIRE(admin->ListNodes(&ctx, {}, &response).ok());
+        return response;
     }
 };
 
@@ -104,6 +123,66 @@ grpc::Status sync_status(Server& s, const v1::SyncRequest& first) {
     while (stream->Read(&ignored)) {
     }
     return stream->Finish();
+}
+
+// An open Sync stream of one node, past its full map.
+struct SyncStream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>> rw;
+    v1::NetMap full;
+
+    SyncStream(Server& s, const Machine& m, const std::string& node_id) {
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        rw = s.stub->Sync(&ctx);
+        REQUIRE(rw->Write(hello(m, node_id, s.now)));
+        v1::SyncResponse msg;
+        REQUIRE(rw->Read(&msg));
+        REQUIRE(msg.has_full());
+        full = msg.full();
+    }
+    // Reads until the server ends the stream; its status.
+    grpc::Status finish() {
+        v1::SyncResponse ignored;
+        while (rw->Read(&ignored)) {
+        }
+        return rw->Finish();
+    }
+};
+
+// Polls until `done` holds (the server handles stream messages on its own threads).
+template <class Pred>
+bool eventually(Pred done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+v1::NodeInfo node_info(Server& s, const std::string& id) {
+    auto response = s.list_nodes();
+    for (const auto& n : response.nodes()) {
+        if (n.node_id() == id) return n;
+    }
+    FAIL("node " << id << " is not listed");
+    return {};
+}
+
+v1::SyncRequest path_report(v1::NatType nat, const std::string& reflexive) {
+    v1::SyncRequest req;
+    req.mutable_paths()->set_nat(nat);
+    req.mutable_paths()->set_reflexive(reflexive);
+    return req;
+}
+
+v1::PeerPath* add_path(v1::SyncRequest& req, const std::string& id, v1::PathKind kind,
+                       const std::string& endpoint = "") {
+    auto* p = req.mutable_paths()->add_peers();
+    p->set_node_id(id);
+    p->set_path(kind);
+    p->set_endpoint(endpoint);
+    return p;
 }
 
 }  // namespace
@@ -230,4 +309,110 @@ TEST_CASE("Sync: full map, delta for a new peer, readiness after both acks") {
     REQUIRE(msg.delta().removed_size() == 1);
     CHECK(msg.delta().removed(0) == ja.node_id());  // told in-band that it was removed
     ctx.TryCancel();
+}
+
+TEST_CASE("Sync: a path report shows up in ListNodes and the table until the stream closes") {
+    Server s;
+    auto token = s.registry.create_token(3600, true, 0).text;
+    Machine a, b, c;
+    v1::JoinResponse ja, jb, jc;
+    REQUIRE(s.join(join_request(a, token, "web-1"), &ja).ok());
+    REQUIRE(s.join(join_request(b, token, "db-2"), &jb).ok());
+    REQUIRE(s.join(join_request(c, token, "db-3"), &jc).ok());
+
+    auto stream = std::make_unique<SyncStream>(s, a, ja.node_id());
+    auto report = path_report(v1::NAT_ENDPOINT_DEPENDENT, "198.51.100.7:40001");
+    add_path(report, jb.node_id(), v1::PATH_NONE);
+    add_path(report, jc.node_id(), v1::PATH_LAN, "192.0.2.3:51820")->set_rtt_us(800);
+    add_path(report, "n-ffffffffffffffff", v1::PATH_NONE);  // not in the map: ignored
+    REQUIRE(stream->rw->Write(report));
+
+    REQUIRE(eventually([&] { return node_info(s, ja.node_id()).paths_size() > 0; }));
+    auto info = node_info(s, ja.node_id());
+    CHECK(info.connected());
+    CHECK(info.nat() == v1::NAT_ENDPOINT_DEPENDENT);
+    CHECK(info.reflexive() == "198.51.100.7:40001");
+    REQUIRE(info.paths_size() == 2);
+    CHECK(info.paths(0).node_id() == jb.node_id());
+    CHECK(info.paths(0).path() == v1::PATH_NONE);
+    CHECK(info.paths(1).node_id() == jc.node_id());
+    CHECK(info.paths(1).path() == v1::PATH_LAN);
+    CHECK(info.paths(1).endpoint() == "192.0.2.3:51820");
+    CHECK(info.paths(1).rtt_us() == 800);
+    CHECK(node_info(s, jb.node_id()).nat() == v1::NAT_UNKNOWN);  // b never reported
+
+    auto table = render_nodes_table(s.list_nodes());
+    INFO(table);
+    CHECK_THAT(table, Catch::Contains("endpoint-dependent (needs relay)"));
+    CHECK_THAT(table, Catch::Contains(" 1/2 "));
+    CHECK_THAT(table, !Catch::Contains("n-ffffffffffffffff"));
+    CHECK_THAT(table, Catch::Contains("no direct path: web-1 -> db-2\n"));
+
+    // A newer report replaces the whole previous one.
+    auto second = path_report(v1::NAT_ENDPOINT_INDEPENDENT, "");
+    add_path(second, jb.node_id(), v1::PATH_NAT_DIRECT, "203.0.113.2:51820");
+    REQUIRE(stream->rw->Write(second));
+    REQUIRE(eventually(
+        [&] { return node_info(s, ja.node_id()).nat() == v1::NAT_ENDPOINT_INDEPENDENT; }));
+    info = node_info(s, ja.node_id());
+    CHECK(info.reflexive().empty());
+    REQUIRE(info.paths_size() == 1);
+    CHECK(info.paths(0).path() == v1::PATH_NAT_DIRECT);
+    CHECK_THAT(render_nodes_table(s.list_nodes()), !Catch::Contains("no direct path"));
+
+    stream->ctx.TryCancel();
+    stream->finish();
+    stream.reset();
+    REQUIRE(eventually([&] { return !node_info(s, ja.node_id()).connected(); }));
+    info = node_info(s, ja.node_id());
+    CHECK(info.nat() == v1::NAT_UNKNOWN);
+    CHECK(info.reflexive().empty());
+    CHECK(info.paths_size() == 0);
+}
+
+TEST_CASE("Sync: a malformed path or endpoint report ends the stream with INVALID_ARGUMENT") {
+    Server s;
+    auto token = s.registry.create_token(3600, true, 0).text;
+    Machine a, b;
+    v1::JoinResponse ja, jb;
+    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+    REQUIRE(s.join(join_request(b, token, "b"), &jb).ok());
+
+    auto bad_endpoint = path_report(v1::NAT_NONE, "");
+    add_path(bad_endpoint, jb.node_id(), v1::PATH_LAN, "nonsense");
+    auto bad_reflexive = path_report(v1::NAT_NONE, "198.51.100.7");  // no port
+    auto twice = path_report(v1::NAT_NONE, "");
+    add_path(twice, jb.node_id(), v1::PATH_LAN);
+    add_path(twice, jb.node_id(), v1::PATH_NONE);
+    auto too_many = path_report(v1::NAT_NONE, "");
+    for (int i = 0; i < 4097; ++i) {  // at most 4096
+        add_path(too_many, "n-" + std::to_string(i), v1::PATH_LAN);
+    }
+    v1::SyncRequest endpoints;
+    endpoints.mutable_endpoints()->add_endpoints("nonsense");
+
+    for (const auto* bad : {&bad_endpoint, &bad_reflexive, &twice, &too_many, &endpoints}) {
+        SyncStream stream(s, a, ja.node_id());
+        REQUIRE(stream.rw->Write(*bad));
+        auto status = stream.finish();
+        INFO(status.error_message());
+        CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+        REQUIRE(eventually([&] { return !node_info(s, ja.node_id()).connected(); }));
+        CHECK(node_info(s, ja.node_id()).paths_size() == 0);
+    }
+    CHECK(s.store.node(ja.node_id())->endpoints.at(0).to_string() == "192.0.2.1:51820");
+}
+
+TEST_CASE("The STUN port reaches the agent in the Join response and the full map") {
+    for (std::uint32_t stun_port : {3478u, 0u}) {
+        Server s(stun_port);
+        auto token = s.registry.create_token(3600, true, 0).text;
+        Machine a;
+        v1::JoinResponse ja;
+        REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+        CHECK(ja.network().stun_port() == stun_port);
+        SyncStream stream(s, a, ja.node_id());
+        CHECK(stream.full.network().stun_port() == stun_port);
+        stream.ctx.TryCancel();
+    }
 }
