@@ -136,7 +136,8 @@ void Agent::start_paths_locked() {
     h.on_network_change = [this](TimePoint at) {
         std::lock_guard lock(mutex_);
         if (!engine_ || !data_plane_.is_up()) return;
-        refresh_local_locked(at);
+        // The Sync stream's connection used the old address: replace it now.
+        if (refresh_local_locked(at) && sync_) sync_->reconnect();
         try {
             // wireguard-go keeps a cached source address until its next handshake; setting the
             // endpoints again makes it pick the new one now. The kernel does the same on its own.
@@ -177,13 +178,13 @@ std::unique_ptr<NetworkLoop> Agent::stop_paths_locked() {
     return std::move(loop_);
 }
 
-void Agent::refresh_local_locked(TimePoint now) {
+bool Agent::refresh_local_locked(TimePoint now) {
     auto addresses = host_addresses();
     LocalNetwork local;
     local.host_endpoints = select_endpoints(addresses, data_plane_.interface_name(),
                                             state_->network, options_.listen_port);
     local.prefixes = select_prefixes(addresses, data_plane_.interface_name(), state_->network);
-    engine_->set_local(std::move(local), now);
+    return engine_->set_local(std::move(local), now);
 }
 
 PathReport Agent::path_report_locked() const {
@@ -206,6 +207,12 @@ void Agent::after_engine_locked(TimePoint now) {
             reported_endpoints_ = endpoints;
             sync_->report_endpoints(endpoints);
         }
+        // A new public address means the NAT dropped the stream's connection with the old one.
+        if (last_reflexive_ && reflexive && *last_reflexive_ != *reflexive &&
+            last_reflexive_->address != reflexive->address && sync_) {
+            sync_->reconnect();
+        }
+        if (reflexive) last_reflexive_ = reflexive;
     }
     if (engine_->take_paths_changed() && data_plane_.is_up()) {
         try {

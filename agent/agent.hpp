@@ -89,7 +89,7 @@ class Agent {
     std::vector<std::string> endpoints_locked();
     void start_paths_locked();
     std::unique_ptr<NetworkLoop> stop_paths_locked();  // the caller stops it outside the lock
-    void refresh_local_locked(TimePoint now);
+    bool refresh_local_locked(TimePoint now);          // true when the host's addresses changed
     void after_engine_locked(TimePoint now);
     std::vector<Endpoint> stun_servers_locked();
     PathReport path_report_locked() const;
@@ -106,6 +106,7 @@ class Agent {
     std::optional<PathEngine> engine_;   // while joined and probing
     std::unique_ptr<NetworkLoop> loop_;  // its I/O thread
     PathReport sent_report_;
+    std::optional<Endpoint> last_reflexive_;
     std::map<std::string, std::string> logged_paths_;  // node id -> "kind endpoint"
 };
 

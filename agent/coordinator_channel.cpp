@@ -14,6 +14,9 @@ std::shared_ptr<grpc::Channel> coordinator_channel(const std::string& address) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    // A channel of its own connection: SyncClient::reconnect replaces the channel to get a new
+    // TCP connection, which a shared subchannel pool would hand back as the old one.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 

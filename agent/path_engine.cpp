@@ -37,12 +37,13 @@ void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     finder_.set_peers(candidates, now);
 }
 
-void PathEngine::set_local(LocalNetwork local, TimePoint now) {
-    if (local == local_) return;
+bool PathEngine::set_local(LocalNetwork local, TimePoint now) {
+    if (local == local_) return false;
     local_ = std::move(local);
     finder_.set_local_prefixes(local_.prefixes);
     finder_.network_changed(now);
     stun_.refresh(now);
+    return true;
 }
 
 void PathEngine::set_stun_servers(std::vector<Endpoint> servers, TimePoint now) {

@@ -41,7 +41,8 @@ class PathEngine {
 
     void set_peers(const NetMap& map, TimePoint now);
     // This host's addresses; a change makes every peer be probed again and STUN be asked.
-    void set_local(LocalNetwork local, TimePoint now);
+    // Returns whether they changed.
+    bool set_local(LocalNetwork local, TimePoint now);
     void set_stun_servers(std::vector<Endpoint> servers, TimePoint now);
 
     std::vector<Datagram> on_datagram(const Datagram& in, TimePoint now);

@@ -243,6 +243,7 @@ void PathFinder::burst_step(std::vector<Probe>& out, const std::string& id, Peer
     for (auto& c : peer.candidates) send(out, id, peer, c, now);
     if (peer.slow) {
         peer.next_round = now + config_.retry_none;
+        stun_wanted_ = true;  // our own mapping may be what changed
         return;
     }
     ++peer.burst_round;

@@ -44,6 +44,22 @@ void SyncClient::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
+void SyncClient::reconnect() {
+    std::lock_guard lock(mutex_);
+    reconnect_ = true;
+    if (context_) context_->TryCancel();
+    wake_.notify_all();
+}
+
+// True (and the flag cleared) when reconnect() was asked for; the stub then gets a new channel.
+bool SyncClient::take_reconnect() {
+    std::lock_guard lock(mutex_);
+    if (!reconnect_) return false;
+    reconnect_ = false;
+    stub_ = v1::Coordinator::NewStub(coordinator_channel(coordinator_));
+    return true;
+}
+
 void SyncClient::run() {
     Backoff backoff(std::chrono::milliseconds(250), std::chrono::seconds(15), system_random());
     bool resync = false;
@@ -55,14 +71,21 @@ void SyncClient::run() {
         }
         resync = outcome.resync;
         if (outcome.established) backoff.reset();
-        auto delay = backoff.next();
         handlers_.on_status(false, outcome.error);
+        if (take_reconnect()) {
+            spdlog::info("event=sync_reconnect coordinator={} reason=network_changed",
+                         coordinator_);
+            continue;
+        }
+        auto delay = backoff.next();
         std::unique_lock lock(mutex_);
         if (stopping_) return;
         spdlog::warn("event=sync_down coordinator={} error=\"{}\" retry_in_ms={} attempt={}",
                      coordinator_, outcome.error, delay.count(), backoff.attempts());
-        wake_.wait_for(lock, delay, [this] { return stopping_; });
+        wake_.wait_for(lock, delay, [this] { return stopping_ || reconnect_; });
         if (stopping_) return;
+        lock.unlock();
+        take_reconnect();
     }
 }
 
@@ -89,6 +112,10 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return outcome;
+        if (reconnect_) {  // asked for while between streams: not on the old connection
+            outcome.error = "reconnecting";
+            return outcome;
+        }
         context_ = &context;
     }
     auto stream = stub_->Sync(&context);

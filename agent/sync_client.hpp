@@ -41,6 +41,10 @@ class SyncClient {
     void stop();  // cancels the stream and joins the thread; idempotent
     // Sends the candidate list if a stream is open (else the next hello carries it).
     void report_endpoints(const std::vector<std::string>& endpoints);
+    // The host's network changed: the stream's TCP connection went through an address or a NAT
+    // mapping that is gone, and would only be found dead by keepalive seconds later. Drops it and
+    // connects again at once, on a new connection.
+    void reconnect();
     // Sends the path report if a stream is open; false otherwise (the next stream carries it).
     bool report_paths(const PathReport& report);
 
@@ -52,6 +56,7 @@ class SyncClient {
         std::string error;
     };
     void run();
+    bool take_reconnect();
     Outcome run_stream(std::uint64_t from_version);
     bool handle(const v1::SyncResponse& message, Outcome& outcome);
     bool write(const v1::SyncRequest& request);
@@ -65,6 +70,7 @@ class SyncClient {
     std::mutex mutex_;  // guards the fields below
     std::condition_variable wake_;
     bool stopping_ = false;
+    bool reconnect_ = false;
     grpc::ClientContext* context_ = nullptr;
     grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>* stream_ = nullptr;
     std::mutex write_mutex_;  // one writer at a time on the stream

@@ -14,30 +14,7 @@ MESH_BIN=$(cd "$MESH_BIN" && pwd)
 source "$HERE/../lab/lab.sh"
 source "$HERE/../lab/mesh.sh"
 
-PASSED=0
-FAILED=0
-check() { # DESC CMD...
-  local desc=$1
-  shift
-  if "$@"; then
-    PASSED=$((PASSED + 1))
-    printf '  ok    %s\n' "$desc"
-  else
-    FAILED=$((FAILED + 1))
-    printf '  FAIL  %s\n' "$desc"
-  fi
-}
-section() { printf '\n== %s\n' "$*"; }
-
-lab_on_exit_hook() {
-  if ((FAILED > 0)) || [[ ${1:-0} != 0 ]]; then
-    for f in "$LAB_DIR"/*/*.log; do
-      [[ -f $f ]] || continue
-      printf -- '--- %s (last 20 lines)\n' "$f"
-      tail -20 "$f"
-    done
-  fi
-}
+source "$HERE/../lab/checks.sh"
 
 lab_init
 
@@ -150,5 +127,4 @@ mesh_join h6 "$TOKEN" >/dev/null
 check "a host joining after the restart reaches everyone" \
   lab_wait_for "handshakes on h6" 3 recent_handshakes h6 4 10
 
-printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
-((FAILED == 0))
+checks_summary

@@ -8,6 +8,7 @@
 #   mesh_token [ARGS...]                   prints a new token (ARGS: --reusable --ttl 1h ...)
 #   mesh_admin ARGS...                     runs `mesh-coordinator ARGS` against the lab's socket
 #   mesh_host NAME INDEX                   host NAME at 10.231.0.INDEX with mesh-agent running
+#   mesh_nat_host NAME SITE INDEX          the same behind a NAT site (tests/lab/nat.sh, sourced)
 #   mesh_agent_start NAME / mesh_agent_stop NAME
 #   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
@@ -16,7 +17,7 @@
 #                                          waits until NAME's device has COUNT peers with a handshake
 
 : "${MESH_BIN:?MESH_BIN must name the directory with mesh-coordinator, mesh-agent, meshctl}"
-MESH_COORD_ADDR=10.231.0.254
+: "${MESH_COORD_ADDR:=10.231.0.254}"  # set before sourcing to move it (the NAT labs' "internet")
 MESH_COORD_PORT=7443
 MESH_INTERFACE=mesh0
 declare -gA _MESH_AGENT_PID=()
@@ -75,6 +76,11 @@ mesh_host() {
   local name=$1 index=$2
   lab_host "$name" "10.231.0.$index/24" || return 1
   mesh_agent_start "$name"
+}
+
+mesh_nat_host() {
+  nat_host "$1" "$2" "$3" || return 1
+  mesh_agent_start "$1"
 }
 
 mesh_join() {
