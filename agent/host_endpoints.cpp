@@ -76,7 +76,8 @@ std::vector<InterfaceAddress> host_addresses() {
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) return out;
     for (auto* it = list; it; it = it->ifa_next) {
-        if (!it->ifa_addr || !(it->ifa_flags & IFF_UP)) continue;
+        // IFF_RUNNING: an address on a link without carrier is not reachable (yet).
+        if (!it->ifa_addr || !(it->ifa_flags & IFF_UP) || !(it->ifa_flags & IFF_RUNNING)) continue;
         InterfaceAddress a;
         a.interface = it->ifa_name;
         if (it->ifa_addr->sa_family == AF_INET) {

@@ -26,7 +26,7 @@ std::vector<IpPrefix> select_prefixes(const std::vector<InterfaceAddress>& addre
                                       const std::string& mesh_interface,
                                       const NetworkSettings& network);
 
-// The addresses of the interfaces that are up (getifaddrs).
+// The addresses of the interfaces that are up and have carrier (getifaddrs).
 std::vector<InterfaceAddress> host_addresses();
 
 }  // namespace mesh::agent

@@ -42,7 +42,7 @@ bool PathEngine::set_local(LocalNetwork local, TimePoint now) {
     local_ = std::move(local);
     finder_.set_local_prefixes(local_.prefixes);
     finder_.network_changed(now);
-    stun_.refresh(now);
+    stun_.restart(now);  // what a running round learned may be from before the change
     return true;
 }
 

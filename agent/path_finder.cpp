@@ -167,6 +167,7 @@ bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint 
     c.last_ok = now;
     c.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - sent.sent);
     if (peer.chosen == sent.to) {
+        if (peer.check_outstanding) peer.next_check = peer.check_sent + config_.check_interval;
         peer.check_outstanding = false;
         peer.misses = 0;
         peer.rtt = c.rtt;
@@ -252,6 +253,9 @@ void PathFinder::burst_step(std::vector<Probe>& out, const std::string& id, Peer
                           : peer.burst_start + config_.give_up;
 }
 
+// A check goes to the endpoint in use every check_interval; one unanswered for check_timeout is a
+// miss (this host's mapping may have moved: ask STUN) and is sent again at once; after
+// misses_before_lost in a row, every candidate is probed again.
 void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer& peer,
                             TimePoint now) {
     if (peer.burst_round >= 0 || !peer.chosen || now < peer.next_check) return;
@@ -266,7 +270,8 @@ void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer
     }
     send(out, id, peer, candidate(peer, *peer.chosen), now);
     peer.check_outstanding = true;
-    peer.next_check = now + config_.check_interval;
+    peer.check_sent = now;
+    peer.next_check = now + config_.check_timeout;
 }
 
 std::vector<Probe> PathFinder::due(TimePoint now) {

@@ -28,6 +28,7 @@ const char* path_kind_name(PathKind kind);  // "probing", "lan", "nat-direct", "
 
 struct PathConfig {
     milliseconds check_interval{500};  // probe of the endpoint in use, while it answers
+    milliseconds check_timeout{250};   // a check unanswered by then is a miss, and sent again
     int misses_before_lost = 2;        // unanswered checks in a row before probing starts over
     milliseconds give_up{3000};        // no answer from any candidate by then: PathKind::none
     milliseconds retry_none{5000};     // then probe all candidates again this often
@@ -95,6 +96,7 @@ class PathFinder {
         bool slow = false;     // gave up: one round every retry_none
         TimePoint next_round{};
         TimePoint next_check{};
+        TimePoint check_sent{};
         bool check_outstanding = false;
         int misses = 0;
     };

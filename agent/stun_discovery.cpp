@@ -42,6 +42,12 @@ void StunDiscovery::set_servers(std::vector<Endpoint> servers, TimePoint now) {
     refresh(now);
 }
 
+void StunDiscovery::restart(TimePoint now) {
+    round_running_ = false;
+    outstanding_.clear();
+    refresh(now);
+}
+
 void StunDiscovery::refresh(TimePoint now) {
     if (servers_.empty() || round_running_) return;
     round_running_ = true;

@@ -34,6 +34,7 @@ class StunDiscovery {
     // The servers to ask; empty turns discovery off. A changed list starts a round.
     void set_servers(std::vector<Endpoint> servers, TimePoint now);
     void refresh(TimePoint now);  // start a round now unless one is running
+    void restart(TimePoint now);  // start a round now, dropping a running one (network changed)
     // A STUN answer that came from `from`. False when it matches no outstanding request.
     bool answered(const kb::stun::TransactionId& transaction, const Endpoint& from,
                   const Endpoint& mapped, TimePoint now);

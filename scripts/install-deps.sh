@@ -13,6 +13,8 @@ PACKAGES=(
   wireguard-tools wireguard-go iproute2 iputils-ping util-linux procps nftables
   # NAT labs (tests/lab/nat.sh, tests/integration/nat_lab_selftest.sh)
   conntrack socat
+  # a real STUN server for the agent's STUN client (tests/integration/nat_mesh_test.sh)
+  coturn
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

@@ -137,4 +137,27 @@ check "the coordinator lists no direct path from d to e (within 3 s)" \
   lab_wait_for "coordinator's view" 3 coord_no_path d e
 check "the EIM hosts still reach each other" eval 'both_ways a b && both_ways a c'
 
+section "the STUN client against a real STUN server (coturn)"
+cat >"$LAB_DIR/coord/turnserver.conf" <<CONF
+listening-ip=203.0.113.254
+listening-port=3480
+stun-only
+no-tls
+no-dtls
+no-cli
+fingerprint
+log-file=stdout
+simple-log
+CONF
+lab_spawn coord "$LAB_DIR/coord/coturn.log" turnserver -c "$LAB_DIR/coord/turnserver.conf" >/dev/null
+coturn_listens() { [[ -n "$(lab_exec coord ss -Hlun sport = :3480)" ]]; }
+lab_wait_for "coturn to listen" 5 coturn_listens
+nat_site s6 6  # a fresh site: no stale mapping of an earlier host holds port 51820 towards a peer
+nat_host f s6 7
+mesh_agent_start f --stun 203.0.113.254:3480
+mesh_join f "$TOKEN" >/dev/null
+mapped_by_coturn() { meshctl_in f status | grep -q "^nat:.*mapped to $(nat_public_ip s6):51820"; }
+check "f learned its NAT mapping from coturn (within 3 s)" lab_wait_for "f's mapping" 3 mapped_by_coturn
+check "f reaches c across the NATs (within 3 s)" lab_wait_for "f <-> c" 3 both_ways f c
+
 checks_summary

@@ -9,7 +9,7 @@
 #   mesh_admin ARGS...                     runs `mesh-coordinator ARGS` against the lab's socket
 #   mesh_host NAME INDEX                   host NAME at 10.231.0.INDEX with mesh-agent running
 #   mesh_nat_host NAME SITE INDEX          the same behind a NAT site (tests/lab/nat.sh, sourced)
-#   mesh_agent_start NAME / mesh_agent_stop NAME
+#   mesh_agent_start NAME [ARGS...] / mesh_agent_stop NAME   (ARGS: more mesh-agent options)
 #   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
 #   meshctl_in NAME ARGS...                meshctl inside NAME
@@ -58,11 +58,12 @@ meshctl_in() {
   lab_exec "$name" "$MESH_BIN/meshctl" --socket /run/mesh/agent.sock "$@"
 }
 
-mesh_agent_start() {
+mesh_agent_start() { # NAME [EXTRA mesh-agent ARGS...]
   local name=$1
+  shift
   _MESH_AGENT_PID[$name]=$(lab_spawn "$name" "$LAB_DIR/$name/agent.log" \
     "$MESH_BIN/mesh-agent" --state-dir "$LAB_DIR/$name/state" --socket /run/mesh/agent.sock \
-    --interface "$MESH_INTERFACE" --listen-port 51820) || return 1
+    --interface "$MESH_INTERFACE" --listen-port 51820 "$@") || return 1
   lab_wait_for "mesh-agent on $name" 10 lab_exec "$name" test -S /run/mesh/agent.sock
 }
 

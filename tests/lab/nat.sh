@@ -55,7 +55,7 @@
 #                                 SITE's lan0 with 10.<site>.0.HOSTINDEX/24 (default: the host's
 #                                 current host index) and a new default route. Namespace,
 #                                 processes, sockets and mount namespace stay. Prints nothing, runs
-#                                 only ip commands (2 of them), no sleeps: ~30-45 ms here, most of
+#                                 only ip commands (3 of them), no sleeps: ~30-45 ms here, most of
 #                                 it the kernel unregistering the old veth. The old site's conntrack
 #                                 entries of the host stay until they time out, as in a real NAT.
 #   nat_change_public SITE NEWINDEX
@@ -155,26 +155,45 @@ _nat_masq_rule() { # _nat_masq_rule INDEX on|off: the postrouting rule
 }
 
 # _nat_plug NAME SITE HOSTINDEX [replace]: a new eth0 in host NAME (with "replace": its old eth0 is
-# deleted first), its peer a port of SITE's lan0; address, default route. Two ip commands.
+# deleted first), its peer a port of SITE's lan0; address, default route. Three ip commands.
+# eth0 keeps one MAC address for the host's life (02:00:00:00:II:II from the host's lab index), as
+# a real NIC does when its host moves, so a router's neighbour entry for it never points to a MAC
+# that is gone.
 _nat_plug() {
-  local name=$1 site=$2 hidx=$3 replace=${4:-} sidx hns rns port idx del=""
+  local name=$1 site=$2 hidx=$3 replace=${4:-} sidx hns rns port idx mac del=""
   read -r sidx <"$LAB_DIR/nat-$site/.nat_index" || return 1
   read -r idx <"$LAB_DIR/$name/.idx" || return 1
   hns="${LAB_PREFIX}${name}"
   rns="${LAB_PREFIX}nat-${site}"
   port="v${idx}-${name}"
   port=${port:0:15}
+  mac=$(printf '02:00:00:00:%02x:%02x' $((idx / 256 % 256)) $((idx % 256)))
+  # Interface indexes of their own, so a veth end's index never equals its peer's: the kernel
+  # treats a carrier change of a device whose ifindex equals its iflink as not urgent and applies
+  # it through linkwatch, up to a second later, and the bridge forwards nothing to the port until
+  # then (seen every few moves, when the two namespaces' counters happened to meet).
+  local plug
+  plug=$(($(wc -l <"$LAB_DIR/.nat_plugs" 2>/dev/null || echo 0) + 1))
+  echo "$name $site" >>"$LAB_DIR/.nat_plugs"
   # Deleting one end of a veth deletes the other (the old lan0 port) and eth0's addresses/routes.
   [[ $replace == replace ]] && del="link del dev eth0"
   # onlink: the route need not wait for the carrier, which comes when the port joins lan0 below.
+  # The cable first, then the address (as DHCP would): the host never has an address on a link
+  # without carrier. And the gateway's (fixed) MAC comes with it, as a stale neighbour entry that
+  # the kernel uses at once and confirms later: a host's first ARP request on a freshly plugged
+  # veth was now and then lost, and ARP retries only after a second, which timed the lab's link
+  # layer instead of the mesh.
   ip -n "$hns" -batch - <<EOF || { lab_log "$name: cannot make an eth0 into site $site"; return 1; }
 $del
-link add eth0 type veth peer name $port netns $rns
-addr add 10.$sidx.0.$hidx/24 dev eth0
+link add eth0 index $((1000 + plug)) address $mac type veth peer name $port index $((20000 + plug)) netns $rns
 link set dev eth0 up
-route add default via 10.$sidx.0.1 dev eth0 onlink
 EOF
   ip -n "$rns" link set dev "$port" master lan0 up || { lab_log "$name: cannot plug into site $site"; return 1; }
+  ip -n "$hns" -batch - <<EOF || { lab_log "$name: cannot configure eth0 in site $site"; return 1; }
+addr add 10.$sidx.0.$hidx/24 dev eth0
+neigh replace 10.$sidx.0.1 lladdr $(printf '02:00:0a:%02x:00:01' "$sidx") dev eth0 nud stale
+route add default via 10.$sidx.0.1 dev eth0
+EOF
   printf '%s\n' "$site" >"$LAB_DIR/$name/.nat_site"
   printf '%s\n' "$hidx" >"$LAB_DIR/$name/.nat_index"
   printf '%s\n' "10.$sidx.0.$hidx/24" >"$LAB_DIR/$name/.addr"
@@ -216,9 +235,16 @@ nat_site() {
   # plugging in or out would change the router's MAC under the other hosts' ARP caches (their
   # packets to the router then go nowhere until ARP re-resolves, ~5 s or more).
   mac=$(printf '02:00:0a:%02x:00:01' "$sidx")
+  # An anchor port (a veth pair inside the router, one end in lan0) keeps lan0's carrier up while no
+  # host is plugged in, like a switch that stays up: a bridge that loses its last port goes
+  # NO-CARRIER, and regaining it is handled by the kernel's linkwatch, rate-limited to one run a
+  # second, so the first frames to the next host that plugs in were dropped for up to ~1 s.
   ip -n "$ns" -batch - <<EOF || { lab_log "nat_site $site: cannot create lan0"; return 1; }
 link add lan0 address $mac type bridge
 addr add 10.$sidx.0.1/24 dev lan0
+link add anchor0 type veth peer name anchor1
+link set dev anchor0 master lan0 up
+link set dev anchor1 up
 link set dev lan0 up
 EOF
   _lab_bridge_nf_off "$ns" || return 1

@@ -130,3 +130,36 @@ TEST_CASE("endpoint choice prefers IPv4") {
     CHECK(choose_endpoint({Endpoint::parse("[fd00::1]:1")})->to_string() == "[fd00::1]:1");
     CHECK_FALSE(choose_endpoint({}));
 }
+
+TEST_CASE("desired config: with path probing, the endpoint is the probed one and initiation waits") {
+    auto a = peer("a", 1, 1);
+    a.key_version = 3;
+    a.endpoints = {Endpoint::parse("10.0.0.1:51820"), Endpoint::parse("203.0.113.1:51820")};
+    auto update = full(1, {a});
+    update.self->key_version = 5;  // we are the younger side: we initiate
+    NetMap map;
+    apply_update(map, update, "self");
+    mark_ready(map, {"a"}, {});
+    NetworkSettings network;
+    DeviceIdentity identity;
+
+    std::map<std::string, PathSelection> paths;
+    paths["a"].endpoint = Endpoint::parse("203.0.113.1:51820");  // probing: not answered yet
+    auto config = desired_config(map, network, identity, {}, &paths);
+    REQUIRE(config.peers.size() == 1);
+    CHECK(config.peers[0].endpoint == Endpoint::parse("203.0.113.1:51820"));
+    CHECK(config.peers[0].persistent_keepalive == 0);  // an initiation now would be lost
+
+    paths["a"].verified = true;  // a probe came back: both NATs let the pair through
+    config = desired_config(map, network, identity, {}, &paths);
+    CHECK(config.peers[0].persistent_keepalive == 25);
+
+    paths["a"].verified = false;
+    paths["a"].given_up = true;  // nothing answers: try WireGuard itself anyway
+    config = desired_config(map, network, identity, {}, &paths);
+    CHECK(config.peers[0].persistent_keepalive == 25);
+
+    config = desired_config(map, network, identity, {});  // probing off: first IPv4 candidate
+    CHECK(config.peers[0].endpoint == Endpoint::parse("10.0.0.1:51820"));
+    CHECK(config.peers[0].persistent_keepalive == 25);
+}

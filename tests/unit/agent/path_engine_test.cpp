@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "agent/host_endpoints.hpp"
 #include "agent/keys.hpp"
 #include "agent/path_engine.hpp"
 
@@ -327,4 +328,22 @@ TEST_CASE("an endpoint the device learned is adopted, one we set is not 'observe
     auto took = net.run_until([&] { return engine.selection("b").endpoint == chosen; });
     REQUIRE(took);
     CHECK(*took < milliseconds(2000));
+}
+
+TEST_CASE("host endpoints and subnets leave out loopback, link-local, the overlay, the mesh", "[paths]") {
+    NetworkSettings network;
+    std::vector<InterfaceAddress> addresses = {
+        {"lo", IpAddress::parse("127.0.0.1"), 8},
+        {"eth0", IpAddress::parse("10.1.0.2"), 24},
+        {"eth0", IpAddress::parse("fe80::1"), 64},
+        {"eth1", IpAddress::parse("2001:db8::5"), 64},
+        {"mesh0", IpAddress::parse("100.64.0.2"), 10},
+        {"wg9", IpAddress::parse("100.64.0.9"), 32},  // inside the overlay on another interface
+    };
+    auto endpoints = select_endpoints(addresses, "mesh0", network, 51820);
+    CHECK(endpoints == std::vector<Endpoint>{Endpoint::parse("10.1.0.2:51820"),
+                                             Endpoint::parse("[2001:db8::5]:51820")});
+    auto prefixes = select_prefixes(addresses, "mesh0", network);
+    CHECK(prefixes == std::vector<IpPrefix>{IpPrefix::parse("10.1.0.0/24"),
+                                            IpPrefix::parse("2001:db8::/64")});
 }
