@@ -416,3 +416,38 @@ TEST_CASE("The STUN port reaches the agent in the Join response and the full map
         stream.ctx.TryCancel();
     }
 }
+
+// TS-2025-007 was a one-off key checked in one transaction and consumed in another, so
+// concurrent registrations each passed the check. Here the check and the use are one transaction.
+TEST_CASE("Join: 60 concurrent joins with one single-use token make exactly one node") {
+    Server s;
+    auto single = s.registry.create_token(60, false, 0).text;
+    auto limited = s.registry.create_token(60, true, 10).text;
+    constexpr int kJoins = 60;
+    std::vector<Machine> machines(2 * kJoins);
+    std::vector<grpc::Status> results(2 * kJoins);
+    std::vector<std::thread> threads;
+    std::atomic<bool> go{false};
+    for (int i = 0; i < 2 * kJoins; ++i) {
+        threads.emplace_back([&, i] {
+            while (!go) std::this_thread::yield();
+            const auto& token = i < kJoins ? single : limited;
+            results[i] = s.join(join_request(machines[i], token, "host" + std::to_string(i)));
+        });
+    }
+    go = true;
+    for (auto& t : threads) t.join();
+    int single_ok = 0, limited_ok = 0, refused = 0;
+    for (int i = 0; i < 2 * kJoins; ++i) {
+        if (results[i].ok()) {
+            (i < kJoins ? single_ok : limited_ok)++;
+        } else if (results[i].error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+                   results[i].error_message().find("used up") != std::string::npos) {
+            ++refused;
+        }
+    }
+    CHECK(single_ok == 1);
+    CHECK(limited_ok == 10);
+    CHECK(refused == 2 * kJoins - 11);  // every other join refused as used up, none failed else
+    CHECK(s.store.nodes().size() == 11);
+}
