@@ -63,6 +63,12 @@ void Agent::stop() {
 
 namespace {
 
+std::int64_t unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 kb::stun::TransactionId random_transaction() {
     kb::stun::TransactionId t;
     randombytes_buf(t.data(), t.size());
@@ -121,14 +127,20 @@ std::vector<Endpoint> Agent::stun_servers_locked() {
 void Agent::start_paths_locked() {
     if (!options_.probing || engine_ || !keys_) return;
     engine_.emplace(options_.paths, options_.stun, keys_->wireguard_private,
-                    keys_->wireguard_public, random_transaction);
+                    keys_->wireguard_public, random_transaction, unix_seconds);
     auto now = Clock::now();
     refresh_local_locked(now);
     engine_->set_stun_servers(stun_servers_locked(), now);
+    if (auto coordinator = resolve_v4(state_->coordinator, std::nullopt)) {
+        coordinator_source_ = route_source(*coordinator);
+    }
     NetworkLoop::Handlers h;
     h.on_datagram = [this](const Datagram& d, TimePoint at) {
         std::lock_guard lock(mutex_);
-        if (!engine_) return std::vector<Datagram>{};
+        // Probes that came through the tunnel itself (an overlay source) are no path to a peer.
+        if (!engine_ || !state_ || state_->network.ipv4_prefix.contains(d.peer.address)) {
+            return std::vector<Datagram>{};
+        }
         auto out = engine_->on_datagram(d, at);
         after_engine_locked(at);
         return out;
@@ -136,8 +148,14 @@ void Agent::start_paths_locked() {
     h.on_network_change = [this](TimePoint at) {
         std::lock_guard lock(mutex_);
         if (!engine_ || !data_plane_.is_up()) return;
-        // The Sync stream's connection used the old address: replace it now.
-        if (refresh_local_locked(at) && sync_) sync_->reconnect();
+        // The Sync stream's connection used the old source address: replace it now. Other
+        // changes (a container bridge, a rotating IPv6 address) leave the stream alone.
+        if (refresh_local_locked(at)) {
+            auto coordinator = resolve_v4(state_->coordinator, std::nullopt);
+            auto source = coordinator ? route_source(*coordinator) : std::nullopt;
+            if (source != coordinator_source_ && sync_) sync_->reconnect();
+            coordinator_source_ = source;
+        }
         try {
             // wireguard-go keeps a cached source address until its next handshake; setting the
             // endpoints again makes it pick the new one now. The kernel does the same on its own.
@@ -199,6 +217,7 @@ PathReport Agent::path_report_locked() const {
 void Agent::after_engine_locked(TimePoint now) {
     if (!state_ || state_->removed) return;
     if (engine_->take_candidates_changed(now)) {
+        report_pending_ = true;
         auto endpoints = endpoints_locked();
         auto reflexive = engine_->reflexive();
         spdlog::info("event=candidates_changed count={} nat={} reflexive={}", endpoints.size(),
@@ -214,7 +233,9 @@ void Agent::after_engine_locked(TimePoint now) {
         }
         if (reflexive) last_reflexive_ = reflexive;
     }
-    if (engine_->take_paths_changed() && data_plane_.is_up()) {
+    bool paths_changed = engine_->take_paths_changed();
+    report_pending_ |= paths_changed;
+    if (paths_changed && data_plane_.is_up()) {
         try {
             reconcile_locked("path");
         } catch (const std::exception& e) {
@@ -231,8 +252,14 @@ void Agent::after_engine_locked(TimePoint now) {
                          sel.rtt.count());
         }
     }
+    // Built only when something changed (this runs for every datagram), and sent again until a
+    // stream took it.
+    if (!report_pending_ || !sync_) return;
     auto report = path_report_locked();
-    if (report != sent_report_ && sync_ && sync_->report_paths(report)) sent_report_ = report;
+    if (report == sent_report_ || sync_->report_paths(report)) {
+        sent_report_ = report;
+        report_pending_ = false;
+    }
 }
 
 void Agent::start_sync_locked() {
@@ -428,7 +455,12 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
 void Agent::tick() {
     std::lock_guard lock(mutex_);
     if (!state_ || state_->removed || !data_plane_.is_up()) return;
-    if (engine_) refresh_local_locked(Clock::now());  // in case an rtnetlink event was missed
+    if (engine_) {
+        refresh_local_locked(Clock::now());  // in case an rtnetlink event was missed
+        // No STUN server resolved (DNS not up at start?): try again.
+        if (!engine_->has_stun_servers())
+            engine_->set_stun_servers(stun_servers_locked(), Clock::now());
+    }
     auto endpoints = endpoints_locked();
     if (endpoints != reported_endpoints_ && sync_) {
         reported_endpoints_ = endpoints;

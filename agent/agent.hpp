@@ -107,6 +107,8 @@ class Agent {
     std::unique_ptr<NetworkLoop> loop_;  // its I/O thread
     PathReport sent_report_;
     std::optional<Endpoint> last_reflexive_;
+    std::optional<IpAddress> coordinator_source_;  // our source address towards the coordinator
+    bool report_pending_ = true;
     std::map<std::string, std::string> logged_paths_;  // node id -> "kind endpoint"
 };
 

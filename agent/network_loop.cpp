@@ -16,6 +16,7 @@ namespace {
 // rtnetlink reports a move as several events (link, addresses, routes) over a few milliseconds.
 constexpr auto kSettle = std::chrono::milliseconds(20);
 constexpr auto kMaxSleep = std::chrono::milliseconds(1000);
+constexpr int kMaxDatagramsPerWakeup = 64;
 }  // namespace
 
 NetworkLoop::NetworkLoop(std::uint16_t port, const std::string& mesh_interface, Handlers handlers)
@@ -59,7 +60,8 @@ void NetworkLoop::run() {
         auto now = Clock::now();
         auto wake_at = std::min(next, now + kMaxSleep);
         if (network_changed_at) wake_at = std::min(wake_at, *network_changed_at + kSettle);
-        auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now);
+        // Rounded up: a wait of 0.x ms polled with timeout 0 would spin until the deadline.
+        auto timeout = std::chrono::ceil<std::chrono::milliseconds>(wake_at - now);
         pollfd fds[] = {
             {port_.receive_fd(), POLLIN, 0}, {monitor_.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
         int ready = ::poll(fds, 3, static_cast<int>(std::max<long>(0, timeout.count())));
@@ -76,9 +78,13 @@ void NetworkLoop::run() {
             network_changed_at = Clock::now();
         }
         if (fds[0].revents & POLLIN) {
-            while (auto d = port_.receive()) {
+            // Bounded, so a flood of datagrams cannot starve the timers, events and stop().
+            for (int i = 0; i < kMaxDatagramsPerWakeup && !stopping_; ++i) {
+                auto d = port_.receive();
+                if (!d) break;
                 send(handlers_.on_datagram(Datagram{d->from, std::move(d->payload)}, Clock::now()));
             }
+            next = Clock::now();  // a probe may have asked for an immediate probe back
         }
         now = Clock::now();
         if (network_changed_at && now >= *network_changed_at + kSettle) {

@@ -1,6 +1,8 @@
 #include "agent/path_engine.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 
 #include "agent/probe_key.hpp"
 #include "kmod-bridge/error.hpp"
@@ -9,12 +11,44 @@ namespace mesh::agent {
 
 namespace stun = kb::stun;
 
+namespace {
+
+// A probe's USERNAME: the sender's WireGuard key and the time it was sent, both under the
+// integrity, so a recorded probe stops being answered after kProbeLifetime.
+constexpr std::int64_t kProbeLifetime = 30;
+constexpr int kAnswersPerSecond = 64;  // per peer: bounds what replayed probes can make us send
+
+std::string probe_username(const Key& sender, std::int64_t now) {
+    return sender.to_base64() + ":" + std::to_string(now);
+}
+
+// The sender's key when the username is ours and fresh.
+std::optional<Key> probe_sender(const std::string& username, std::int64_t now) {
+    auto colon = username.find(':');
+    if (colon == std::string::npos || colon + 1 >= username.size() || username.size() > 80) {
+        return std::nullopt;
+    }
+    std::int64_t sent = 0;
+    auto text = std::string_view(username).substr(colon + 1);
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), sent);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    if (sent < now - kProbeLifetime || sent > now + kProbeLifetime) return std::nullopt;
+    try {
+        return Key::from_base64(username.substr(0, colon));
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace
+
 PathEngine::PathEngine(PathConfig paths, StunConfig stun_config, Key own_private, Key own_public,
-                       PathFinder::RandomTransaction random)
+                       PathFinder::RandomTransaction random, WallClock wall_clock)
     : own_private_(own_private),
       own_public_(own_public),
       finder_(paths, random),
-      stun_(stun_config, random) {}
+      stun_(stun_config, random),
+      wall_clock_(std::move(wall_clock)) {}
 
 void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     std::map<std::string, std::vector<Endpoint>> candidates;
@@ -33,6 +67,7 @@ void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     }
     std::erase_if(probe_keys_, [&](const auto& e) { return !candidates.contains(e.first); });
     std::erase_if(applied_, [&](const auto& e) { return !candidates.contains(e.first); });
+    std::erase_if(budgets_, [&](const auto& e) { return !candidates.contains(e.first); });
     peer_by_key_ = std::move(by_key);
     finder_.set_peers(candidates, now);
 }
@@ -64,16 +99,15 @@ std::vector<Datagram> PathEngine::on_datagram(const Datagram& in, TimePoint now)
 std::vector<Datagram> PathEngine::answer_probe(const Datagram& in, const stun::Message& request,
                                                TimePoint now) {
     if (!request.username || !request.integrity_offset) return {};
-    Key sender;
-    try {
-        sender = Key::from_base64(*request.username);
-    } catch (const Error&) {
-        return {};
-    }
-    auto id = peer_by_key_.find(sender);
+    auto sender = probe_sender(*request.username, wall_clock_());
+    if (!sender) return {};
+    auto id = peer_by_key_.find(*sender);
     if (id == peer_by_key_.end()) return {};
     const auto& key = probe_keys_.at(id->second);
     if (!stun::verify_integrity(in.bytes, request, key)) return {};
+    auto& budget = budgets_[id->second];
+    if (now - budget.window >= std::chrono::seconds(1)) budget = AnswerBudget{now, 0};
+    if (++budget.answered > kAnswersPerSecond) return {};
     stun::Message answer;
     answer.type = stun::Type::binding_success;
     answer.transaction = request.transaction;
@@ -89,7 +123,9 @@ void PathEngine::take_answer(const Datagram& in, const std::vector<std::uint8_t>
     if (!peer || !answer.integrity_offset) return;
     auto key = probe_keys_.find(*peer);
     if (key == probe_keys_.end() || !stun::verify_integrity(bytes, answer, key->second)) return;
-    finder_.answered(answer.transaction, now);
+    const auto& own = local_.host_endpoints;
+    bool direct = answer.mapped && std::find(own.begin(), own.end(), *answer.mapped) != own.end();
+    finder_.answered(answer.transaction, now, direct);
 }
 
 std::vector<Datagram> PathEngine::due(TimePoint now) {
@@ -102,7 +138,7 @@ std::vector<Datagram> PathEngine::due(TimePoint now) {
     // A check that went unanswered may mean our NAT moved us: ask STUN now, not at the refresh.
     auto probes = finder_.due(now);
     if (finder_.take_stun_wanted()) stun_.refresh(now);
-    const std::string username = own_public_.to_base64();
+    const std::string username = probe_username(own_public_, wall_clock_());
     for (const auto& probe : probes) {
         auto key = probe_keys_.find(probe.peer_id);
         if (key == probe_keys_.end()) continue;

@@ -36,14 +36,16 @@ struct PathReport {
 
 class PathEngine {
   public:
+    using WallClock = std::function<std::int64_t()>;  // unix seconds
     PathEngine(PathConfig paths, StunConfig stun, Key own_private, Key own_public,
-               PathFinder::RandomTransaction random);
+               PathFinder::RandomTransaction random, WallClock wall_clock);
 
     void set_peers(const NetMap& map, TimePoint now);
     // This host's addresses; a change makes every peer be probed again and STUN be asked.
     // Returns whether they changed.
     bool set_local(LocalNetwork local, TimePoint now);
     void set_stun_servers(std::vector<Endpoint> servers, TimePoint now);
+    bool has_stun_servers() const { return stun_.has_servers(); }
 
     std::vector<Datagram> on_datagram(const Datagram& in, TimePoint now);
     std::vector<Datagram> due(TimePoint now);
@@ -81,6 +83,12 @@ class PathEngine {
     std::map<Key, std::string> peer_by_key_;
     std::map<std::string, kb::stun::IntegrityKey> probe_keys_;  // by node id
     std::map<std::string, Endpoint> applied_;
+    WallClock wall_clock_;
+    struct AnswerBudget {
+        TimePoint window{};
+        int answered = 0;
+    };
+    std::map<std::string, AnswerBudget> budgets_;  // by node id: answers per second
     std::vector<Endpoint> reported_candidates_;
     NatType reported_nat_ = NatType::unknown;
 };

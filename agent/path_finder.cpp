@@ -46,6 +46,10 @@ PathKind PathFinder::kind_of(const Endpoint& endpoint) const {
     return PathKind::nat_direct;
 }
 
+PathKind PathFinder::kind_of(const Candidate& c) const {
+    return c.direct ? kind_of(c.endpoint) : PathKind::nat_direct;
+}
+
 bool PathFinder::recent(const Candidate& c, TimePoint now) const {
     return c.last_ok &&
            now - *c.last_ok <= config_.check_interval * (config_.misses_before_lost + 1);
@@ -75,14 +79,24 @@ PathFinder::Candidate& PathFinder::candidate(Peer& peer, const Endpoint& endpoin
     return peer.candidates.back();
 }
 
-void PathFinder::merge_reported(Peer& peer, const std::vector<Endpoint>& reported) {
-    peer.reported = reported;
+namespace {
+// A peer may list many endpoints (up to 64 pass the coordinator); probing all of them, for ever
+// if none answers, would let one member aim the whole mesh's probes at any address.
+std::vector<Endpoint> first_candidates(const std::vector<Endpoint>& all) {
+    return {all.begin(), all.begin() + static_cast<long>(std::min(all.size(), kMaxCandidates))};
+}
+}  // namespace
+
+void PathFinder::merge_reported(Peer& peer, std::vector<Endpoint> reported) {
+    auto listed = [&](const Endpoint& e) {
+        return std::find(reported.begin(), reported.end(), e) != reported.end();
+    };
     std::erase_if(peer.candidates, [&](const Candidate& c) {
-        bool listed = std::find(reported.begin(), reported.end(), c.endpoint) != reported.end();
-        return c.reported && !listed && c.endpoint != peer.chosen;
+        return c.reported && !listed(c.endpoint) && c.endpoint != peer.chosen;
     });
-    for (auto& c : peer.candidates) c.reported = false;
+    for (auto& c : peer.candidates) c.reported = listed(c.endpoint);
     for (const auto& e : reported) candidate(peer, e).reported = true;
+    peer.reported = std::move(reported);
 }
 
 void PathFinder::set_choice(Peer& peer, std::optional<Endpoint> endpoint, PathKind kind) {
@@ -112,8 +126,9 @@ void PathFinder::set_peers(const std::map<std::string, std::vector<Endpoint>>& p
     }
     for (const auto& [id, reported] : peers) {
         auto [it, inserted] = peers_.try_emplace(id);
-        if (!inserted && it->second.reported == reported) continue;
-        merge_reported(it->second, reported);
+        auto first = first_candidates(reported);
+        if (!inserted && it->second.reported == first) continue;
+        merge_reported(it->second, std::move(first));
         start_burst(it->second, now);
         if (inserted) changed_ = true;
     }
@@ -155,7 +170,8 @@ std::optional<std::string> PathFinder::peer_of(const kb::stun::TransactionId& tr
     return it->second.peer;
 }
 
-bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint now) {
+bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint now,
+                          bool saw_us_directly) {
     auto it = outstanding_.find(transaction);
     if (it == outstanding_.end()) return false;
     Outstanding sent = it->second;
@@ -165,6 +181,7 @@ bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint 
     Peer& peer = p->second;
     Candidate& c = candidate(peer, sent.to);
     c.last_ok = now;
+    c.direct = saw_us_directly;
     c.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - sent.sent);
     if (peer.chosen == sent.to) {
         if (peer.check_outstanding) peer.next_check = peer.check_sent + config_.check_interval;
@@ -183,7 +200,7 @@ void PathFinder::reselect(Peer& peer, TimePoint now) {
     auto rank = [&](const Candidate& c) {
         auto at = std::find(peer.reported.begin(), peer.reported.end(), c.endpoint);
         auto order = static_cast<int>(at - peer.reported.begin());
-        return std::pair{kind_of(c.endpoint) == PathKind::lan ? 0 : 1, order};
+        return std::pair{kind_of(c) == PathKind::lan ? 0 : 1, order};
     };
     const Candidate* best = nullptr;
     for (const auto& c : peer.candidates) {
@@ -196,7 +213,7 @@ void PathFinder::reselect(Peer& peer, TimePoint now) {
     }
     if (current && rank(*current).first == rank(*best).first) best = current;
     peer.rtt = best->rtt;
-    set_choice(peer, best->endpoint, kind_of(best->endpoint));
+    set_choice(peer, best->endpoint, kind_of(*best));
 
     bool lan_possible =
         std::any_of(peer.candidates.begin(), peer.candidates.end(),
@@ -271,7 +288,10 @@ void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer
     send(out, id, peer, candidate(peer, *peer.chosen), now);
     peer.check_outstanding = true;
     peer.check_sent = now;
-    peer.next_check = now + config_.check_timeout;
+    // A slow path (a long round trip, a loaded uplink) must not look dead: wait at least twice
+    // its last round trip.
+    auto rtt = std::chrono::duration_cast<milliseconds>(peer.rtt * 2) + milliseconds(50);
+    peer.next_check = now + std::max(config_.check_timeout, rtt);
 }
 
 std::vector<Probe> PathFinder::due(TimePoint now) {

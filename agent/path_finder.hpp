@@ -67,8 +67,12 @@ class PathFinder {
     void request_from(const std::string& peer, const Endpoint& from, TimePoint now);
     // The peer a probe with this transaction was sent to, if it is outstanding.
     std::optional<std::string> peer_of(const kb::stun::TransactionId& transaction) const;
-    // An authenticated answer to one of our probes. False when the transaction is unknown.
-    bool answered(const kb::stun::TransactionId& transaction, TimePoint now);
+    // An authenticated answer to one of our probes. `saw_us_directly`: the peer saw the probe
+    // come from one of our own addresses (its XOR-MAPPED-ADDRESS), so nothing translated or
+    // relayed it; only such a path to a candidate on our subnet counts as LAN. False when the
+    // transaction is unknown.
+    bool answered(const kb::stun::TransactionId& transaction, TimePoint now,
+                  bool saw_us_directly = true);
 
     std::vector<Probe> due(TimePoint now);  // the probes to send now
     TimePoint next_due() const;             // when due() next has something
@@ -81,6 +85,7 @@ class PathFinder {
     struct Candidate {
         Endpoint endpoint;
         bool reported = false;  // in the map (else observed from the device or a probe)
+        bool direct = true;     // its last answer saw our own address (see answered())
         std::optional<TimePoint> last_ok;
         std::chrono::microseconds rtt{0};
         std::optional<TimePoint> send_now;  // a triggered check is pending
@@ -107,10 +112,11 @@ class PathFinder {
     };
 
     void start_burst(Peer& peer, TimePoint now);
-    void merge_reported(Peer& peer, const std::vector<Endpoint>& reported);
+    void merge_reported(Peer& peer, std::vector<Endpoint> reported);
     Candidate& candidate(Peer& peer, const Endpoint& endpoint);
     void reselect(Peer& peer, TimePoint now);
     PathKind kind_of(const Endpoint& endpoint) const;
+    PathKind kind_of(const Candidate& c) const;
     bool recent(const Candidate& c, TimePoint now) const;
     bool alive(const Peer& peer, const Candidate& c, TimePoint now) const;
     void give_up_or_settle(Peer& peer, TimePoint now);

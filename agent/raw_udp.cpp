@@ -85,6 +85,15 @@ std::optional<std::array<std::uint8_t, 4>> source_towards(const sockaddr_in& to)
 
 }  // namespace
 
+std::optional<kb::IpAddress> route_source(const kb::Endpoint& to) {
+    if (!to.address.is_v4()) return std::nullopt;
+    auto source = source_towards(to_sockaddr(to));
+    if (!source) return std::nullopt;
+    kb::IpAddress a;
+    std::memcpy(a.bytes.data(), source->data(), 4);
+    return a;
+}
+
 std::uint16_t udp4_checksum(const std::array<std::uint8_t, 4>& source,
                             const std::array<std::uint8_t, 4>& destination,
                             std::span<const std::uint8_t> udp) {

@@ -39,6 +39,9 @@ class RawUdpPort {
     int recv_fd_ = -1;
 };
 
+// The source address the kernel would use towards `to` (IPv4); nullopt without a route.
+std::optional<kb::IpAddress> route_source(const kb::Endpoint& to);
+
 // The UDP checksum over the IPv4 pseudo-header and `udp` (header with a zero checksum field, and
 // payload), in network byte order. Pure; exposed for tests.
 std::uint16_t udp4_checksum(const std::array<std::uint8_t, 4>& source,

@@ -46,6 +46,7 @@ void StunDiscovery::restart(TimePoint now) {
     round_running_ = false;
     outstanding_.clear();
     refresh(now);
+    restarted_ = round_running_;
 }
 
 void StunDiscovery::refresh(TimePoint now) {
@@ -90,7 +91,17 @@ void StunDiscovery::finish_round() {
             differ = true;
         }
     }
-    if (!first) return;  // nobody answered: keep what we knew
+    bool after_change = std::exchange(restarted_, false);
+    if (!first) {
+        // Nobody answered. On the same network, keep what we knew (a lost round); after a network
+        // change, what we knew belongs to the old network.
+        if (after_change && reflexive_) {
+            reflexive_.reset();
+            mappings_differ_ = both_answered_ = false;
+            changed_ = true;
+        }
+        return;
+    }
     bool both = answers >= 2;
     if (first != reflexive_ || differ != mappings_differ_ || both != both_answered_) {
         changed_ = true;

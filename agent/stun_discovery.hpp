@@ -33,6 +33,7 @@ class StunDiscovery {
 
     // The servers to ask; empty turns discovery off. A changed list starts a round.
     void set_servers(std::vector<Endpoint> servers, TimePoint now);
+    bool has_servers() const { return !servers_.empty(); }
     void refresh(TimePoint now);  // start a round now unless one is running
     void restart(TimePoint now);  // start a round now, dropping a running one (network changed)
     // A STUN answer that came from `from`. False when it matches no outstanding request.
@@ -65,6 +66,7 @@ class StunDiscovery {
     std::optional<Endpoint> reflexive_;
     bool mappings_differ_ = false;
     bool both_answered_ = false;
+    bool restarted_ = false;  // this round was started by a network change
     bool changed_ = false;
 };
 

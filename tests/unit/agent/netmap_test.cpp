@@ -131,7 +131,8 @@ TEST_CASE("endpoint choice prefers IPv4") {
     CHECK_FALSE(choose_endpoint({}));
 }
 
-TEST_CASE("desired config: with path probing, the endpoint is the probed one and initiation waits") {
+TEST_CASE(
+    "desired config: with path probing, the endpoint is the probed one and initiation waits") {
     auto a = peer("a", 1, 1);
     a.key_version = 3;
     a.endpoints = {Endpoint::parse("10.0.0.1:51820"), Endpoint::parse("203.0.113.1:51820")};

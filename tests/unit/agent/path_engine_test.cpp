@@ -12,6 +12,7 @@
 #include "agent/host_endpoints.hpp"
 #include "agent/keys.hpp"
 #include "agent/path_engine.hpp"
+#include "agent/probe_key.hpp"
 
 using namespace mesh;
 using namespace mesh::agent;
@@ -61,6 +62,11 @@ struct Host {
     std::unique_ptr<PathEngine> engine;
 };
 
+constexpr std::int64_t kWallTime = 1'800'000'000;
+std::int64_t wall_clock() {
+    return kWallTime;
+}
+
 kb::stun::TransactionId counter_transaction() {
     static std::uint64_t n = 0;
     kb::stun::TransactionId t{};
@@ -82,7 +88,7 @@ struct Net {
         h.local = Endpoint::parse(local);
         h.engine =
             std::make_unique<PathEngine>(PathConfig{}, StunConfig{}, h.keys.wireguard_private,
-                                         h.keys.wireguard_public, counter_transaction);
+                                         h.keys.wireguard_public, counter_transaction, wall_clock);
         set_local(h);
         h.engine->set_stun_servers({kStun, kStunAlt}, now);
         return h;
@@ -292,7 +298,8 @@ TEST_CASE("probes with the wrong key get no answer, forged answers are ignored",
     // A request that claims to be b but is signed with another key.
     kb::stun::Message m;
     m.transaction = counter_transaction();
-    m.username = net.hosts.at("b").keys.wireguard_public.to_base64();
+    m.username =
+        net.hosts.at("b").keys.wireguard_public.to_base64() + ":" + std::to_string(kWallTime);
     kb::stun::IntegrityKey wrong{};
     wrong.fill(7);
     auto out = a.engine->on_datagram(
@@ -310,6 +317,41 @@ TEST_CASE("probes with the wrong key get no answer, forged answers are ignored",
     a.engine->on_datagram(Datagram{Endpoint::parse("198.51.100.9:4000"), kb::stun::encode(answer)},
                           net.now);
     CHECK(a.engine->selection("b").endpoint == Endpoint::parse("203.0.113.2:51820"));
+}
+
+TEST_CASE("a recorded probe is answered only while it is fresh", "[paths]") {
+    Net net = two_sites(false, false);
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
+    Host& a = net.hosts.at("a");
+    Host& b = net.hosts.at("b");
+    auto key = probe_key(b.keys.wireguard_private, a.keys.wireguard_public);
+    auto probe = [&](std::int64_t sent) {
+        kb::stun::Message m;
+        m.transaction = counter_transaction();
+        m.username = b.keys.wireguard_public.to_base64() + ":" + std::to_string(sent);
+        return Datagram{Endpoint::parse("203.0.113.2:51820"), kb::stun::encode(m, &key)};
+    };
+    CHECK(a.engine->on_datagram(probe(kWallTime), net.now).size() == 1);
+    CHECK(a.engine->on_datagram(probe(kWallTime - 25), net.now).size() == 1);
+    CHECK(a.engine->on_datagram(probe(kWallTime - 31), net.now).empty());  // a replay, too old
+    CHECK(a.engine->on_datagram(probe(kWallTime + 31), net.now).empty());
+    // However fresh, at most 64 answers a second per peer.
+    int answered = 0;
+    for (int i = 0; i < 200; ++i)
+        answered += !a.engine->on_datagram(probe(kWallTime), net.now).empty();
+    CHECK(answered <= 64);
+}
+
+TEST_CASE("a peer's long candidate list is cut to 16", "[paths]") {
+    PathFinder finder(PathConfig{}, counter_transaction);
+    std::vector<Endpoint> many;
+    for (int i = 1; i <= 64; ++i)
+        many.push_back(Endpoint::parse("198.51.100." + std::to_string(i) + ":51820"));
+    finder.set_peers({{"x", many}}, TimePoint{});
+    auto probes = finder.due(TimePoint{});
+    CHECK(probes.size() == 16);
+    finder.set_peers({{"x", many}}, TimePoint{} + milliseconds(10));  // unchanged: no new burst
+    CHECK(finder.due(TimePoint{} + milliseconds(10)).empty());
 }
 
 TEST_CASE("an endpoint the device learned is adopted, one we set is not 'observed'", "[paths]") {
@@ -330,7 +372,8 @@ TEST_CASE("an endpoint the device learned is adopted, one we set is not 'observe
     CHECK(*took < milliseconds(2000));
 }
 
-TEST_CASE("host endpoints and subnets leave out loopback, link-local, the overlay, the mesh", "[paths]") {
+TEST_CASE("host endpoints and subnets leave out loopback, link-local, the overlay, the mesh",
+          "[paths]") {
     NetworkSettings network;
     std::vector<InterfaceAddress> addresses = {
         {"lo", IpAddress::parse("127.0.0.1"), 8},
@@ -344,6 +387,6 @@ TEST_CASE("host endpoints and subnets leave out loopback, link-local, the overla
     CHECK(endpoints == std::vector<Endpoint>{Endpoint::parse("10.1.0.2:51820"),
                                              Endpoint::parse("[2001:db8::5]:51820")});
     auto prefixes = select_prefixes(addresses, "mesh0", network);
-    CHECK(prefixes == std::vector<IpPrefix>{IpPrefix::parse("10.1.0.0/24"),
-                                            IpPrefix::parse("2001:db8::/64")});
+    CHECK(prefixes ==
+          std::vector<IpPrefix>{IpPrefix::parse("10.1.0.0/24"), IpPrefix::parse("2001:db8::/64")});
 }

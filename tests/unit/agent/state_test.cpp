@@ -10,9 +10,7 @@
 using namespace mesh::agent;
 constexpr auto peer = mesh::test::peer_info;
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("a state parses back from what serialize_state wrote") {
     AgentState s;
