@@ -4,15 +4,17 @@
 # with one token, and prints the overlay reachability matrix and each host's peers. Then cleans up
 # -- or, with --keep, leaves the mesh running and says how to use and stop it.
 #
-#   deploy/demo.sh [--hosts N] [--keep]      # as root; N = 3 by default (2..50)
-#   deploy/demo.sh --stop                    # stops a mesh left running by --keep
+#   deploy/demo.sh [--hosts N] [--nat] [--keep]   # as root; N = 3 by default (2..50)
+#   deploy/demo.sh --stop                         # stops a mesh left running by --keep
+#   --nat: every host behind a NAT of its own (no port forwards), the coordinator on the "internet"
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE_FILE=/run/mesh-demo.env
 HOSTS=3
 KEEP=0
+NAT=0
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 stop_kept() {
   if [[ ! -f $STATE_FILE ]]; then
@@ -38,6 +40,7 @@ while (($#)); do
   case $1 in
     --hosts) HOSTS=${2:-}; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --nat) NAT=1; shift ;;
     --stop) stop_kept; exit 0 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "demo: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -68,8 +71,11 @@ cmake --build "$ROOT/build" -j "$(nproc)" --target mesh-coordinator mesh-agent m
 
 MESH_BIN="$ROOT/build/bin"
 LAB_PREFIX_BASE=md
+((NAT)) && MESH_COORD_ADDR=203.0.113.254  # on the "internet" (tests/lab/nat.sh)
 # shellcheck source=../tests/lab/lab.sh
 source "$ROOT/tests/lab/lab.sh"
+# shellcheck source=../tests/lab/nat.sh
+source "$ROOT/tests/lab/nat.sh"
 # shellcheck source=../tests/lab/mesh.sh
 source "$ROOT/tests/lab/mesh.sh"
 lab_on_exit_hook() {
@@ -79,14 +85,23 @@ lab_on_exit_hook() {
 }
 lab_init
 
-step 3/5 "coordinator and $HOSTS hosts (namespaces on one bridge, LAN 10.231.0.0/24)"
+if ((NAT)); then
+  step 3/5 "coordinator and $HOSTS hosts, each behind its own NAT (site N: LAN 10.N.0.0/24, public 203.0.113.N)"
+else
+  step 3/5 "coordinator and $HOSTS hosts (namespaces on one bridge, LAN 10.231.0.0/24)"
+fi
 mesh_coordinator_start
 echo "coordinator: $MESH_COORD_ADDR:$MESH_COORD_PORT (log: $LAB_DIR/coord/coordinator.log)"
 TOKEN=$(mesh_token --reusable --ttl 1h)
 echo "join token:  $TOKEN"
 NAMES=()
 for ((i = 1; i <= HOSTS; i++)); do
-  mesh_host "host$i" "$i"
+  if ((NAT)); then
+    nat_site "site$i" "$i"
+    mesh_nat_host "host$i" "site$i" 2
+  else
+    mesh_host "host$i" "$i"
+  fi
   NAMES+=("host$i")
 done
 
