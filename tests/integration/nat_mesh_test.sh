@@ -17,6 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 : "${MESH_BIN:=$HERE/../../build/bin}"
 MESH_BIN=$(cd "$MESH_BIN" && pwd)
 MESH_COORD_ADDR=203.0.113.254
+MESH_DISTINCT_PORTS=1  # every host its own WireGuard port (tests/lab/mesh.sh, mesh_port)
 source "$HERE/../lab/lab.sh"
 source "$HERE/../lab/nat.sh"
 source "$HERE/../lab/mesh.sh"
@@ -75,36 +76,39 @@ mesh_nat_host b s1 3
 mesh_nat_host c s2 2
 for h in a b c; do mesh_join "$h" "$TOKEN" >/dev/null; done
 check "no port forward on any NAT" eval 'no_dnat s1 && no_dnat s2 && no_dnat s3'
+PA=$(mesh_port a)
+PB=$(mesh_port b)
+PC=$(mesh_port c)
 
 section "two hosts on one LAN"
 check "a and b ping each other (within 3 s)" lab_wait_for "a <-> b" 3 both_ways a b
-check "a's device has b at its LAN address" endpoint_is a b 10.1.0.3:51820
-check "b's device has a at its LAN address" endpoint_is b a 10.1.0.2:51820
+check "a's device has b at its LAN address" endpoint_is a b "10.1.0.3:$PB"
+check "b's device has a at its LAN address" endpoint_is b a "10.1.0.2:$PA"
 check "meshctl status on a: path to b is lan" path_is a b lan
 
 section "two hosts behind two different NATs"
 check "a and c ping each other (within 3 s)" lab_wait_for "a <-> c" 3 both_ways a c
-check "a's device has c at nat-s2's public address" endpoint_is a c 203.0.113.2:51820
-check "c's device has a at nat-s1's public address" endpoint_is c a 203.0.113.1:51820
+check "a's device has c at nat-s2's public address" endpoint_is a c "203.0.113.2:$PC"
+check "c's device has a at nat-s1's public address" endpoint_is c a "203.0.113.1:$PA"
 check "meshctl status on a: path to c is nat-direct" path_is a c nat-direct
 check "meshctl status on a: its NAT is endpoint-independent" \
   bash -c 'grep -q "^nat: *endpoint-independent" <<<"$1"' _ "$(meshctl_in a status)"
 two_way_flow() {
-  nat_conntrack s1 | grep -E "src=10.1.0.2 dst=203.0.113.2 sport=51820 dport=51820" | grep -vq UNREPLIED ||
+  nat_conntrack s1 | grep -E "src=10.1.0.2 dst=203.0.113.2 sport=$PA dport=$PC" | grep -vq UNREPLIED ||
     { nat_conntrack s1 | sed 's/^/    /'; return 1; }
 }
-check "nat-s1 carries a two-way flow a:51820 <-> nat-s2:51820" two_way_flow
+check "nat-s1 carries a two-way flow a <-> nat-s2 (WireGuard ports kept)" two_way_flow
 check "the coordinator saw no WireGuard packet (nothing relayed)" nothing_relayed
 
 section "roaming, nothing restarted"
 PIDS=$(agent_pids a b c)
 nat_move_host c s3
 check "c moved to site s3: a <-> c again (within 3 s)" lab_wait_for "a <-> c after the move" 3 both_ways a c
-check "a's device has c at nat-s3's address" endpoint_is a c 203.0.113.3:51820
+check "a's device has c at nat-s3's address" endpoint_is a c "203.0.113.3:$PC"
 nat_change_public s3 33
 check "nat-s3 changed its public address: a <-> c again (within 3 s)" \
   lab_wait_for "a <-> c after the address change" 3 both_ways a c
-check "a's device has c at the new address" endpoint_is a c 203.0.113.33:51820
+check "a's device has c at the new address" endpoint_is a c "203.0.113.33:$PC"
 nat_flush s1
 check "nat-s1 dropped its mappings: c -> a and a -> c again (within 3 s)" \
   lab_wait_for "c -> a after the flush" 3 both_ways c a
@@ -115,7 +119,7 @@ wait "$MOVER"
 check "a and c moved at once: a <-> c again (within 3 s)" lab_wait_for "a <-> c after both moved" 3 both_ways a c
 check "b <-> a again (b stayed, a left its LAN) (within 3 s)" lab_wait_for "a <-> b" 3 both_ways a b
 check "b <-> c on their now shared LAN, at c's LAN address" \
-  eval 'lab_wait_for "b <-> c" 3 both_ways b c && endpoint_is b c 10.1.0.9:51820'
+  eval 'lab_wait_for "b <-> c" 3 both_ways b c && endpoint_is b c "10.1.0.9:$PC"'
 check "no agent was restarted" agents_alive "$PIDS"
 check "the coordinator still relayed nothing" nothing_relayed
 
@@ -152,11 +156,11 @@ CONF
 lab_spawn coord "$LAB_DIR/coord/coturn.log" turnserver -c "$LAB_DIR/coord/turnserver.conf" >/dev/null
 coturn_listens() { [[ -n "$(lab_exec coord ss -Hlun sport = :3480)" ]]; }
 lab_wait_for "coturn to listen" 5 coturn_listens
-nat_site s6 6  # a fresh site: no stale mapping of an earlier host holds port 51820 towards a peer
+nat_site s6 6
 nat_host f s6 7
 mesh_agent_start f --stun 203.0.113.254:3480
 mesh_join f "$TOKEN" >/dev/null
-mapped_by_coturn() { meshctl_in f status | grep -q "^nat:.*mapped to $(nat_public_ip s6):51820"; }
+mapped_by_coturn() { meshctl_in f status | grep -q "^nat:.*mapped to $(nat_public_ip s6):$(mesh_port f)"; }
 check "f learned its NAT mapping from coturn (within 3 s)" lab_wait_for "f's mapping" 3 mapped_by_coturn
 check "f reaches c across the NATs (within 3 s)" lab_wait_for "f <-> c" 3 both_ways f c
 

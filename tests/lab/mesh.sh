@@ -10,6 +10,9 @@
 #   mesh_host NAME INDEX                   host NAME at 10.231.0.INDEX with mesh-agent running
 #   mesh_nat_host NAME SITE INDEX          the same behind a NAT site (tests/lab/nat.sh, sourced)
 #   mesh_agent_start NAME [ARGS...] / mesh_agent_stop NAME   (ARGS: more mesh-agent options)
+#   mesh_port NAME                         NAME's WireGuard listen port: 51820, or with
+#                                          MESH_DISTINCT_PORTS=1 51820 + its lab index (hosts
+#                                          behind one NAT should not share a port: see below)
 #   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
 #   meshctl_in NAME ARGS...                meshctl inside NAME
@@ -58,12 +61,22 @@ meshctl_in() {
   lab_exec "$name" "$MESH_BIN/meshctl" --socket /run/mesh/agent.sock "$@"
 }
 
+# Two hosts behind one NAT that both send from 51820 to one destination cannot both keep the
+# port there: the NAT gives the second another one, which is not the mapping STUN showed it, and
+# that pair then finds no direct path (decision 0005). The NAT labs give every host its own port.
+mesh_port() {
+  local idx=0
+  if [[ ${MESH_DISTINCT_PORTS:-0} == 1 ]]; then read -r idx <"$LAB_DIR/$1/.idx" || return 1; fi
+  printf '%s\n' $((51820 + idx))
+}
+
 mesh_agent_start() { # NAME [EXTRA mesh-agent ARGS...]
-  local name=$1
+  local name=$1 port
   shift
+  port=$(mesh_port "$name") || return 1
   _MESH_AGENT_PID[$name]=$(lab_spawn "$name" "$LAB_DIR/$name/agent.log" \
     "$MESH_BIN/mesh-agent" --state-dir "$LAB_DIR/$name/state" --socket /run/mesh/agent.sock \
-    --interface "$MESH_INTERFACE" --listen-port 51820 "$@") || return 1
+    --interface "$MESH_INTERFACE" --listen-port "$port" "$@") || return 1
   lab_wait_for "mesh-agent on $name" 10 lab_exec "$name" test -S /run/mesh/agent.sock
 }
 

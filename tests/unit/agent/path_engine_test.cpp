@@ -37,8 +37,9 @@ struct Nat {
     Endpoint outbound(const Endpoint& inside, const Endpoint& remote) {
         for (const auto& m : mappings) {
             if (m.inside == inside && (m.remote == remote || !random)) {
-                if (m.remote != remote) mappings.push_back({inside, remote, m.port});
-                return {public_ip, m.port};
+                auto port = m.port;  // push_back below may move the mappings
+                if (m.remote != remote) mappings.push_back({inside, remote, port});
+                return {public_ip, port};
             }
         }
         auto port = random ? next_port++ : inside.port;

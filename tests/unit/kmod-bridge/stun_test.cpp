@@ -76,7 +76,8 @@ struct Raw {
 // An encoded message without its FINGERPRINT (the last 8 bytes), as a peer may send it: lets a
 // test alter bytes without the fingerprint refusing the message first.
 Bytes without_fingerprint(Bytes p) {
-    p.resize(p.size() - 8);
+    REQUIRE(p.size() >= kHeaderSize + 8);
+    p.erase(p.end() - 8, p.end());  // not resize(): GCC 12 with -fsanitize sees a huge memset
     set_length(p, p.size() - kHeaderSize);
     return p;
 }
