@@ -304,6 +304,7 @@ void Agent::reconcile_locked(const char* reason) {
         for (const auto& p : current.peers) {
             if (auto it = id_of.find(p.config.public_key); it != id_of.end()) {
                 engine_->observe_device(it->second, p.config.endpoint, now);
+                engine_->traffic(it->second, p.rx_bytes + p.tx_bytes, now);
             }
         }
         paths = engine_->selections();

@@ -52,6 +52,11 @@ int main(int argc, char** argv) {
                    "dead path after two misses)")
         ->capture_default_str()
         ->check(CLI::Range(50, 60000));
+    unsigned idle_check_ms = static_cast<unsigned>(options.paths.idle_check_interval.count());
+    app.add_option("--path-idle-check-ms", idle_check_ms,
+                   "The same for a peer whose tunnel carried no traffic for 30 s")
+        ->capture_default_str()
+        ->check(CLI::Range(50, 600000));
     bool no_probing = false;
     app.add_flag("--no-path-probing", no_probing,
                  "No STUN and no probes from the WireGuard port (needs no CAP_NET_RAW); peers get "
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     options.paths.check_interval = std::chrono::milliseconds(check_ms);
+    options.paths.idle_check_interval = std::chrono::milliseconds(idle_check_ms);
     options.probing = !no_probing;
     spdlog::set_level(spdlog::level::from_str(log_level));
     options.data_plane.log_file = options.state_dir + "/wireguard-go.log";

@@ -68,6 +68,7 @@ void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     std::erase_if(probe_keys_, [&](const auto& e) { return !candidates.contains(e.first); });
     std::erase_if(applied_, [&](const auto& e) { return !candidates.contains(e.first); });
     std::erase_if(budgets_, [&](const auto& e) { return !candidates.contains(e.first); });
+    std::erase_if(traffic_, [&](const auto& e) { return !candidates.contains(e.first); });
     peer_by_key_ = std::move(by_key);
     finder_.set_peers(candidates, now);
 }
@@ -160,6 +161,13 @@ void PathEngine::observe_device(const std::string& peer, const std::optional<End
     if (!device || it == applied_.end() || it->second == *device) return;
     finder_.observed(peer, *device, now);
     it->second = *device;
+}
+
+void PathEngine::traffic(const std::string& peer, std::uint64_t bytes, TimePoint now) {
+    auto [it, inserted] = traffic_.try_emplace(peer, bytes);
+    if (inserted || it->second == bytes) return;
+    it->second = bytes;
+    finder_.activity(peer, now);
 }
 
 void PathEngine::applied(const std::string& peer, const std::optional<Endpoint>& endpoint) {

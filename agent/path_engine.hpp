@@ -56,6 +56,8 @@ class PathEngine {
     void observe_device(const std::string& peer, const std::optional<Endpoint>& device,
                         TimePoint now);
     void applied(const std::string& peer, const std::optional<Endpoint>& endpoint);
+    // The device's byte counters for a peer; a change means the tunnel is in use.
+    void traffic(const std::string& peer, std::uint64_t bytes, TimePoint now);
 
     std::map<std::string, PathSelection> selections() const { return finder_.selections(); }
     PathSelection selection(const std::string& peer) const { return finder_.selection(peer); }
@@ -83,6 +85,7 @@ class PathEngine {
     std::map<Key, std::string> peer_by_key_;
     std::map<std::string, kb::stun::IntegrityKey> probe_keys_;  // by node id
     std::map<std::string, Endpoint> applied_;
+    std::map<std::string, std::uint64_t> traffic_;  // by node id: rx + tx last seen
     WallClock wall_clock_;
     struct AnswerBudget {
         TimePoint window{};

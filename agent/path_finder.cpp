@@ -105,7 +105,23 @@ void PathFinder::set_choice(Peer& peer, std::optional<Endpoint> endpoint, PathKi
     peer.kind = kind;
 }
 
+milliseconds PathFinder::interval(const Peer& peer, TimePoint now) const {
+    return now - peer.last_activity <= config_.active_window ? config_.check_interval
+                                                             : config_.idle_check_interval;
+}
+
+void PathFinder::activity(const std::string& id, TimePoint now) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    Peer& peer = it->second;
+    bool was_idle = interval(peer, now) != config_.check_interval;
+    peer.last_activity = now;
+    if (was_idle && !peer.check_outstanding) peer.next_check = std::min(peer.next_check, now);
+}
+
+// Probing starts because something changed: watch the peer closely for a while either way.
 void PathFinder::start_burst(Peer& peer, TimePoint now) {
+    peer.last_activity = now;
     peer.burst_start = now;
     peer.burst_round = 0;
     peer.slow = false;
@@ -184,7 +200,7 @@ bool PathFinder::answered(const kb::stun::TransactionId& transaction, TimePoint 
     c.direct = saw_us_directly;
     c.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - sent.sent);
     if (peer.chosen == sent.to) {
-        if (peer.check_outstanding) peer.next_check = peer.check_sent + config_.check_interval;
+        if (peer.check_outstanding) peer.next_check = peer.check_sent + interval(peer, now);
         peer.check_outstanding = false;
         peer.misses = 0;
         peer.rtt = c.rtt;
@@ -221,7 +237,7 @@ void PathFinder::reselect(Peer& peer, TimePoint now) {
     if (peer.burst_round >= 0 && (peer.kind == PathKind::lan || !lan_possible || peer.slow)) {
         peer.burst_round = -1;  // nothing better to find: settle
         peer.slow = false;
-        peer.next_check = now + config_.check_interval;
+        peer.next_check = now + interval(peer, now);
         peer.check_outstanding = false;
         peer.misses = 0;
     }
@@ -270,7 +286,7 @@ void PathFinder::burst_step(std::vector<Probe>& out, const std::string& id, Peer
                           : peer.burst_start + config_.give_up;
 }
 
-// A check goes to the endpoint in use every check_interval; one unanswered for check_timeout is a
+// A check goes to the endpoint in use every interval(); one unanswered for check_timeout is a
 // miss (this host's mapping may have moved: ask STUN) and is sent again at once; after
 // misses_before_lost in a row, every candidate is probed again.
 void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer& peer,

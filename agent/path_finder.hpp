@@ -27,11 +27,15 @@ enum class PathKind { probing, lan, nat_direct, none };
 const char* path_kind_name(PathKind kind);  // "probing", "lan", "nat-direct", "none"
 
 struct PathConfig {
-    milliseconds check_interval{500};  // probe of the endpoint in use, while it answers
-    milliseconds check_timeout{250};   // a check unanswered by then is a miss, and sent again
-    int misses_before_lost = 2;        // unanswered checks in a row before probing starts over
-    milliseconds give_up{3000};        // no answer from any candidate by then: PathKind::none
-    milliseconds retry_none{5000};     // then probe all candidates again this often
+    milliseconds check_interval{500};  // probe of the endpoint in use, while the peer is active
+    // ... and while it is idle (no WireGuard traffic for active_window): a fleet's thousand idle
+    // peers cost a probe each per 25 s (what keepalive costs anyway), not two a second.
+    milliseconds idle_check_interval{25000};
+    milliseconds active_window{30000};
+    milliseconds check_timeout{250};  // a check unanswered by then is a miss, and sent again
+    int misses_before_lost = 2;       // unanswered checks in a row before probing starts over
+    milliseconds give_up{3000};       // no answer from any candidate by then: PathKind::none
+    milliseconds retry_none{5000};    // then probe all candidates again this often
 };
 
 struct Probe {
@@ -63,6 +67,8 @@ class PathFinder {
     // The device reports `endpoint` for the peer, learned from its authenticated packets: it is
     // adopted at once (WireGuard verified it) and probed.
     void observed(const std::string& peer, const Endpoint& endpoint, TimePoint now);
+    // The pair's tunnel carried traffic (the device's counters moved): check at the fast rate.
+    void activity(const std::string& peer, TimePoint now);
     // An authenticated probe from the peer arrived from `from`: probe back there at once.
     void request_from(const std::string& peer, const Endpoint& from, TimePoint now);
     // The peer a probe with this transaction was sent to, if it is outstanding.
@@ -104,6 +110,7 @@ class PathFinder {
         TimePoint check_sent{};
         bool check_outstanding = false;
         int misses = 0;
+        TimePoint last_activity{};
     };
     struct Outstanding {
         std::string peer;
@@ -125,6 +132,7 @@ class PathFinder {
     void burst_step(std::vector<Probe>& out, const std::string& id, Peer& peer, TimePoint now);
     void check_step(std::vector<Probe>& out, const std::string& id, Peer& peer, TimePoint now);
     void set_choice(Peer& peer, std::optional<Endpoint> endpoint, PathKind kind);
+    milliseconds interval(const Peer& peer, TimePoint now) const;
 
     PathConfig config_;
     RandomTransaction random_;

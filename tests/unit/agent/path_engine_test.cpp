@@ -394,3 +394,22 @@ TEST_CASE("host endpoints and subnets leave out loopback, link-local, the overla
     CHECK(prefixes ==
           std::vector<IpPrefix>{IpPrefix::parse("10.1.0.0/24"), IpPrefix::parse("2001:db8::/64")});
 }
+
+TEST_CASE("an idle pair is checked every 25 s, an active one every 500 ms", "[paths]") {
+    Net net = two_sites(false, false);
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
+    net.run_until([] { return false; }, milliseconds(31000));  // past the active window
+    auto before = net.delivered;
+    net.run_until([] { return false; }, milliseconds(10000));
+    auto idle = net.delivered - before;  // each side: a check and its answer, at most once
+    CHECK(idle <= 4);
+    before = net.delivered;
+    for (int i = 0; i < 40; ++i) {  // the tunnel carries traffic: the agent reports its counters
+        net.hosts.at("a").engine->traffic("b", 1000 + i, net.now);
+        net.hosts.at("b").engine->traffic("a", 1000 + i, net.now);
+        net.run_until([] { return false; }, milliseconds(250));
+    }
+    auto active = net.delivered - before;  // 10 s at two checks a second, each side
+    CHECK(active >= 60);
+    CHECK(net.direct("a", "b", PathKind::nat_direct));
+}
