@@ -130,7 +130,8 @@ void Agent::start_paths_locked() {
                     keys_->wireguard_public, random_transaction, unix_seconds);
     auto now = Clock::now();
     refresh_local_locked(now);
-    engine_->set_stun_servers(stun_servers_locked(), now);
+    auto stun_servers = stun_servers_locked();  // resolved once: DNS, and its warnings
+    engine_->set_stun_servers(stun_servers, now);
     if (auto coordinator = resolve_v4(state_->coordinator, std::nullopt)) {
         coordinator_source_ = route_source(*coordinator);
     }
@@ -181,7 +182,7 @@ void Agent::start_paths_locked() {
             std::make_unique<NetworkLoop>(options_.listen_port, data_plane_.interface_name(), h);
         loop_->start();
         spdlog::info("event=paths_started port={} stun_servers={}", options_.listen_port,
-                     stun_servers_locked().size());
+                     stun_servers.size());
     } catch (const std::exception& e) {
         engine_.reset();
         spdlog::warn(

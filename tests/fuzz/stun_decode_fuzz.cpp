@@ -11,6 +11,7 @@
 
 #include "kmod-bridge/stun.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "tests/unit/support/crc32_oracle.hpp"
 
 using namespace mesh::kb::stun;
 
@@ -37,15 +38,7 @@ bool same_fields(const Message& a, const Message& b) {
            a.username == b.username && a.error_code == b.error_code;
 }
 
-// zlib's CRC-32, bit by bit, independent of stun.cpp's table.
-std::uint32_t crc32(const std::uint8_t* data, std::size_t size) {
-    std::uint32_t c = 0xFFFFFFFF;
-    for (std::size_t i = 0; i < size; ++i) {
-        c ^= data[i];
-        for (int bit = 0; bit < 8; ++bit) c = (c >> 1) ^ (0xEDB88320 & (0u - (c & 1)));
-    }
-    return ~c;
-}
+using mesh::test::crc32;
 
 // Recomputes the FINGERPRINT that ends `packet`, so that a change elsewhere gets past it.
 void refingerprint(Bytes& packet) {

@@ -6,6 +6,7 @@
 
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/stun.hpp"
+#include "tests/unit/support/crc32_oracle.hpp"
 
 using namespace mesh::kb;
 using namespace mesh::kb::stun;
@@ -24,15 +25,7 @@ IntegrityKey key_of(std::uint8_t n) {
     return k;
 }
 
-// zlib's CRC-32, bit by bit: an implementation independent of stun.cpp's table.
-std::uint32_t crc32(const std::uint8_t* data, std::size_t size) {
-    std::uint32_t c = 0xFFFFFFFF;
-    for (std::size_t i = 0; i < size; ++i) {
-        c ^= data[i];
-        for (int bit = 0; bit < 8; ++bit) c = (c >> 1) ^ (0xEDB88320 & (0u - (c & 1)));
-    }
-    return ~c;
-}
+using mesh::test::crc32;
 
 void set_length(Bytes& p, std::size_t length) {
     p[2] = static_cast<std::uint8_t>(length >> 8);
