@@ -289,7 +289,15 @@ void Agent::start_sync_locked() {
         sent_report_ = engine_ ? path_report_locked() : PathReport{};
         return sent_report_;
     };
-    sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->node_id, *keys_, h);
+    if (state_->fingerprint.empty()) {
+        last_error_ =
+            "no pinned coordinator certificate in the state (joined with an older version); run "
+            "meshctl join again with --fingerprint";
+        spdlog::error("event=sync_disabled reason=\"{}\"", last_error_);
+        return;
+    }
+    sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->fingerprint,
+                                         state_->node_id, *keys_, h);
     sync_->start();
 }
 
@@ -344,6 +352,7 @@ SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
     if (result == ApplyResult::gap) return SyncClient::Verdict::resync;
     if (result == ApplyResult::self_removed) return SyncClient::Verdict::removed;
     try {
+        adopt_rotated_key_locked();
         reconcile_locked(update.full ? "full_map" : "delta");
         save_state(options_.state_dir, *state_);
     } catch (const std::exception& e) {
@@ -379,7 +388,8 @@ void Agent::on_removed() {
     state_->netmap.ready.clear();
     state_->netmap.initiate.clear();
     connected_ = false;
-    last_error_ = "this node was removed by the operator; run meshctl join to rejoin";
+    last_error_ =
+        "this node was removed by the operator, or its key expired; run meshctl join to rejoin";
     try {
         reconcile_locked("removed");
         save_state(options_.state_dir, *state_);
@@ -398,8 +408,76 @@ std::vector<std::string> Agent::endpoints_locked() {
     return out;
 }
 
-JoinResult Agent::join(const std::string& coordinator, const std::string& token,
-                       const std::string& hostname) {
+Key Agent::rotate_key() {
+    std::lock_guard lock(mutex_);
+    if (!state_ || state_->removed || !keys_) throw Error("not joined: run meshctl join first");
+    if (!sync_ || !connected_) {
+        throw Error("not connected to the coordinator (" +
+                    (last_error_.empty() ? std::string("connecting") : last_error_) +
+                    "); the key can be rotated only while syncing");
+    }
+    return rotate_key_locked("operator");
+}
+
+Key Agent::rotate_key_locked(const char* reason) {
+    PendingKey next;
+    auto fresh = Keys::generate();
+    next.private_key = fresh.wireguard_private;
+    next.public_key = fresh.wireguard_public;
+    next.sent = std::chrono::steady_clock::now();
+    if (!sync_ || !sync_->rotate_key(next.public_key)) {
+        throw Error("the Sync stream closed; try again once connected");
+    }
+    pending_key_ = next;
+    rotation_needed_ = false;
+    spdlog::info("event=key_rotation_sent reason={} public_key={}", reason,
+                 next.public_key.to_base64());
+    return next.public_key;
+}
+
+// The map's own record names this node's WireGuard key: when it is the pending one, the device
+// switches to it now (peers get it in the same map version); when it is neither, this host lost
+// the matching private key (a crash mid-rotation) and rotates again.
+void Agent::adopt_rotated_key_locked() {
+    if (!state_->netmap.self || !keys_) return;
+    const Key& listed = state_->netmap.self->public_key;
+    if (listed == keys_->wireguard_public) return;
+    if (pending_key_ && listed == pending_key_->public_key) {
+        keys_->wireguard_private = pending_key_->private_key;
+        keys_->wireguard_public = pending_key_->public_key;
+        keys_->save(options_.state_dir);
+        pending_key_.reset();
+        if (engine_) engine_->set_own_key(keys_->wireguard_private, keys_->wireguard_public);
+        spdlog::info("event=key_rotated public_key={} expires_at={}",
+                     keys_->wireguard_public.to_base64(), state_->netmap.self->key_expires_at);
+        return;
+    }
+    if (!pending_key_) {
+        spdlog::warn("event=key_mismatch listed={} hint=\"rotating to a fresh key\"",
+                     listed.to_base64());
+        rotation_needed_ = true;
+    }
+}
+
+void Agent::renew_key_if_due_locked() {
+    if (!sync_ || !connected_ || !state_->netmap.self) return;
+    if (pending_key_ && std::chrono::steady_clock::now() - pending_key_->sent <
+                            std::chrono::seconds(30)) {
+        return;  // still waiting for the map to list it
+    }
+    const auto expires = state_->netmap.self->key_expires_at;
+    const auto ttl = static_cast<std::int64_t>(state_->network.node_key_ttl);
+    const bool due = expires != 0 && ttl != 0 && unix_seconds() >= expires - ttl / 3;
+    if (!due && !rotation_needed_ && !pending_key_) return;
+    try {
+        rotate_key_locked(rotation_needed_ ? "key_mismatch" : pending_key_ ? "retry" : "expiry");
+    } catch (const Error& e) {
+        spdlog::warn("event=key_rotation_failed error=\"{}\"", e.what());
+    }
+}
+
+JoinResult Agent::join(const std::string& coordinator, const std::string& fingerprint,
+                       const std::string& token, const std::string& hostname) {
     Keys keys;
     std::vector<std::string> endpoints;
     {
@@ -413,7 +491,8 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
             endpoints.push_back(e.to_string());
         }
     }
-    JoinResult result = join_coordinator(coordinator, token, hostname, keys, endpoints);
+    JoinResult result =
+        join_coordinator(coordinator, fingerprint, token, hostname, keys, endpoints);
 
     std::unique_ptr<SyncClient> old_sync;
     {
@@ -425,6 +504,7 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& token,
     std::lock_guard lock(mutex_);
     AgentState next;
     next.coordinator = coordinator;
+    next.fingerprint = fingerprint;
     next.node_id = result.node_id;
     next.hostname = result.hostname;
     next.addresses = result.addresses;
@@ -463,6 +543,7 @@ void Agent::tick() {
         if (!engine_->has_stun_servers())
             engine_->set_stun_servers(stun_servers_locked(), Clock::now());
     }
+    renew_key_if_due_locked();
     auto endpoints = endpoints_locked();
     if (endpoints != reported_endpoints_ && sync_) {
         reported_endpoints_ = endpoints;
@@ -488,6 +569,11 @@ AgentStatus Agent::status() {
     s.hostname = state_->hostname;
     s.addresses = state_->addresses;
     s.coordinator = state_->coordinator;
+    s.fingerprint = state_->fingerprint;
+    if (state_->netmap.self) {
+        s.tags = state_->netmap.self->tags;
+        s.key_expires_at = state_->netmap.self->key_expires_at;
+    }
     s.connected = connected_;
     s.netmap_version = state_->netmap.version;
     s.last_error = last_error_;

@@ -60,6 +60,9 @@ struct AgentStatus {
     std::string nat_type = "unknown";
     std::optional<Endpoint> reflexive;
     std::vector<Endpoint> candidates;
+    std::vector<std::string> tags;
+    std::int64_t key_expires_at = 0;
+    std::string fingerprint;
 };
 
 class Agent {
@@ -73,10 +76,16 @@ class Agent {
     void stop();  // stops syncing; the device keeps running only if it was adopted
 
     // Joins through the coordinator. On failure nothing is written. Throws JoinFailure.
-    JoinResult join(const std::string& coordinator, const std::string& token,
-                    const std::string& hostname);
+    // fingerprint: canonical "sha256:<hex>" of the coordinator's certificate, pinned from now on.
+    JoinResult join(const std::string& coordinator, const std::string& fingerprint,
+                    const std::string& token, const std::string& hostname);
+    // Starts a WireGuard key rotation: a fresh key is offered to the coordinator and the device
+    // switches to it once the map lists it. Returns the new public key. Throws mesh::Error when
+    // not joined or not connected.
+    Key rotate_key();
     AgentStatus status();
-    // Periodic work: report changed endpoints, repair drift in the device.
+    // Periodic work: report changed endpoints, rotate a key close to expiry, repair drift in the
+    // device.
     void tick();
 
   private:
@@ -84,6 +93,9 @@ class Agent {
     void on_ready(const std::vector<std::string>& initiate,
                   const std::vector<std::string>& respond);
     void on_removed();
+    Key rotate_key_locked(const char* reason);
+    void adopt_rotated_key_locked();
+    void renew_key_if_due_locked();
     void start_sync_locked();
     void reconcile_locked(const char* reason);
     std::vector<std::string> endpoints_locked();
@@ -98,6 +110,15 @@ class Agent {
     DataPlane data_plane_;
     std::mutex mutex_;
     std::optional<Keys> keys_;
+    // A WireGuard key offered to the coordinator, not yet in the map; memory only (after a crash
+    // the map lists a key we lack, and a new rotation recovers).
+    struct PendingKey {
+        Key private_key;
+        Key public_key;
+        std::chrono::steady_clock::time_point sent;
+    };
+    std::optional<PendingKey> pending_key_;
+    bool rotation_needed_ = false;
     std::optional<AgentState> state_;
     std::unique_ptr<SyncClient> sync_;
     bool connected_ = false;

@@ -19,6 +19,9 @@ PeerInfo from_proto(const v1::Peer& peer) {
     for (const auto& ip : peer.allowed_ips()) p.allowed_ips.push_back(IpPrefix::parse(ip));
     for (const auto& e : peer.endpoints()) p.endpoints.push_back(Endpoint::parse(e));
     p.key_version = peer.key_version();
+    if (peer.tags_size() > 64) throw Error("coordinator sent peer " + p.node_id + " with >64 tags");
+    for (const auto& t : peer.tags()) p.tags.push_back(t.substr(0, 63));
+    p.key_expires_at = peer.key_expires_at();
     return p;
 }
 
@@ -30,6 +33,8 @@ v1::Peer to_proto(const PeerInfo& peer) {
     for (const auto& ip : peer.allowed_ips) p.add_allowed_ips(ip.to_string());
     for (const auto& e : peer.endpoints) p.add_endpoints(e.to_string());
     p.set_key_version(peer.key_version);
+    for (const auto& t : peer.tags) p.add_tags(t);
+    p.set_key_expires_at(peer.key_expires_at);
     return p;
 }
 
@@ -44,6 +49,8 @@ NetworkSettings from_proto(const v1::NetworkSettings& network) {
     if (n.persistent_keepalive > 65535) throw Error("coordinator sent a keepalive over 65535 s");
     if (network.stun_port() > 65534) throw Error("coordinator sent a STUN port over 65534");
     n.stun_port = network.stun_port();
+    n.node_key_ttl = network.node_key_ttl_seconds();
+    n.ephemeral_inactivity = network.ephemeral_inactivity_seconds();
     return n;
 }
 
@@ -54,6 +61,8 @@ v1::NetworkSettings to_proto(const NetworkSettings& network) {
     n.set_mtu(network.mtu);
     n.set_persistent_keepalive_seconds(network.persistent_keepalive);
     n.set_stun_port(network.stun_port);
+    n.set_node_key_ttl_seconds(network.node_key_ttl);
+    n.set_ephemeral_inactivity_seconds(network.ephemeral_inactivity);
     return n;
 }
 

@@ -6,7 +6,9 @@
 
 namespace mesh::agent {
 
-std::shared_ptr<grpc::Channel> coordinator_channel(const std::string& address) {
+std::shared_ptr<grpc::Channel> coordinator_channel(const std::string& address,
+                                                   const std::string& fingerprint,
+                                                   std::shared_ptr<tls::PinObservation> observed) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
@@ -17,7 +19,8 @@ std::shared_ptr<grpc::Channel> coordinator_channel(const std::string& address) {
     // A channel of its own connection: SyncClient::reconnect replaces the channel to get a new
     // TCP connection, which a shared subchannel pool would hand back as the old one.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(address, tls::pinned_credentials(fingerprint, observed),
+                                     args);
 }
 
 void validate_coordinator_address(const std::string& address) {

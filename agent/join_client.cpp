@@ -28,6 +28,8 @@ JoinResult from_response(const v1::JoinResponse& response) {
         throw JoinFailure(grpc::StatusCode::INTERNAL,
                           std::string("the coordinator's answer is malformed: ") + e.what());
     }
+    r.tags.assign(response.tags().begin(), response.tags().end());
+    r.key_expires_at = response.key_expires_at();
     if (r.node_id.empty() || r.addresses.empty()) {
         throw JoinFailure(grpc::StatusCode::INTERNAL, "the coordinator's answer has no node id");
     }
@@ -36,10 +38,18 @@ JoinResult from_response(const v1::JoinResponse& response) {
 
 }  // namespace
 
-JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
-                            const std::string& hostname, const Keys& keys,
-                            const std::vector<std::string>& endpoints, const JoinRetry& retry) {
-    auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator));
+JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
+                            const std::string& token, const std::string& hostname,
+                            const Keys& keys, const std::vector<std::string>& endpoints,
+                            const JoinRetry& retry) {
+    auto observed = std::make_shared<tls::PinObservation>();
+    auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator, fingerprint, observed));
+    auto pin_refused = [&] {
+        std::lock_guard lock(observed->mutex);
+        if (!observed->mismatch) return;
+        throw JoinFailure(grpc::StatusCode::UNAUTHENTICATED,
+                          tls::mismatch_message(fingerprint, observed->presented));
+    };
     v1::JoinRequest request;
     request.set_token(token);
     request.set_wireguard_public_key(keys.wireguard_public.bytes.data(), 32);
@@ -57,6 +67,7 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& t
         v1::JoinResponse response;
         status = stub->Join(&context, request, &response);
         if (status.ok()) return from_response(response);
+        pin_refused();
         if (!transient(status.error_code())) {
             throw JoinFailure(status.error_code(), status.error_message());
         }

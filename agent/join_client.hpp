@@ -17,6 +17,8 @@ struct JoinResult {
     std::string hostname;
     std::vector<IpPrefix> addresses;
     NetworkSettings network;
+    std::vector<std::string> tags;
+    std::int64_t key_expires_at = 0;
 };
 
 class JoinFailure : public Error {
@@ -33,8 +35,10 @@ struct JoinRetry {
     std::chrono::milliseconds attempt_timeout = std::chrono::seconds(2);
 };
 
-JoinResult join_coordinator(const std::string& coordinator, const std::string& token,
-                            const std::string& hostname, const Keys& keys,
+// fingerprint: the coordinator certificate to pin (canonical "sha256:<hex>"). A coordinator
+// presenting another one is refused at once (UNAUTHENTICATED), naming both fingerprints.
+JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
+                            const std::string& token, const std::string& hostname, const Keys& keys,
                             const std::vector<std::string>& endpoints, const JoinRetry& retry = {});
 
 }  // namespace mesh::agent

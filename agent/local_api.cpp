@@ -12,8 +12,15 @@ namespace mesh::agent {
 
 grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* request,
                             v1::LocalJoinResponse* response) {
+    std::string fingerprint;
     try {
         validate_coordinator_address(request->coordinator());
+        if (request->fingerprint().empty()) {
+            throw Error(
+                "the coordinator's certificate fingerprint is required (--fingerprint "
+                "sha256:..., printed by `mesh-coordinator token create` in the join command)");
+        }
+        fingerprint = tls::parse_fingerprint(request->fingerprint());
     } catch (const Error& e) {
         return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
     }
@@ -25,7 +32,7 @@ grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* re
         if (auto dot = hostname.find('.'); dot != std::string::npos) hostname.resize(dot);
     }
     try {
-        auto result = agent_.join(request->coordinator(), request->token(), hostname);
+        auto result = agent_.join(request->coordinator(), fingerprint, request->token(), hostname);
         response->set_node_id(result.node_id);
         response->set_hostname(result.hostname);
         for (const auto& a : result.addresses) response->add_addresses(a.to_string());
@@ -45,6 +52,9 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     response->set_hostname(s.hostname);
     for (const auto& a : s.addresses) response->add_addresses(a.to_string());
     response->set_coordinator(s.coordinator);
+    response->set_fingerprint(s.fingerprint);
+    for (const auto& t : s.tags) response->add_tags(t);
+    response->set_key_expires_at(s.key_expires_at);
     response->set_connected(s.connected);
     response->set_netmap_version(s.netmap_version);
     response->set_interface_name(s.interface_name);
@@ -70,6 +80,16 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
         for (const auto& c : p.candidates) out->add_candidates(c.to_string());
     }
     return grpc::Status::OK;
+}
+
+grpc::Status LocalApi::RotateKey(grpc::ServerContext*, const v1::RotateKeyRequest*,
+                                 v1::RotateKeyResponse* response) {
+    try {
+        response->set_public_key(agent_.rotate_key().to_base64());
+        return grpc::Status::OK;
+    } catch (const std::exception& e) {
+        return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
+    }
 }
 
 std::unique_ptr<grpc::Server> serve_local_api(LocalApi& api, const std::string& socket_path) {

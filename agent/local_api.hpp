@@ -17,6 +17,8 @@ class LocalApi final : public v1::Agent::Service {
                       v1::LocalJoinResponse* response) override;
     grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
                         v1::StatusResponse* response) override;
+    grpc::Status RotateKey(grpc::ServerContext*, const v1::RotateKeyRequest*,
+                           v1::RotateKeyResponse* response) override;
 
   private:
     Agent& agent_;

@@ -37,12 +37,18 @@ int main(int argc, char** argv) {
     std::string socket = "/run/mesh/agent.sock";
     app.add_option("--socket", socket, "The agent's local socket")->capture_default_str();
 
-    std::string coordinator, token, hostname;
+    std::string coordinator, token, hostname, fingerprint;
     auto* join = app.add_subcommand("join", "Join this host to a mesh");
     join->add_option("coordinator", coordinator, "Coordinator address, host:port")->required();
     join->add_option("--token", token, "Join token from `mesh-coordinator token create`")
         ->required();
+    join->add_option("--fingerprint", fingerprint,
+                     "The coordinator's certificate fingerprint (sha256:...), as in the join "
+                     "command `mesh-coordinator token create` prints; anything else is refused")
+        ->required();
     join->add_option("--hostname", hostname, "Name in the mesh (default: this host's name)");
+    auto* rotate = app.add_subcommand(
+        "rotate-key", "Replace this node's WireGuard key now (done by itself before expiry)");
 
     bool json = false;
     auto* status = app.add_subcommand("status", "Show this node and its peers");
@@ -55,6 +61,7 @@ int main(int argc, char** argv) {
         request.set_coordinator(coordinator);
         request.set_token(token);
         request.set_hostname(hostname);
+        request.set_fingerprint(fingerprint);
         mesh::v1::LocalJoinResponse response;
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -64,6 +71,16 @@ int main(int argc, char** argv) {
         for (const auto& a : response.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
         fmt::print("joined as {} ({}), addresses {}\n", response.hostname(), response.node_id(),
                    addresses);
+        return 0;
+    }
+    if (rotate->parsed()) {
+        mesh::v1::RotateKeyResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        auto s = stub->RotateKey(&context, {}, &response);
+        if (!s.ok()) return fail("rotate-key failed: " + explain(s, socket));
+        fmt::print("new WireGuard public key {} sent; peers switch as the map reaches them\n",
+                   response.public_key());
         return 0;
     }
     if (status->parsed()) {

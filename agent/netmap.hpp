@@ -25,6 +25,8 @@ struct PeerInfo {
     std::vector<IpPrefix> allowed_ips;
     std::vector<Endpoint> endpoints;
     std::uint64_t key_version = 0;  // orders a pair by age (see Peer.key_version in the proto)
+    std::vector<std::string> tags;
+    std::int64_t key_expires_at = 0;  // 0 = never
 
     bool operator==(const PeerInfo&) const = default;
 };
@@ -35,6 +37,8 @@ struct NetworkSettings {
     std::uint32_t mtu = 1420;
     std::uint32_t persistent_keepalive = 25;
     std::uint32_t stun_port = 0;  // the coordinator's STUN responder (and stun_port + 1); 0 = none
+    std::uint32_t node_key_ttl = 0;  // seconds; the key is rotated when a third is left; 0 = never
+    std::uint32_t ephemeral_inactivity = 0;
 
     bool operator==(const NetworkSettings&) const = default;
 };

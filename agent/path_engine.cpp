@@ -50,6 +50,12 @@ PathEngine::PathEngine(PathConfig paths, StunConfig stun_config, Key own_private
       stun_(stun_config, random),
       wall_clock_(std::move(wall_clock)) {}
 
+void PathEngine::set_own_key(const Key& own_private, const Key& own_public) {
+    own_private_ = own_private;
+    own_public_ = own_public;
+    probe_keys_.clear();
+}
+
 void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     std::map<std::string, std::vector<Endpoint>> candidates;
     std::map<Key, std::string> by_key;

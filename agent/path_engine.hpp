@@ -41,6 +41,9 @@ class PathEngine {
                PathFinder::RandomTransaction random, WallClock wall_clock);
 
     void set_peers(const NetMap& map, TimePoint now);
+    // This host's WireGuard key was rotated: every probe key is derived again at the next
+    // set_peers (peers that still know the old key answer with it until their map catches up).
+    void set_own_key(const Key& own_private, const Key& own_public);
     // This host's addresses; a change makes every peer be probed again and STUN be asked.
     // Returns whether they changed.
     bool set_local(LocalNetwork local, TimePoint now);

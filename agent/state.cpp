@@ -6,6 +6,7 @@
 #include "agent/convert.hpp"
 #include "agent/files.hpp"
 #include "kmod-bridge/error.hpp"
+#include "tls_pin.hpp"
 
 namespace mesh::agent {
 
@@ -27,6 +28,7 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
     AgentState s;
     try {
         s.coordinator = stored.coordinator();
+        if (!stored.fingerprint().empty()) s.fingerprint = tls::parse_fingerprint(stored.fingerprint());
         s.node_id = stored.node_id();
         s.hostname = stored.hostname();
         for (const auto& a : stored.addresses()) s.addresses.push_back(IpPrefix::parse(a, true));
@@ -53,6 +55,7 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
 std::string serialize_state(const AgentState& s) {
     v1::AgentState stored;
     stored.set_coordinator(s.coordinator);
+    stored.set_fingerprint(s.fingerprint);
     stored.set_node_id(s.node_id);
     stored.set_hostname(s.hostname);
     for (const auto& a : s.addresses) stored.add_addresses(a.to_string());

@@ -12,6 +12,7 @@ namespace mesh::agent {
 
 struct AgentState {
     std::string coordinator;
+    std::string fingerprint;  // the coordinator's pinned certificate
     std::string node_id;
     std::string hostname;
     std::vector<IpPrefix> addresses;  // with prefix length, host bits kept

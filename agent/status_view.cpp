@@ -29,7 +29,8 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
     if (!s.joined()) {
         std::string out = "not joined";
         if (!s.last_error().empty()) out += ": " + s.last_error();
-        return out + "\njoin with: meshctl join COORDINATOR --token TOKEN\n";
+        return out +
+               "\njoin with: meshctl join COORDINATOR --token TOKEN --fingerprint sha256:...\n";
     }
     std::string addresses;
     for (const auto& a : s.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
@@ -39,6 +40,15 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         s.hostname(), s.node_id(), addresses, s.coordinator(),
         s.connected() ? "connected" : "disconnected: " + s.last_error(), s.interface_name(),
         s.driver(), s.netmap_version());
+    std::string tags;
+    for (const auto& t : s.tags()) tags += (tags.empty() ? "" : ",") + t;
+    std::string expiry = "never";
+    if (s.key_expires_at() != 0) {
+        auto left = s.key_expires_at() - now;
+        expiry = left <= 0 ? "expired" : fmt::format("in {}d {}h", left / 86400, left % 86400 / 3600);
+    }
+    out += fmt::format("tags:        {}\nkey expires: {} (rotated before)\ncert pin:    {}\n",
+                       tags.empty() ? "-" : tags, expiry, s.fingerprint());
     std::string nat = s.nat_type().empty() ? "unknown" : s.nat_type();
     if (nat == "endpoint-dependent") nat += " (no direct path through it: needs a relay)";
     out +=

@@ -10,21 +10,15 @@
 
 namespace mesh::agent {
 
-namespace {
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-}  // namespace
-
-SyncClient::SyncClient(std::string coordinator, std::string node_id, const Keys& keys,
-                       Handlers handlers)
+SyncClient::SyncClient(std::string coordinator, std::string fingerprint, std::string node_id,
+                       const Keys& keys, Handlers handlers)
     : coordinator_(std::move(coordinator)),
+      fingerprint_(std::move(fingerprint)),
       node_id_(std::move(node_id)),
       keys_(keys),
       handlers_(std::move(handlers)),
-      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_))) {}
+      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_))) {
+}
 
 SyncClient::~SyncClient() {
     stop();
@@ -56,7 +50,7 @@ bool SyncClient::take_reconnect() {
     std::lock_guard lock(mutex_);
     if (!reconnect_) return false;
     reconnect_ = false;
-    stub_ = v1::Coordinator::NewStub(coordinator_channel(coordinator_));
+    stub_ = v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_));
     return true;
 }
 
@@ -100,6 +94,12 @@ void SyncClient::report_endpoints(const std::vector<std::string>& endpoints) {
     write(request);
 }
 
+bool SyncClient::rotate_key(const Key& wireguard_public) {
+    v1::SyncRequest request;
+    request.mutable_rotate_key()->set_wireguard_public_key(wireguard_public.bytes.data(), 32);
+    return write(request);
+}
+
 bool SyncClient::report_paths(const PathReport& report) {
     v1::SyncRequest request;
     *request.mutable_paths() = to_proto(report);
@@ -123,15 +123,20 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         std::lock_guard lock(write_mutex_);
         stream_ = stream.get();
     }
-    v1::SyncRequest hello;
-    auto* h = hello.mutable_hello();
-    h->set_node_id(node_id_);
-    h->set_timestamp(unix_now());
-    h->set_signature(keys_.sign(v1::sync_proof_message(node_id_, h->timestamp())));
-    h->set_last_applied_version(from_version);
-    for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
-
-    bool sent = write(hello);
+    // The coordinator speaks first: a fresh challenge, which the hello signs.
+    v1::SyncResponse challenge;
+    bool sent = stream->Read(&challenge) && challenge.has_challenge() &&
+                challenge.challenge().nonce().size() == v1::kChallengeBytes;
+    if (sent) {
+        v1::SyncRequest hello;
+        auto* h = hello.mutable_hello();
+        h->set_node_id(node_id_);
+        h->set_signature(
+            keys_.sign(v1::sync_proof_message(node_id_, challenge.challenge().nonce())));
+        h->set_last_applied_version(from_version);
+        for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
+        sent = write(hello);
+    }
     if (sent && handlers_.paths) {
         v1::SyncRequest paths;
         *paths.mutable_paths() = to_proto(handlers_.paths());
@@ -161,7 +166,18 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         std::lock_guard lock(mutex_);
         context_ = nullptr;
     }
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND) outcome.removed = true;
+    // Refused at the hello: removed (NOT_FOUND) or the key expired (PERMISSION_DENIED); only a
+    // new join helps. After the hello, PERMISSION_DENIED refuses one request (a key rotation).
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        (status.error_code() == grpc::StatusCode::PERMISSION_DENIED && !outcome.established)) {
+        outcome.removed = true;
+    }
+    {
+        std::lock_guard lock(observed_->mutex);
+        if (observed_->mismatch) {
+            outcome.error = tls::mismatch_message(fingerprint_, observed_->presented);
+        }
+    }
     if (outcome.error.empty()) {
         outcome.error = status.ok() ? "stream closed by the coordinator"
                                     : status.error_message() + " (code " +

@@ -14,6 +14,7 @@
 #include "agent/netmap.hpp"
 #include "agent/path_engine.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
+#include "tls_pin.hpp"
 
 namespace mesh::agent {
 
@@ -32,7 +33,8 @@ class SyncClient {
         std::function<PathReport()> paths;  // sent right after each hello
     };
 
-    SyncClient(std::string coordinator, std::string node_id, const Keys& keys, Handlers handlers);
+    SyncClient(std::string coordinator, std::string fingerprint, std::string node_id,
+               const Keys& keys, Handlers handlers);
     ~SyncClient();
     SyncClient(const SyncClient&) = delete;
     SyncClient& operator=(const SyncClient&) = delete;
@@ -47,12 +49,14 @@ class SyncClient {
     void reconnect();
     // Sends the path report if a stream is open; false otherwise (the next stream carries it).
     bool report_paths(const PathReport& report);
+    // Asks the coordinator to replace this node's WireGuard key; false when no stream is open.
+    bool rotate_key(const Key& wireguard_public);
 
   private:
     struct Outcome {
         bool established = false;
         bool resync = false;
-        bool removed = false;
+        bool removed = false;  // removed, or the key expired: stop until joined again
         std::string error;
     };
     void run();
@@ -62,6 +66,8 @@ class SyncClient {
     bool write(const v1::SyncRequest& request);
 
     std::string coordinator_;
+    std::string fingerprint_;
+    std::shared_ptr<tls::PinObservation> observed_ = std::make_shared<tls::PinObservation>();
     std::string node_id_;
     Keys keys_;
     Handlers handlers_;

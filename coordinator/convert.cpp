@@ -13,6 +13,8 @@ v1::Peer to_proto(const NodeRecord& node) {
     p.add_allowed_ips(IpPrefix::host(node.ipv6).to_string());
     for (const auto& e : node.endpoints) p.add_endpoints(e.to_string());
     p.set_key_version(node.key_version);
+    for (const auto& t : node.tags) p.add_tags(t);
+    p.set_key_expires_at(node.key_expires_at);
     return p;
 }
 
@@ -23,6 +25,8 @@ v1::NetworkSettings to_proto(const NetworkConfig& network) {
     n.set_mtu(network.mtu);
     n.set_persistent_keepalive_seconds(network.persistent_keepalive);
     n.set_stun_port(network.stun_port);
+    n.set_node_key_ttl_seconds(network.node_key_ttl);
+    n.set_ephemeral_inactivity_seconds(network.ephemeral_inactivity);
     return n;
 }
 

@@ -3,6 +3,8 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <fmt/ranges.h>
+
 #include <atomic>
 #include <thread>
 
@@ -13,8 +15,13 @@
 namespace mesh::coord {
 
 namespace {
-constexpr std::int64_t kMaxClockSkew = 300;
 constexpr auto kIdleWakeup = std::chrono::seconds(10);
+
+std::string new_challenge() {
+    std::string nonce(v1::kChallengeBytes, '\0');
+    randombytes_buf(nonce.data(), nonce.size());
+    return nonce;
+}
 }  // namespace
 
 grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::JoinRequest* request,
@@ -27,6 +34,7 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
         params.hostname = request->hostname();
         params.endpoints = endpoints_from_proto(request->endpoints());
+        params.requested_tags = {request->requested_tags().begin(), request->requested_tags().end()};
         NodeRecord node = registry_.join(params);
         response->set_node_id(node.id);
         response->set_hostname(node.hostname);
@@ -34,8 +42,12 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
             response->add_addresses(a.to_string());
         }
         *response->mutable_network() = to_proto(registry_.network());
-        spdlog::info("event=join node={} hostname={} ipv4={} peer={}", node.id, node.hostname,
-                     node.ipv4.to_string(), context->peer());
+        for (const auto& t : node.tags) response->add_tags(t);
+        response->set_key_expires_at(node.key_expires_at);
+        response->set_ephemeral(node.ephemeral);
+        spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}",
+                     node.id, node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
+                     node.ephemeral, context->peer());
         return grpc::Status::OK;
     } catch (const StatusError& e) {
         spdlog::warn("event=join_refused peer={} reason=\"{}\"", context->peer(), e.what());
@@ -46,26 +58,33 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
     }
 }
 
-NodeRecord CoordinatorService::authenticate(const v1::Hello& hello) {
+NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::string& challenge) {
+    if (hello.node_id().empty() || hello.node_id().size() > 64) {
+        throw StatusError(Code::invalid_argument, "the hello's node_id must be 1..64 bytes");
+    }
+    if (hello.signature().empty()) {
+        throw StatusError(Code::unauthenticated,
+                          "the hello carries no signature over the stream's challenge");
+    }
     auto node = registry_.store().node(hello.node_id());
     if (!node) {
-        throw StatusError(Code::not_found, "node '" + hello.node_id().substr(0, 64) +
+        throw StatusError(Code::not_found, "node '" + hello.node_id() +
                                                "' does not exist (removed?); join again");
     }
-    const std::string message = v1::sync_proof_message(hello.node_id(), hello.timestamp());
+    // Verified before anything about the node is told (expiry below), so only its key holder
+    // learns it.
+    const std::string message = v1::sync_proof_message(hello.node_id(), challenge);
     if (hello.signature().size() != crypto_sign_BYTES ||
         crypto_sign_verify_detached(
             reinterpret_cast<const unsigned char*>(hello.signature().data()),
             reinterpret_cast<const unsigned char*>(message.data()), message.size(),
             node->machine_key.bytes.data()) != 0) {
         throw StatusError(Code::unauthenticated,
-                          "the hello signature does not match this node's machine key");
+                          "the hello signature does not verify with this node's machine key");
     }
-    std::int64_t skew = registry_.now() - hello.timestamp();
-    if (skew > kMaxClockSkew || skew < -kMaxClockSkew) {
-        throw StatusError(Code::unauthenticated,
-                          "the hello timestamp is " + std::to_string(skew) +
-                              " s off the coordinator's clock; fix the host's time (NTP)");
+    if (node->expired) {
+        throw StatusError(Code::permission_denied,
+                          "node " + node->id + "'s key expired; join again with a token");
     }
     return *node;
 }
@@ -73,6 +92,12 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello) {
 grpc::Status CoordinatorService::Sync(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) {
+    const std::string challenge = new_challenge();
+    {
+        v1::SyncResponse message;
+        message.mutable_challenge()->set_nonce(challenge);
+        if (!stream->Write(message)) return {grpc::StatusCode::CANCELLED, "stream closed"};
+    }
     v1::SyncRequest first;
     if (!stream->Read(&first)) return {grpc::StatusCode::CANCELLED, "stream closed before hello"};
     if (!first.has_hello()) {
@@ -81,7 +106,7 @@ grpc::Status CoordinatorService::Sync(
     NodeRecord node;
     std::uint64_t client_version = first.hello().last_applied_version();
     try {
-        node = authenticate(first.hello());
+        node = authenticate(first.hello(), challenge);
         if (first.hello().endpoints_size() > 0) {
             registry_.update_endpoints(node.id, endpoints_from_proto(first.hello().endpoints()));
         }
@@ -92,6 +117,7 @@ grpc::Status CoordinatorService::Sync(
     if (client_version > registry_.store().version()) client_version = 0;
     hub_.set_applied(node.id, client_version);
     auto session = hub_.attach(node.id);
+    registry_.touch(node.id);
     spdlog::info("event=sync_open node={} hostname={} from_version={} peer={}", node.id,
                  node.hostname, client_version, context->peer());
 
@@ -107,6 +133,11 @@ grpc::Status CoordinatorService::Sync(
     if (!reader_done) context->TryCancel();  // unblocks the reader if the client is still there
     reader.join();
     hub_.detach(session);
+    try {
+        registry_.touch(node.id);
+    } catch (const std::exception&) {
+        // removed meanwhile, or storage trouble: last_seen is bookkeeping only
+    }
     spdlog::info("event=sync_closed node={} hostname={}", node.id, node.hostname);
     if (!reader_status.ok()) return reader_status;
     if (hub_.is_shutdown()) return {grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"};
@@ -126,6 +157,14 @@ grpc::Status CoordinatorService::read_requests(
                 registry_.update_endpoints(id, endpoints_from_proto(req.endpoints().endpoints()));
             } else if (req.has_paths()) {
                 record_paths(session, paths_from_proto(req.paths()));
+            } else if (req.has_rotate_key()) {
+                auto key = key_from_bytes(req.rotate_key().wireguard_public_key(),
+                                          "wireguard_public_key");
+                auto node = registry_.rotate_key(id, key);
+                spdlog::info("event=key_rotated node={} key_version={} key_expires_at={}", id,
+                             node.key_version, node.key_expires_at);
+            } else if (req.has_hello()) {
+                throw StatusError(Code::invalid_argument, "a second hello on one Sync stream");
             }
         }
     } catch (const StatusError& e) {

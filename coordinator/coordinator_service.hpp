@@ -17,7 +17,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
                       grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override;
 
   private:
-    NodeRecord authenticate(const v1::Hello& hello);
+    NodeRecord authenticate(const v1::Hello& hello, const std::string& challenge);
     void stream_map(grpc::ServerContext* context,
                     grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
                     const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,

@@ -1,24 +1,50 @@
-// mesh-coordinator: the server (`serve`) and the operator's commands (`token`, `nodes`).
+// mesh-coordinator: the server (`serve`) and the operator's commands (`token`, `nodes`,
+// `credential`, `fingerprint`).
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+
+#include "coordinator/duration.hpp"
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"
+
+namespace {
+
+// Where the operator commands go: the local socket, or --remote with pin and credential.
+void add_target_options(CLI::App& app, mesh::coord::AdminTarget& target,
+                        std::string& credential_file) {
+    app.add_option("--remote", target.remote,
+                   "Use the coordinator's TLS admin port (HOST:PORT of --admin-listen) instead of "
+                   "the local socket");
+    app.add_option("--fingerprint", target.fingerprint,
+                   "With --remote: the coordinator's certificate fingerprint (sha256:...)");
+    app.add_option("--credential-file", credential_file,
+                   "With --remote: file holding the operator credential (default: "
+                   "$MESH_OPERATOR_CREDENTIAL)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"mesh-coordinator: hands out keys, addresses and endpoints to mesh agents"};
     app.require_subcommand(1);
     std::string state_dir = "/var/lib/mesh-coordinator";
     std::string admin_socket;
-    app.add_option("--state-dir", state_dir, "Directory holding the database and admin socket")
+    app.add_option("--state-dir", state_dir,
+                   "Directory holding the database, TLS key and admin socket")
         ->capture_default_str();
     app.add_option("--admin-socket", admin_socket,
                    "Operator socket (default: STATE_DIR/admin.sock)");
+    mesh::coord::AdminTarget target;
+    std::string credential_file;
+    add_target_options(app, target, credential_file);
 
     mesh::coord::ServerOptions server;
     std::string log_level = "info";
+    std::string node_key_ttl = "90d", ephemeral_inactivity = "30m";
     auto* serve = app.add_subcommand("serve", "Run the coordinator");
-    serve->add_option("--listen", server.listen, "Address for agents (host:port)")
+    serve->add_option("--listen", server.listen, "TLS address for agents (host:port)")
         ->capture_default_str();
     serve
         ->add_option("--stun-listen", server.stun_listen,
@@ -29,6 +55,20 @@ int main(int argc, char** argv) {
                       "Overlay IPv4 prefix, fixed at first start (default 100.64.0.0/10)");
     serve->add_option("--ipv6-prefix", server.ipv6_prefix,
                       "Overlay IPv6 prefix, fixed at first start (default: a random ULA /48)");
+    serve->add_option("--tls-cert", server.tls_cert,
+                      "PEM certificate (chain) to serve; default: self-signed, made on first "
+                      "start in STATE_DIR/tls");
+    serve->add_option("--tls-key", server.tls_key, "PEM private key for --tls-cert");
+    serve->add_option("--admin-listen", server.admin_listen,
+                      "Also serve the operator API over TLS here (host:port), for remote use with "
+                      "the operator credential; default off");
+    serve->add_option("--node-key-ttl", node_key_ttl,
+                      "Lifetime of a node's WireGuard key; agents rotate it before it lapses "
+                      "(0 = never expires)")
+        ->capture_default_str();
+    serve->add_option("--ephemeral-inactivity", ephemeral_inactivity,
+                      "Remove an ephemeral node after this long without a Sync stream")
+        ->capture_default_str();
     serve->add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->capture_default_str();
 
@@ -40,10 +80,18 @@ int main(int argc, char** argv) {
     token_create->add_flag("--reusable", create.reusable, "Allow more than one join");
     token_create->add_option("--max-uses", create.max_uses,
                              "With --reusable: at most this many joins (0 = unlimited)");
+    token_create->add_option("--tag", create.tags,
+                             "Tag for every node joining with it (repeatable); nodes cannot "
+                             "choose their own");
+    token_create->add_flag("--ephemeral", create.ephemeral,
+                           "Its nodes are removed after --ephemeral-inactivity offline");
     token_create->add_option("--coordinator", create.coordinator_address,
                              "Address agents reach the coordinator at (for the printed command)");
     token_create->add_flag("--quiet,-q", create.quiet, "Print only the token");
     auto* token_list = token->add_subcommand("list", "List join tokens (never their secrets)");
+    std::string token_id;
+    auto* token_revoke = token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
+    token_revoke->add_option("id", token_id, "Token id (see token list)")->required();
 
     auto* nodes = app.add_subcommand("nodes", "Manage nodes")->require_subcommand(1);
     bool json = false;
@@ -52,20 +100,51 @@ int main(int argc, char** argv) {
     std::string node;
     auto* nodes_remove = nodes->add_subcommand("remove", "Remove a node from the mesh");
     nodes_remove->add_option("node", node, "Node id or hostname")->required();
+    auto* nodes_expire = nodes->add_subcommand(
+        "expire", "Expire a node's key now: it leaves every peer until it joins again");
+    nodes_expire->add_option("node", node, "Node id or hostname")->required();
+
+    auto* credential = app.add_subcommand("credential", "The operator credential for --remote")
+                           ->require_subcommand(1);
+    auto* credential_create = credential->add_subcommand(
+        "create", "Make the operator credential (replaces the old one); local socket only");
+
+    std::string cert_file;
+    auto* fingerprint = app.add_subcommand(
+        "fingerprint", "Print the coordinator certificate's fingerprint (no server needed)");
+    fingerprint->add_option("--tls-cert", cert_file, "Certificate (default: STATE_DIR/tls/cert.pem)");
 
     CLI11_PARSE(app, argc, argv);
     if (admin_socket.empty()) admin_socket = state_dir + "/admin.sock";
+    target.admin_socket = admin_socket;
     try {
+        if (!target.remote.empty()) {
+            if (!credential_file.empty()) {
+                target.credential = mesh::coord::read_credential_file(credential_file);
+            } else if (const char* env = std::getenv("MESH_OPERATOR_CREDENTIAL")) {
+                target.credential = env;
+            }
+        }
         if (serve->parsed()) {
             spdlog::set_level(spdlog::level::from_str(log_level));
             server.state_dir = state_dir;
             server.admin_socket = admin_socket;
+            server.node_key_ttl =
+                node_key_ttl == "0" ? 0 : mesh::coord::parse_duration(node_key_ttl);
+            server.ephemeral_inactivity = mesh::coord::parse_duration(ephemeral_inactivity);
             return mesh::coord::run_server(server);
         }
-        if (token_create->parsed()) return mesh::coord::token_create(admin_socket, create);
-        if (token_list->parsed()) return mesh::coord::token_list(admin_socket);
-        if (nodes_list->parsed()) return mesh::coord::nodes_list(admin_socket, json);
-        if (nodes_remove->parsed()) return mesh::coord::nodes_remove(admin_socket, node);
+        if (token_create->parsed()) return mesh::coord::token_create(target, create);
+        if (token_list->parsed()) return mesh::coord::token_list(target);
+        if (token_revoke->parsed()) return mesh::coord::token_revoke(target, token_id);
+        if (nodes_list->parsed()) return mesh::coord::nodes_list(target, json);
+        if (nodes_remove->parsed()) return mesh::coord::nodes_remove(target, node);
+        if (nodes_expire->parsed()) return mesh::coord::nodes_expire(target, node);
+        if (credential_create->parsed()) return mesh::coord::credential_create(target);
+        if (fingerprint->parsed()) {
+            return mesh::coord::print_fingerprint(cert_file.empty() ? state_dir + "/tls/cert.pem"
+                                                                    : cert_file);
+        }
     } catch (const std::exception& e) {
         fmt::print(stderr, "mesh-coordinator: {}\n", e.what());
         return 1;

@@ -24,6 +24,8 @@ struct TokenRecord {
     std::uint32_t max_uses = 0;  // reusable only; 0 = unlimited
     std::uint32_t uses = 0;
     bool revoked = false;
+    std::vector<std::string> tags;  // given to every node that joins with it
+    bool ephemeral = false;         // its nodes are removed after a while without a Sync stream
 };
 
 struct NodeRecord {
@@ -37,6 +39,11 @@ struct NodeRecord {
     std::int64_t created_at = 0;
     std::uint64_t version = 0;      // map version of the last change to this record
     std::uint64_t key_version = 0;  // map version at which the current WireGuard key was set
+    std::vector<std::string> tags;  // from the join token
+    bool ephemeral = false;
+    std::int64_t key_expires_at = 0;  // 0 = never
+    bool expired = false;             // out of every map until the node joins again
+    std::int64_t last_seen = 0;       // last Sync open or close; not a map change (no version)
 
     bool operator==(const NodeRecord&) const = default;
 };
@@ -55,6 +62,8 @@ struct NetworkConfig {
     std::uint32_t mtu = 1420;
     std::uint32_t persistent_keepalive = 25;
     std::uint32_t stun_port = 0;  // the STUN responder's first port (it also uses +1); 0 = none
+    std::uint32_t node_key_ttl = 0;          // seconds; 0 = node keys never expire
+    std::uint32_t ephemeral_inactivity = 1800;  // seconds without a Sync stream
 };
 
 // A node's path to one peer, as its agent measured it.

@@ -1,6 +1,7 @@
 #include "coordinator/operator_cli.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -9,40 +10,98 @@
 #include "coordinator/token.hpp"
 #include "kmod-bridge/error.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
+#include "tls_pin.hpp"
+
+#include <fstream>
+#include <sstream>
 
 namespace mesh::coord {
 
 namespace {
 
-std::unique_ptr<v1::Admin::Stub> connect(const std::string& socket) {
-    auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
-    return v1::Admin::NewStub(channel);
-}
-
-void check(const grpc::Status& status, const std::string& socket) {
-    if (status.ok()) return;
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-        throw Error("cannot reach the coordinator's admin socket " + socket +
-                    " (is mesh-coordinator serve running, and are you root?)");
+// One connection to the Admin service, local or remote, with the context every call needs.
+class AdminClient {
+  public:
+    explicit AdminClient(const AdminTarget& target) : target_(target) {
+        std::shared_ptr<grpc::Channel> channel;
+        if (target.remote.empty()) {
+            channel = grpc::CreateChannel("unix:" + target.admin_socket,
+                                          grpc::InsecureChannelCredentials());
+        } else {
+            if (target.fingerprint.empty()) {
+                throw Error("--remote needs --fingerprint (as `token create` or `mesh-coordinator "
+                            "fingerprint` prints it)");
+            }
+            observed_ = std::make_shared<tls::PinObservation>();
+            channel = grpc::CreateChannel(
+                target.remote,
+                tls::pinned_credentials(tls::parse_fingerprint(target.fingerprint), observed_));
+        }
+        stub_ = v1::Admin::NewStub(channel);
     }
-    throw Error(status.error_message());
-}
 
-std::unique_ptr<grpc::ClientContext> context() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ctx;
+    v1::Admin::Stub& stub() { return *stub_; }
+
+    std::unique_ptr<grpc::ClientContext> context() const {
+        auto ctx = std::make_unique<grpc::ClientContext>();
+        ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        if (!target_.remote.empty() && !target_.credential.empty()) {
+            ctx->AddMetadata("authorization", "Bearer " + target_.credential);
+        }
+        return ctx;
+    }
+
+    void check(const grpc::Status& status) const {
+        if (status.ok()) return;
+        if (observed_) {
+            std::lock_guard lock(observed_->mutex);
+            if (observed_->mismatch) {
+                throw Error(tls::mismatch_message(tls::parse_fingerprint(target_.fingerprint),
+                                                  observed_->presented));
+            }
+        }
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+            if (!target_.remote.empty()) {
+                throw Error("cannot reach the coordinator's admin port " + target_.remote + " (" +
+                            status.error_message() + ")");
+            }
+            throw Error("cannot reach the coordinator's admin socket " + target_.admin_socket +
+                        " (is mesh-coordinator serve running, and are you root?)");
+        }
+        throw Error(status.error_message());
+    }
+
+  private:
+    AdminTarget target_;
+    std::shared_ptr<tls::PinObservation> observed_;
+    std::unique_ptr<v1::Admin::Stub> stub_;
+};
+
+std::string uses_text(bool reusable, std::uint32_t max_uses) {
+    if (!reusable) return "1";
+    return max_uses ? std::to_string(max_uses) : "unlimited";
 }
 
 }  // namespace
 
-int token_create(const std::string& admin_socket, const TokenCreateOptions& options) {
+std::string read_credential_file(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!in || !std::getline(in, line)) throw Error("cannot read the credential file " + path);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
+}
+
+int token_create(const AdminTarget& target, const TokenCreateOptions& options) {
     v1::CreateTokenRequest request;
     request.set_ttl_seconds(parse_duration(options.ttl));
     request.set_reusable(options.reusable);
     request.set_max_uses(options.max_uses);
+    for (const auto& t : options.tags) request.add_tags(t);
+    request.set_ephemeral(options.ephemeral);
     v1::CreateTokenResponse response;
-    check(connect(admin_socket)->CreateToken(context().get(), request, &response), admin_socket);
+    AdminClient client(target);
+    client.check(client.stub().CreateToken(client.context().get(), request, &response));
     if (options.quiet) {
         fmt::print("{}\n", response.token());
         return 0;
@@ -50,31 +109,81 @@ int token_create(const std::string& admin_socket, const TokenCreateOptions& opti
     std::string where =
         options.coordinator_address.empty() ? "COORDINATOR:7443" : options.coordinator_address;
     fmt::print(
-        "token:   {}\nid:      {}\nexpires: {}\nuses:    {}\n\njoin a host with:\n  meshctl join "
-        "{} --token {}\n",
+        "token:       {}\nid:          {}\nexpires:     {}\nuses:        {}\ntags:        "
+        "{}\nephemeral:   {}\nfingerprint: {}\n\njoin a host with:\n  meshctl join {} --token {} "
+        "--fingerprint {}\n",
         response.token(), response.token_id(), format_utc(response.expires_at()),
-        options.reusable ? (options.max_uses ? std::to_string(options.max_uses) : "unlimited")
-                         : "1",
-        where, response.token());
+        uses_text(options.reusable, options.max_uses),
+        options.tags.empty() ? "-" : fmt::format("{}", fmt::join(options.tags, ",")),
+        options.ephemeral ? "yes" : "no", response.fingerprint(), where, response.token(),
+        response.fingerprint());
     return 0;
 }
 
-int token_list(const std::string& admin_socket) {
+int token_list(const AdminTarget& target) {
     v1::ListTokensResponse response;
-    check(connect(admin_socket)->ListTokens(context().get(), {}, &response), admin_socket);
-    fmt::print("{:<18} {:<22} {:<10} {}\n", "ID", "EXPIRES", "USES", "KIND");
+    AdminClient client(target);
+    client.check(client.stub().ListTokens(client.context().get(), {}, &response));
+    fmt::print("{:<18} {:<22} {:<10} {:<11} {:<9} {}\n", "ID", "EXPIRES", "USES", "KIND", "STATE",
+               "TAGS");
     for (const auto& t : response.tokens()) {
         std::string limit = t.max_uses() ? std::to_string(t.max_uses()) : "-";
-        fmt::print("{:<18} {:<22} {:<10} {}\n", t.token_id(), format_utc(t.expires_at()),
-                   std::to_string(t.uses()) + "/" + limit,
-                   t.reusable() ? "reusable" : "single-use");
+        std::string kind = t.reusable() ? "reusable" : "single-use";
+        if (t.ephemeral()) kind += "+eph";
+        fmt::print("{:<18} {:<22} {:<10} {:<11} {:<9} {}\n", t.token_id(),
+                   format_utc(t.expires_at()), std::to_string(t.uses()) + "/" + limit, kind,
+                   t.revoked() ? "revoked" : "active",
+                   t.tags().empty() ? "-" : fmt::format("{}", fmt::join(t.tags(), ",")));
     }
     return 0;
 }
 
-int nodes_list(const std::string& admin_socket, bool json) {
+int token_revoke(const AdminTarget& target, const std::string& token_id) {
+    v1::RevokeTokenRequest request;
+    request.set_token_id(token_id);
+    v1::RevokeTokenResponse response;
+    AdminClient client(target);
+    client.check(client.stub().RevokeToken(client.context().get(), request, &response));
+    fmt::print("revoked token {}\n", token_id);
+    return 0;
+}
+
+int nodes_expire(const AdminTarget& target, const std::string& node) {
+    v1::ExpireNodeRequest request;
+    request.set_node(node);
+    v1::ExpireNodeResponse response;
+    AdminClient client(target);
+    client.check(client.stub().ExpireNode(client.context().get(), request, &response));
+    fmt::print("expired node {}: it left every peer; it must join again with a token\n",
+               response.node_id());
+    return 0;
+}
+
+int credential_create(const AdminTarget& target) {
+    v1::CreateOperatorCredentialResponse response;
+    AdminClient client(target);
+    client.check(
+        client.stub().CreateOperatorCredential(client.context().get(), {}, &response));
+    fmt::print("{}\n", response.credential());
+    return 0;
+}
+
+int print_fingerprint(const std::string& cert_file) {
+    std::ifstream in(cert_file, std::ios::binary);
+    if (!in) {
+        throw Error("cannot read " + cert_file +
+                    " (the coordinator makes it on first start; is this the right --state-dir?)");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    fmt::print("{}\n", tls::fingerprint_of_pem(text.str()));
+    return 0;
+}
+
+int nodes_list(const AdminTarget& target, bool json) {
     v1::ListNodesResponse response;
-    check(connect(admin_socket)->ListNodes(context().get(), {}, &response), admin_socket);
+    AdminClient client(target);
+    client.check(client.stub().ListNodes(client.context().get(), {}, &response));
     if (json) {
         std::string out;
         google::protobuf::util::JsonPrintOptions opts;
@@ -87,11 +196,12 @@ int nodes_list(const std::string& admin_socket, bool json) {
     return 0;
 }
 
-int nodes_remove(const std::string& admin_socket, const std::string& node) {
+int nodes_remove(const AdminTarget& target, const std::string& node) {
     v1::RemoveNodeRequest request;
     request.set_node(node);
     v1::RemoveNodeResponse response;
-    check(connect(admin_socket)->RemoveNode(context().get(), request, &response), admin_socket);
+    AdminClient client(target);
+    client.check(client.stub().RemoveNode(client.context().get(), request, &response));
     fmt::print("removed node {}\n", response.node_id());
     return 0;
 }

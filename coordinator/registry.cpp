@@ -2,11 +2,13 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <set>
 
 #include "coordinator/hostname.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/status_error.hpp"
+#include "coordinator/tags.hpp"
 
 namespace mesh::coord {
 
@@ -28,15 +30,40 @@ Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on
       clock_(std::move(clock)),
       on_change_(std::move(on_change)) {}
 
-NewToken Registry::create_token(std::int64_t ttl_seconds, bool reusable, std::uint32_t max_uses) {
+NewToken Registry::create_token(const TokenParams& params) {
+    std::int64_t ttl_seconds = params.ttl_seconds;
     if (ttl_seconds < 0 || ttl_seconds > 365 * 86400) {
         throw StatusError(Code::invalid_argument,
                           "token lifetime must be between 1 s and 365 days");
     }
+    if (!params.reusable && params.max_uses > 1) {
+        throw StatusError(Code::invalid_argument,
+                          "max_uses needs a reusable token (a single-use token has one use)");
+    }
     if (ttl_seconds == 0) ttl_seconds = 86400;
-    auto token = generate_token(clock_(), ttl_seconds, reusable, max_uses);
+    auto tags = normalize_tags(params.tags);
+    auto token = generate_token(clock_(), ttl_seconds, params.reusable, params.max_uses);
+    token.record.tags = std::move(tags);
+    token.record.ephemeral = params.ephemeral;
     store_.put_token(token.record);
     return token;
+}
+
+void Registry::revoke_token(const std::string& token_id) {
+    store_.transaction([&] {
+        auto record = store_.token(token_id);
+        if (!record) {
+            throw StatusError(Code::not_found, "no join token with id '" +
+                                                   token_id.substr(0, 64) +
+                                                   "' (see `mesh-coordinator token list`)");
+        }
+        record->revoked = true;
+        store_.put_token(*record);
+    });
+}
+
+std::int64_t Registry::key_expiry() const {
+    return network_.node_key_ttl ? clock_() + network_.node_key_ttl : 0;
 }
 
 NodeRecord Registry::create_node(const JoinParams& params, const std::string& hostname,
@@ -60,6 +87,7 @@ NodeRecord Registry::create_node(const JoinParams& params, const std::string& ho
     node.created_at = clock_();
     node.version = version;
     node.key_version = version;
+    node.last_seen = node.created_at;
     return node;
 }
 
@@ -99,6 +127,12 @@ NodeRecord Registry::join(const JoinParams& params) {
         } else {
             result = create_node(params, hostname, version);
         }
+        // The token decides tags and ephemerality; params.requested_tags is never read.
+        result.tags = record->tags;
+        result.ephemeral = record->ephemeral;
+        result.key_expires_at = key_expiry();
+        result.expired = false;
+        result.last_seen = clock_();
         if (!params.endpoints.empty()) result.endpoints = params.endpoints;
         store_.put_node(result);
         record->uses += 1;
@@ -126,22 +160,129 @@ bool Registry::update_endpoints(const std::string& node_id,
     return changed;
 }
 
+std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname) {
+    auto node = store_.node(id_or_hostname);
+    if (!node) node = store_.node_by_hostname(id_or_hostname);
+    if (!node) {
+        throw StatusError(Code::not_found,
+                          "no node with id or hostname '" + id_or_hostname.substr(0, 64) + "'");
+    }
+    return node;
+}
+
 std::string Registry::remove_node(const std::string& id_or_hostname) {
     std::string id;
     std::uint64_t version = 0;
     store_.transaction([&] {
-        auto node = store_.node(id_or_hostname);
-        if (!node) node = store_.node_by_hostname(id_or_hostname);
-        if (!node) {
-            throw StatusError(Code::not_found,
-                              "no node with id or hostname '" + id_or_hostname + "'");
-        }
+        auto node = find_node(id_or_hostname);
         id = node->id;
         version = store_.bump_version();
         store_.remove_node(id, version);
     });
     on_change_(version);
     return id;
+}
+
+std::string Registry::expire_node(const std::string& id_or_hostname) {
+    std::string id;
+    std::uint64_t version = 0;
+    store_.transaction([&] {
+        auto node = find_node(id_or_hostname);
+        id = node->id;
+        if (node->expired) return;
+        version = store_.bump_version();
+        node->expired = true;
+        node->key_expires_at = std::min(node->key_expires_at ? node->key_expires_at : clock_(),
+                                        clock_());
+        node->version = version;
+        store_.put_node(*node);
+    });
+    if (version) on_change_(version);
+    return id;
+}
+
+NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard_key) {
+    if (wireguard_key.is_zero()) {
+        throw StatusError(Code::invalid_argument, "the new WireGuard public key is all zeros");
+    }
+    NodeRecord result;
+    std::uint64_t version = 0;
+    store_.transaction([&] {
+        auto node = store_.node(node_id);
+        if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
+        if (node->expired) {
+            throw StatusError(Code::permission_denied,
+                              "this node's key expired; join again with a token");
+        }
+        if (node->wireguard_key == wireguard_key) {
+            throw StatusError(Code::invalid_argument,
+                              "the new WireGuard key is the current one; generate a fresh key");
+        }
+        auto holder = store_.node_by_wireguard_key(wireguard_key);
+        if (holder && holder->id != node_id) {
+            throw StatusError(Code::permission_denied,
+                              "this WireGuard key belongs to another node; generate a new key");
+        }
+        version = store_.bump_version();
+        node->wireguard_key = wireguard_key;
+        node->key_version = version;
+        node->key_expires_at = key_expiry();
+        node->version = version;
+        store_.put_node(*node);
+        result = *node;
+    });
+    on_change_(version);
+    return result;
+}
+
+void Registry::touch(const std::string& node_id) {
+    store_.touch_node(node_id, clock_());
+}
+
+ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
+                          std::int64_t serving_since) {
+    ReapResult result;
+    std::uint64_t version = 0;
+    const std::int64_t now = clock_();
+    store_.transaction([&] {
+        for (auto& node : store_.nodes()) {
+            if (node.ephemeral && !connected(node.id) &&
+                std::max(node.last_seen, serving_since) + network_.ephemeral_inactivity <= now) {
+                version = store_.bump_version();
+                store_.remove_node(node.id, version);
+                result.removed.push_back(node.id);
+            } else if (!node.expired && node.key_expires_at != 0 && node.key_expires_at <= now) {
+                version = store_.bump_version();
+                node.expired = true;
+                node.version = version;
+                store_.put_node(node);
+                result.expired.push_back(node.id);
+            }
+        }
+    });
+    if (version) on_change_(version);
+    return result;
+}
+
+std::string Registry::create_operator_credential() {
+    auto credential = generate_operator_credential();
+    store_.set_meta("operator_credential",
+                    encode_credential_record(credential.id, credential.hash));
+    return credential.text;
+}
+
+void Registry::check_operator(const std::string& presented) {
+    if (presented.empty()) {
+        throw StatusError(Code::unauthenticated,
+                          "the operator API needs a credential (metadata authorization: Bearer "
+                          "mesh-op1_...); make one with `mesh-coordinator credential create`");
+    }
+    if (looks_like_join_token(presented)) {
+        throw StatusError(Code::permission_denied,
+                          "a join token lets a host join; it does not grant the operator API");
+    }
+    check_operator_credential(store_.meta("operator_credential"),
+                              parse_operator_credential(presented));
 }
 
 std::vector<IpPrefix> interface_addresses(const NodeRecord& node, const NetworkConfig& network) {

@@ -3,6 +3,7 @@
 // store and the clock come in as parameters, and every change ends in on_change(new version)
 // after it committed, which the fan-out hub turns into deltas.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,21 @@ struct JoinParams {
     Key machine_key;
     std::string hostname;
     std::vector<Endpoint> endpoints;
+    std::vector<std::string> requested_tags;  // ignored on purpose: tags come from the token
+};
+
+struct TokenParams {
+    std::int64_t ttl_seconds = 0;  // 0 = 24 hours
+    bool reusable = false;
+    std::uint32_t max_uses = 0;  // reusable only; 0 = unlimited
+    std::vector<std::string> tags;
+    bool ephemeral = false;
+};
+
+// What one pass of the reaper did.
+struct ReapResult {
+    std::vector<std::string> expired;  // node ids whose key lapsed
+    std::vector<std::string> removed;  // ephemeral node ids removed for inactivity
 };
 
 class Registry {
@@ -27,13 +43,33 @@ class Registry {
 
     Registry(Store& store, NetworkConfig network, Clock clock, OnChange on_change);
 
-    NewToken create_token(std::int64_t ttl_seconds, bool reusable, std::uint32_t max_uses);
+    NewToken create_token(const TokenParams& params);
+    // Throws not_found. Nodes that joined with it stay.
+    void revoke_token(const std::string& token_id);
     // Throws StatusError with the status the caller should see; nothing is stored on failure.
     NodeRecord join(const JoinParams& params);
     // Returns false (and stores nothing) when the list is unchanged. Throws not_found.
     bool update_endpoints(const std::string& node_id, const std::vector<Endpoint>& endpoints);
     // Accepts a node id or a hostname; returns the removed node's id. Throws not_found.
     std::string remove_node(const std::string& id_or_hostname);
+    // Marks the node's key expired now: out of every map until it joins again. Throws not_found.
+    std::string expire_node(const std::string& id_or_hostname);
+    // A new WireGuard key for the node, in place; resets its expiry. Throws invalid_argument (zero
+    // or unchanged key), permission_denied (another node holds it), not_found.
+    NodeRecord rotate_key(const std::string& node_id, const Key& wireguard_key);
+    // Records that the node's Sync stream opened or closed now (no map change).
+    void touch(const std::string& node_id);
+    // Expires lapsed keys and removes ephemeral nodes offline for longer than the network's
+    // ephemeral_inactivity. `connected` says which nodes have a Sync stream; a node offline since
+    // before `serving_since` counts from then (the coordinator itself was down).
+    ReapResult reap(const std::function<bool(const std::string&)>& connected,
+                    std::int64_t serving_since);
+
+    // The operator credential for the TLS admin port: a new one replaces the old.
+    std::string create_operator_credential();
+    // Throws StatusError: unauthenticated (missing, malformed, wrong), permission_denied (a join
+    // token in its place).
+    void check_operator(const std::string& presented);
 
     const NetworkConfig& network() const { return network_; }
     Store& store() { return store_; }
@@ -42,6 +78,8 @@ class Registry {
   private:
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
+    std::optional<NodeRecord> find_node(const std::string& id_or_hostname);
+    std::int64_t key_expiry() const;
 
     Store& store_;
     NetworkConfig network_;

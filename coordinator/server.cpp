@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -14,6 +16,7 @@
 #include "coordinator/ipam.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/stun_responder.hpp"
+#include "coordinator/tls_identity.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 
@@ -60,6 +63,68 @@ void start_stun(std::optional<StunResponder>& responder, const std::optional<End
     }
 }
 
+std::shared_ptr<grpc::ServerCredentials> tls_credentials(const TlsIdentity& identity) {
+    grpc::SslServerCredentialsOptions options;
+    options.pem_key_cert_pairs.push_back({identity.key_pem, identity.cert_pem});
+    return grpc::SslServerCredentials(options);
+}
+
+void check_durations(const ServerOptions& options) {
+    if (options.node_key_ttl != 0 && (options.node_key_ttl < 10 ||
+                                      options.node_key_ttl > 10LL * 365 * 86400)) {
+        throw Error("--node-key-ttl must be 0 (never) or between 10 s and 10 years");
+    }
+    if (options.ephemeral_inactivity < 1 || options.ephemeral_inactivity > 365LL * 86400) {
+        throw Error("--ephemeral-inactivity must be between 1 s and 365 days");
+    }
+}
+
+// Expires lapsed keys and removes idle ephemeral nodes, once a second, until stopped.
+class Reaper {
+  public:
+    Reaper(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {
+        thread_ = std::thread([this] { run(); });
+    }
+    ~Reaper() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+
+  private:
+    void run() {
+        const std::int64_t since = registry_.now();
+        std::unique_lock lock(mutex_);
+        while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+            lock.unlock();
+            try {
+                auto result =
+                    registry_.reap([this](const std::string& id) { return hub_.connected(id); },
+                                   since);
+                for (const auto& id : result.expired) {
+                    spdlog::info("event=node_expired node={} by=key_ttl", id);
+                }
+                for (const auto& id : result.removed) {
+                    spdlog::info("event=node_removed node={} by=ephemeral_inactivity", id);
+                }
+            } catch (const std::exception& e) {
+                spdlog::error("event=reap_failed error=\"{}\"", e.what());
+            }
+            lock.lock();
+        }
+    }
+
+    Registry& registry_;
+    Hub& hub_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -69,6 +134,7 @@ std::int64_t unix_now() {
 }  // namespace
 
 int run_server(const ServerOptions& options) {
+    check_durations(options);
     std::filesystem::create_directories(options.state_dir);
     ::chmod(options.state_dir.c_str(), 0700);
     DirLock lock(options.state_dir, "coordinator.lock", "mesh-coordinator");
@@ -84,11 +150,20 @@ int run_server(const ServerOptions& options) {
     validate_overlay_prefixes(network.ipv4_prefix, network.ipv6_prefix);
     const auto stun_listen = parse_stun_listen(options.stun_listen);
     if (stun_listen) network.stun_port = stun_listen->port;
+    network.node_key_ttl = static_cast<std::uint32_t>(options.node_key_ttl);
+    network.ephemeral_inactivity = static_cast<std::uint32_t>(options.ephemeral_inactivity);
+    const TlsIdentity tls =
+        load_or_create_tls_identity(options.state_dir, options.tls_cert, options.tls_key);
+    if (tls.created) {
+        spdlog::info("event=tls_certificate_created path={}/tls/cert.pem fingerprint={}",
+                     options.state_dir, tls.fingerprint);
+    }
 
     Hub hub;
     Registry registry(store, network, unix_now, [&hub](std::uint64_t) { hub.publish(); });
     CoordinatorService coordinator(registry, hub);
-    AdminService admin(registry, hub);
+    AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
+    AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
 
     // Block the signals before gRPC starts its threads, so only sigwait below receives them.
     sigset_t signals;
@@ -102,7 +177,7 @@ int run_server(const ServerOptions& options) {
     std::filesystem::remove(admin_socket);
     int listen_port = 0;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &listen_port);
+    builder.AddListeningPort(options.listen, tls_credentials(tls), &listen_port);
     // Agents ping every 15 s to notice a dead connection; gRPC's default policy (one ping per
     // 5 minutes without data) would answer that with GOAWAY and drop every idle Sync stream.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
@@ -119,12 +194,25 @@ int run_server(const ServerOptions& options) {
     auto admin_server = admin_builder.BuildAndStart();
     if (!admin_server) throw Error("cannot listen on admin socket " + admin_socket);
     ::chmod(admin_socket.c_str(), 0600);
+    std::unique_ptr<grpc::Server> remote_admin_server;
+    if (!options.admin_listen.empty()) {
+        int port = 0;
+        grpc::ServerBuilder remote_builder;
+        remote_builder.AddListeningPort(options.admin_listen, tls_credentials(tls), &port);
+        remote_builder.RegisterService(&remote_admin);
+        remote_admin_server = remote_builder.BuildAndStart();
+        if (!remote_admin_server || port == 0) {
+            throw Error("cannot listen on --admin-listen " + options.admin_listen);
+        }
+    }
+    Reaper reaper(registry, hub);
 
     spdlog::info(
-        "event=started listen={} admin_socket={} ipv4_prefix={} ipv6_prefix={} stun_port={} "
-        "version={}",
-        options.listen, admin_socket, network.ipv4_prefix.to_string(),
-        network.ipv6_prefix.to_string(), network.stun_port, store.version());
+        "event=started listen={} admin_socket={} admin_listen={} fingerprint={} ipv4_prefix={} "
+        "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={}",
+        options.listen, admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen,
+        tls.fingerprint, network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
+        network.stun_port, network.node_key_ttl, network.ephemeral_inactivity, store.version());
 
     int received = 0;
     sigwait(&signals, &received);
@@ -134,6 +222,7 @@ int run_server(const ServerOptions& options) {
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
     server->Shutdown(deadline);
     admin_server->Shutdown(deadline);
+    if (remote_admin_server) remote_admin_server->Shutdown(deadline);
     std::filesystem::remove(admin_socket);
     spdlog::info("event=stopped");
     return 0;

@@ -1,6 +1,8 @@
 #pragma once
-// Runs the coordinator: opens the store, fixes the network settings, serves the agents' port,
-// the STUN responder and the operator's unix socket until SIGINT/SIGTERM.
+// Runs the coordinator: opens the store, fixes the network settings, serves the agents' TLS port,
+// the STUN responder, the operator's unix socket (and its TLS port when asked for), and expires
+// keys and ephemeral nodes, until SIGINT/SIGTERM.
+#include <cstdint>
 #include <string>
 
 namespace mesh::coord {
@@ -14,6 +16,13 @@ struct ServerOptions {
     // The STUN responder's HOST:PORT (it also takes PORT + 1); "off" = none. Agents send to the
     // coordinator's address (the one they reach --listen at) with this port.
     std::string stun_listen = "0.0.0.0:3478";
+    // PEM files for TLS; both empty = a self-signed pair made on first start in STATE_DIR/tls.
+    std::string tls_cert;
+    std::string tls_key;
+    // The operator API over TLS for remote use (needs the operator credential); "" = off.
+    std::string admin_listen;
+    std::int64_t node_key_ttl = 90 * 86400;         // seconds; 0 = keys never expire
+    std::int64_t ephemeral_inactivity = 30 * 60;    // seconds
 };
 
 int run_server(const ServerOptions& options);

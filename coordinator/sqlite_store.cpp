@@ -26,6 +26,44 @@ CREATE TABLE IF NOT EXISTS removed(id TEXT PRIMARY KEY, version INTEGER NOT NULL
 INSERT OR IGNORE INTO meta(key, value) VALUES ('version', '0');
 )sql";
 
+// Columns added after the first schema, appended in this order (so SELECT * reads the same
+// layout from a new database and from a migrated one).
+struct AddedColumn {
+    const char* table;
+    const char* name;
+    const char* definition;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"tokens", "tags", "TEXT NOT NULL DEFAULT ''"},
+    {"tokens", "ephemeral", "INTEGER NOT NULL DEFAULT 0"},
+    {"nodes", "tags", "TEXT NOT NULL DEFAULT ''"},
+    {"nodes", "ephemeral", "INTEGER NOT NULL DEFAULT 0"},
+    {"nodes", "key_expires_at", "INTEGER NOT NULL DEFAULT 0"},
+    {"nodes", "expired", "INTEGER NOT NULL DEFAULT 0"},
+    {"nodes", "last_seen", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+std::string join_tags(const std::vector<std::string>& tags) {
+    std::string out;
+    for (const auto& t : tags) {
+        if (!out.empty()) out += ',';
+        out += t;
+    }
+    return out;
+}
+
+std::vector<std::string> split_tags(const std::string& text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        out.push_back(text.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return out;
+}
+
 std::string join_endpoints(const std::vector<Endpoint>& endpoints) {
     std::string out;
     for (const auto& e : endpoints) {
@@ -113,6 +151,20 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path) {
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     exec(kSchema);
+    migrate();
+}
+
+void SqliteStore::migrate() {
+    for (const auto& column : kAddedColumns) {
+        Statement info(db_, (std::string("SELECT 1 FROM pragma_table_info('") + column.table +
+                             "') WHERE name = ?")
+                                .c_str());
+        info.bind(1, std::string(column.name));
+        if (info.step()) continue;
+        exec((std::string("ALTER TABLE ") + column.table + " ADD COLUMN " + column.name + " " +
+              column.definition)
+                 .c_str());
+    }
 }
 
 SqliteStore::~SqliteStore() {
@@ -176,10 +228,13 @@ std::uint64_t SqliteStore::bump_version() {
 
 void SqliteStore::put_token(const TokenRecord& t) {
     std::lock_guard lock(mutex_);
-    Statement s(db_, "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    Statement s(db_,
+                "INSERT OR REPLACE INTO tokens(id, hash, created_at, expires_at, reusable, "
+                "max_uses, uses, revoked, tags, ephemeral) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, t.id).bind_blob(2, t.hash.data(), 32).bind(3, t.created_at).bind(4, t.expires_at);
     s.bind(5, std::int64_t{t.reusable}).bind(6, std::int64_t{t.max_uses});
-    s.bind(7, std::int64_t{t.uses}).bind(8, std::int64_t{t.revoked}).step();
+    s.bind(7, std::int64_t{t.uses}).bind(8, std::int64_t{t.revoked});
+    s.bind(9, join_tags(t.tags)).bind(10, std::int64_t{t.ephemeral}).step();
 }
 
 static TokenRecord read_token(auto& s) {
@@ -192,6 +247,8 @@ static TokenRecord read_token(auto& s) {
     t.max_uses = static_cast<std::uint32_t>(s.i64(5));
     t.uses = static_cast<std::uint32_t>(s.i64(6));
     t.revoked = s.i64(7) != 0;
+    t.tags = split_tags(s.text(8));
+    t.ephemeral = s.i64(9) != 0;
     return t;
 }
 
@@ -213,12 +270,23 @@ std::vector<TokenRecord> SqliteStore::tokens() {
 
 void SqliteStore::put_node(const NodeRecord& n) {
     std::lock_guard lock(mutex_);
-    Statement s(db_, "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Statement s(db_,
+                "INSERT OR REPLACE INTO nodes(id, hostname, wg_key, machine_key, ipv4, ipv6, "
+                "endpoints, created_at, version, key_version, tags, ephemeral, key_expires_at, "
+                "expired, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, n.id).bind(2, n.hostname);
     s.bind_blob(3, n.wireguard_key.bytes.data(), 32).bind_blob(4, n.machine_key.bytes.data(), 32);
     s.bind(5, n.ipv4.to_string()).bind(6, n.ipv6.to_string()).bind(7, join_endpoints(n.endpoints));
     s.bind(8, n.created_at).bind(9, static_cast<std::int64_t>(n.version));
-    s.bind(10, static_cast<std::int64_t>(n.key_version)).step();
+    s.bind(10, static_cast<std::int64_t>(n.key_version)).bind(11, join_tags(n.tags));
+    s.bind(12, std::int64_t{n.ephemeral}).bind(13, n.key_expires_at);
+    s.bind(14, std::int64_t{n.expired}).bind(15, n.last_seen).step();
+}
+
+void SqliteStore::touch_node(const std::string& id, std::int64_t last_seen) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_, "UPDATE nodes SET last_seen = ? WHERE id = ?");
+    s.bind(1, last_seen).bind(2, id).step();
 }
 
 static NodeRecord read_node(auto& s) {
@@ -233,6 +301,11 @@ static NodeRecord read_node(auto& s) {
     n.created_at = s.i64(7);
     n.version = static_cast<std::uint64_t>(s.i64(8));
     n.key_version = static_cast<std::uint64_t>(s.i64(9));
+    n.tags = split_tags(s.text(10));
+    n.ephemeral = s.i64(11) != 0;
+    n.key_expires_at = s.i64(12);
+    n.expired = s.i64(13) != 0;
+    n.last_seen = s.i64(14);
     return n;
 }
 

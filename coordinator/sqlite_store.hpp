@@ -32,12 +32,14 @@ class SqliteStore final : public Store {
     std::optional<NodeRecord> node_by_wireguard_key(const Key& key) override;
     std::optional<NodeRecord> node_by_hostname(const std::string& hostname) override;
     std::vector<NodeRecord> nodes() override;
+    void touch_node(const std::string& id, std::int64_t last_seen) override;
     void remove_node(const std::string& id, std::uint64_t version) override;
     MapChanges changes_since(std::uint64_t since) override;
 
   private:
     class Statement;
     void exec(const char* sql);
+    void migrate();
     std::optional<NodeRecord> node_where(const char* column, const void* value, int size);
     std::vector<NodeRecord> nodes_query(const char* sql, std::int64_t arg);
 

@@ -6,6 +6,11 @@
 
 namespace mesh::coord {
 
+StatusError SyncSession::expired_error() const {
+    return StatusError(Code::permission_denied,
+                       "node " + node_id_ + "'s key expired; join again with a token");
+}
+
 SyncSession::SyncSession(std::string node_id, std::uint64_t client_version)
     : node_id_(std::move(node_id)), sent_version_(client_version) {}
 
@@ -29,9 +34,10 @@ void SyncSession::track_self(const NodeRecord& self) {
 void SyncSession::seed(Store& store) {
     auto self = store.node(node_id_);
     if (!self) throw StatusError(Code::not_found, "node " + node_id_ + " does not exist");
+    if (self->expired) throw expired_error();
     track_self(*self);
     for (const auto& node : store.nodes()) {
-        if (node.id != node_id_) track(node);
+        if (node.id != node_id_ && !node.expired) track(node);
     }
 }
 
@@ -55,8 +61,12 @@ std::optional<MapMessage> SyncSession::next_map(Store& store) {
     }
     for (auto& node : changes.changed) {
         if (node.id == node_id_) {
+            if (node.expired) throw expired_error();
             track_self(node);
             msg.self = std::move(node);
+        } else if (node.expired) {
+            // An expired node leaves its peers' maps as if removed; a full map leaves it out.
+            if (!msg.full) changes.removed.push_back(node.id);
         } else {
             track(node);
             msg.peers.push_back(std::move(node));

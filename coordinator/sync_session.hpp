@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "coordinator/model.hpp"
+#include "coordinator/status_error.hpp"
 #include "coordinator/store.hpp"
 
 namespace mesh::coord {
@@ -38,7 +39,8 @@ class SyncSession {
     SyncSession(std::string node_id, std::uint64_t client_version);
 
     // The next map message, or nullopt when the node is up to date. Throws
-    // StatusError(not_found) when the node itself no longer exists.
+    // StatusError(not_found) when the node itself no longer exists, permission_denied when its
+    // key expired. Expired peers are left out (full map) or listed as removed (delta).
     std::optional<MapMessage> next_map(Store& store);
 
     // Peers that just became ready (both sides applied each other's current keys).
@@ -49,6 +51,7 @@ class SyncSession {
 
   private:
     void seed(Store& store);
+    StatusError expired_error() const;
     void track(const NodeRecord& peer);
     void track_self(const NodeRecord& self);
 

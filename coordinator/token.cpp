@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <ctime>
+#include <optional>
 
 #include "coordinator/status_error.hpp"
 
@@ -11,6 +12,7 @@ namespace mesh::coord {
 namespace {
 
 constexpr std::string_view kPrefix = "mesh1_";
+constexpr std::string_view kOperatorPrefix = "mesh-op1_";
 constexpr size_t kIdBytes = 8;
 constexpr size_t kSecretBytes = 24;
 
@@ -31,6 +33,21 @@ bool is_lower_hex(std::string_view s) {
     return true;
 }
 
+
+// "<prefix><id>_<secret>"; `what` names the secret in the errors.
+std::optional<TokenText> split_secret(std::string_view text, std::string_view prefix) {
+    const size_t expected = prefix.size() + kIdBytes * 2 + 1 + kSecretBytes * 2;
+    if (text.size() != expected || text.substr(0, prefix.size()) != prefix ||
+        text[prefix.size() + kIdBytes * 2] != '_') {
+        return std::nullopt;
+    }
+    TokenText t;
+    t.id = std::string(text.substr(prefix.size(), kIdBytes * 2));
+    t.secret = std::string(text.substr(prefix.size() + kIdBytes * 2 + 1));
+    if (!is_lower_hex(t.id) || !is_lower_hex(t.secret)) return std::nullopt;
+    return t;
+}
+
 }  // namespace
 
 NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusable,
@@ -48,22 +65,57 @@ NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusabl
 }
 
 TokenText parse_token(std::string_view text) {
-    const size_t expected = kPrefix.size() + kIdBytes * 2 + 1 + kSecretBytes * 2;
-    if (text.size() != expected || text.substr(0, kPrefix.size()) != kPrefix ||
-        text[kPrefix.size() + kIdBytes * 2] != '_') {
+    auto t = split_secret(text, kPrefix);
+    if (!t) {
         throw StatusError(Code::unauthenticated,
                           "the join token is malformed (expected mesh1_<16 hex>_<48 hex>); copy it "
                           "again from `mesh-coordinator token create`");
     }
-    TokenText t;
-    t.id = std::string(text.substr(kPrefix.size(), kIdBytes * 2));
-    t.secret = std::string(text.substr(kPrefix.size() + kIdBytes * 2 + 1));
-    if (!is_lower_hex(t.id) || !is_lower_hex(t.secret)) {
+    return *t;
+}
+
+bool looks_like_join_token(std::string_view text) {
+    return split_secret(text, kPrefix).has_value();
+}
+
+NewOperatorCredential generate_operator_credential() {
+    NewOperatorCredential c;
+    c.id = random_hex(kIdBytes);
+    std::string secret = random_hex(kSecretBytes);
+    c.hash = hash_token_secret(secret);
+    c.text = std::string(kOperatorPrefix) + c.id + "_" + secret;
+    return c;
+}
+
+TokenText parse_operator_credential(std::string_view text) {
+    auto t = split_secret(text, kOperatorPrefix);
+    if (!t) {
         throw StatusError(Code::unauthenticated,
-                          "the join token contains characters other than "
-                          "lowercase hex; copy it again");
+                          "the operator credential is malformed (expected mesh-op1_<16 hex>_<48 "
+                          "hex>); make one with `mesh-coordinator credential create`");
     }
-    return t;
+    return *t;
+}
+
+std::string encode_credential_record(const std::string& id,
+                                     const std::array<std::uint8_t, 32>& hash) {
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, hash.data(), hash.size());
+    return id + ":" + hex;
+}
+
+void check_operator_credential(const std::optional<std::string>& stored,
+                               const TokenText& presented) {
+    auto hash = hash_token_secret(presented.secret);
+    // Constant time over the hash; the id is public and compared only to pick the record.
+    std::string expected = encode_credential_record(presented.id, hash);
+    bool ok = stored && stored->size() == expected.size() &&
+              sodium_memcmp(stored->data(), expected.data(), expected.size()) == 0;
+    if (!ok) {
+        throw StatusError(Code::unauthenticated,
+                          "the operator credential is not the current one (replaced, or never "
+                          "made); make one with `mesh-coordinator credential create`");
+    }
 }
 
 std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret) {

@@ -1,7 +1,9 @@
 #pragma once
 // Join tokens: "mesh1_<id: 16 hex>_<secret: 48 hex>". The id is public (for lookup, listing and
 // revoking); only a BLAKE2b hash of the secret is stored, and it is compared in constant time.
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +29,26 @@ NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusabl
 TokenText parse_token(std::string_view text);
 
 std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret);
+
+// Whether text has a join token's shape (to tell a node's secret from an operator's).
+bool looks_like_join_token(std::string_view text);
+
+// The operator credential for the TLS admin port: "mesh-op1_<id: 16 hex>_<secret: 48 hex>".
+// One at a time; the store keeps "<id>:<hex BLAKE2b of the secret>" under meta key
+// "operator_credential".
+struct NewOperatorCredential {
+    std::string text;  // shown once
+    std::string id;
+    std::array<std::uint8_t, 32> hash{};
+};
+NewOperatorCredential generate_operator_credential();
+// Throws StatusError(unauthenticated) when it is not well-formed.
+TokenText parse_operator_credential(std::string_view text);
+std::string encode_credential_record(const std::string& id,
+                                     const std::array<std::uint8_t, 32>& hash);
+// Throws StatusError(unauthenticated) unless presented matches the stored record.
+void check_operator_credential(const std::optional<std::string>& stored,
+                               const TokenText& presented);
 
 // Throws StatusError with the reason and a next step when the token does not grant a join now.
 void check_token(const TokenRecord& record, const TokenText& presented, std::int64_t now);

@@ -8,13 +8,16 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <thread>
 
 #include "coordinator/admin_service.hpp"
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/nodes_table.hpp"
 #include "coordinator/sqlite_store.hpp"
+#include "coordinator/tls_identity.hpp"
 #include "sync_proof.hpp"
+#include "tls_pin.hpp"
 
 using namespace mesh;
 using namespace mesh::coord;
@@ -47,25 +50,41 @@ struct Server {
     std::atomic<std::int64_t> now{std::time(nullptr)};
     Registry registry{store, network, [this] { return now.load(); },
                       [this](std::uint64_t) { hub.publish(); }};
+    TlsIdentity tls = make_self_signed_identity();
     CoordinatorService service{registry, hub};
-    AdminService admin_service{registry, hub};
+    AdminService admin_service{registry, hub, AdminService::Access::local, tls.fingerprint};
+    AdminService remote_admin_service{registry, hub, AdminService::Access::remote,
+                                      tls.fingerprint};
     std::unique_ptr<grpc::Server> server;
+    std::unique_ptr<grpc::Server> remote_admin_server;
     std::unique_ptr<v1::Coordinator::Stub> stub;
     std::unique_ptr<v1::Admin::Stub> admin;
+    int port = 0;
+    int remote_admin_port = 0;
 
     explicit Server(std::uint32_t stun_port = 0) : network(network_config(stun_port)) {
         REQUIRE(sodium_init() >= 0);
-        int port = 0;
+        grpc::SslServerCredentialsOptions tls_options;
+        tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
         grpc::ServerBuilder builder;
-        builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+        builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(tls_options), &port);
         builder.RegisterService(&service);
         builder.RegisterService(&admin_service);  // on the unix socket in production
         server = builder.BuildAndStart();
         REQUIRE(port != 0);
-        auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                           grpc::InsecureChannelCredentials());
+        grpc::ServerBuilder remote;
+        remote.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(tls_options),
+                                &remote_admin_port);
+        remote.RegisterService(&remote_admin_service);
+        remote_admin_server = remote.BuildAndStart();
+        REQUIRE(remote_admin_port != 0);
+        auto channel = channel_to(port);
         stub = v1::Coordinator::NewStub(channel);
         admin = v1::Admin::NewStub(channel);
+    }
+    std::shared_ptr<grpc::Channel> channel_to(int to_port) const {
+        return grpc::CreateChannel("127.0.0.1:" + std::to_string(to_port),
+                                   tls::pinned_credentials(tls.fingerprint));
     }
     static NetworkConfig network_config(std::uint32_t stun_port) {
         NetworkConfig n;
@@ -76,6 +95,7 @@ struct Server {
     ~Server() {
         hub.shutdown();
         server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        remote_admin_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     }
 
     grpc::Status join(const v1::JoinRequest& request, v1::JoinResponse* response = nullptr) {
@@ -94,6 +114,17 @@ struct Server {
     }
 };
 
+TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses,
+                         std::vector<std::string> tags = {}, bool ephemeral = false) {
+    TokenParams p;
+    p.ttl_seconds = ttl;
+    p.reusable = reusable;
+    p.max_uses = max_uses;
+    p.tags = std::move(tags);
+    p.ephemeral = ephemeral;
+    return p;
+}
+
 v1::JoinRequest join_request(const Machine& m, const std::string& token, const std::string& host) {
     v1::JoinRequest r;
     r.set_token(token);
@@ -104,20 +135,33 @@ v1::JoinRequest join_request(const Machine& m, const std::string& token, const s
     return r;
 }
 
-v1::SyncRequest hello(const Machine& m, const std::string& node_id, std::int64_t ts) {
+v1::SyncRequest hello(const Machine& m, const std::string& node_id, const std::string& challenge) {
     v1::SyncRequest req;
     auto* h = req.mutable_hello();
     h->set_node_id(node_id);
-    h->set_timestamp(ts);
-    h->set_signature(m.sign(v1::sync_proof_message(node_id, ts)));
+    h->set_signature(m.sign(v1::sync_proof_message(node_id, challenge)));
     return req;
 }
 
-grpc::Status sync_status(Server& s, const v1::SyncRequest& first) {
+using SyncStreamPtr = std::unique_ptr<grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>>;
+
+// The coordinator's first message on every Sync stream.
+std::string read_challenge(const SyncStreamPtr& stream) {
+    v1::SyncResponse msg;
+    REQUIRE(stream->Read(&msg));
+    REQUIRE(msg.has_challenge());
+    REQUIRE(msg.challenge().nonce().size() == v1::kChallengeBytes);
+    return msg.challenge().nonce();
+}
+
+// Opens a stream, answers the challenge with make_first(challenge), and returns the status the
+// server ends the stream with.
+grpc::Status sync_status(Server& s,
+                         const std::function<v1::SyncRequest(const std::string&)>& make_first) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     auto stream = s.stub->Sync(&ctx);
-    stream->Write(first);
+    stream->Write(make_first(read_challenge(stream)));
     stream->WritesDone();
     v1::SyncResponse ignored;
     while (stream->Read(&ignored)) {
@@ -134,7 +178,7 @@ struct SyncStream {
     SyncStream(Server& s, const Machine& m, const std::string& node_id) {
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
         rw = s.stub->Sync(&ctx);
-        REQUIRE(rw->Write(hello(m, node_id, s.now)));
+        REQUIRE(rw->Write(hello(m, node_id, read_challenge(rw))));
         v1::SyncResponse msg;
         REQUIRE(rw->Read(&msg));
         REQUIRE(msg.has_full());
@@ -189,7 +233,7 @@ v1::PeerPath* add_path(v1::SyncRequest& req, const std::string& id, v1::PathKind
 
 TEST_CASE("Join refuses malformed input with INVALID_ARGUMENT and stores nothing") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine m;
     auto before = s.store.version();
 
@@ -223,13 +267,13 @@ TEST_CASE("Join: token refusals carry their exact codes") {
     auto unknown = generate_token(s.now, 60, false, 0).text;
     CHECK(s.join(join_request(m, unknown, "web")).error_code() ==
           grpc::StatusCode::UNAUTHENTICATED);
-    auto single = s.registry.create_token(60, false, 0).text;
+    auto single = s.registry.create_token(token_params(60, false, 0)).text;
     CHECK(s.join(join_request(m, single, "web")).ok());
     Machine other;
     auto used = s.join(join_request(other, single, "db"));
     CHECK(used.error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK(used.error_message().find("used up") != std::string::npos);
-    auto expiring = s.registry.create_token(60, true, 0).text;
+    auto expiring = s.registry.create_token(token_params(60, true, 0)).text;
     s.now += 61;
     CHECK(s.join(join_request(other, expiring, "db")).error_code() ==
           grpc::StatusCode::PERMISSION_DENIED);
@@ -238,7 +282,7 @@ TEST_CASE("Join: token refusals carry their exact codes") {
 
 TEST_CASE("Join: a WireGuard key claimed by another machine is refused") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b;
     b.wg_key = a.wg_key;
     REQUIRE(s.join(join_request(a, token, "a")).ok());
@@ -248,28 +292,63 @@ TEST_CASE("Join: a WireGuard key claimed by another machine is refused") {
 
 TEST_CASE("Sync refuses a bad first message, a bad proof and unknown nodes") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine m, impostor;
     v1::JoinResponse joined;
     REQUIRE(s.join(join_request(m, token, "a"), &joined).ok());
 
-    v1::SyncRequest ack_first;
-    ack_first.mutable_ack()->set_version(1);
+    const std::string id = joined.node_id();
+    const auto version = s.store.version();
+    auto ack_first = [](const std::string&) {
+        v1::SyncRequest r;
+        r.mutable_ack()->set_version(1);
+        return r;
+    };
     CHECK(sync_status(s, ack_first).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK(sync_status(s, hello(impostor, joined.node_id(), s.now)).error_code() ==
-          grpc::StatusCode::UNAUTHENTICATED);
-    CHECK(sync_status(s, hello(m, joined.node_id(), s.now - 3600)).error_code() ==
-          grpc::StatusCode::UNAUTHENTICATED);
-    CHECK(sync_status(s, hello(m, "n-0000000000000000", s.now)).error_code() ==
-          grpc::StatusCode::NOT_FOUND);
-    auto tampered = hello(m, joined.node_id(), s.now);
-    tampered.mutable_hello()->set_timestamp(s.now + 1);  // signature no longer matches
-    CHECK(sync_status(s, tampered).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    auto no_node_id = [&](const std::string& c) {
+        auto r = hello(m, id, c);
+        r.mutable_hello()->clear_node_id();
+        return r;
+    };
+    CHECK(sync_status(s, no_node_id).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    // Missing proof, another machine's proof, a proof over another challenge, a replayed one.
+    auto unsigned_hello = [&](const std::string& c) {
+        auto r = hello(m, id, c);
+        r.mutable_hello()->clear_signature();
+        return r;
+    };
+    CHECK(sync_status(s, unsigned_hello).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string& c) { return hello(impostor, id, c); })
+              .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string&) {
+              return hello(m, id, std::string(v1::kChallengeBytes, 'x'));
+          }).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    std::string recorded;
+    REQUIRE(sync_status(s, [&](const std::string& c) {
+                auto r = hello(m, id, c);
+                recorded = r.SerializeAsString();
+                return r;
+            }).error_code() != grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string&) {
+              v1::SyncRequest r;
+              REQUIRE(r.ParseFromString(recorded));
+              return r;
+          }).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    // A valid proof for node A's id, but made with node B's machine key: B acting as A.
+    Machine other;
+    v1::JoinResponse joined_other;
+    REQUIRE(s.join(join_request(other, token, "b"), &joined_other).ok());
+    CHECK(sync_status(s, [&](const std::string& c) { return hello(other, id, c); })
+              .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string& c) {
+              return hello(m, "n-0000000000000000", c);
+          }).error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK(s.store.version() == version + 1);  // only b's join changed the map
 }
 
 TEST_CASE("Sync: full map, delta for a new peer, readiness after both acks") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b;
     v1::JoinResponse ja, jb;
     REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
@@ -277,7 +356,7 @@ TEST_CASE("Sync: full map, delta for a new peer, readiness after both acks") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     auto stream = s.stub->Sync(&ctx);
-    REQUIRE(stream->Write(hello(a, ja.node_id(), s.now)));
+    REQUIRE(stream->Write(hello(a, ja.node_id(), read_challenge(stream))));
     v1::SyncResponse msg;
     REQUIRE(stream->Read(&msg));
     REQUIRE(msg.has_full());
@@ -313,7 +392,7 @@ TEST_CASE("Sync: full map, delta for a new peer, readiness after both acks") {
 
 TEST_CASE("Sync: a path report shows up in ListNodes and the table until the stream closes") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b, c;
     v1::JoinResponse ja, jb, jc;
     REQUIRE(s.join(join_request(a, token, "web-1"), &ja).ok());
@@ -372,7 +451,7 @@ TEST_CASE("Sync: a path report shows up in ListNodes and the table until the str
 
 TEST_CASE("Sync: a malformed path or endpoint report ends the stream with INVALID_ARGUMENT") {
     Server s;
-    auto token = s.registry.create_token(3600, true, 0).text;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b;
     v1::JoinResponse ja, jb;
     REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
@@ -406,7 +485,7 @@ TEST_CASE("Sync: a malformed path or endpoint report ends the stream with INVALI
 TEST_CASE("The STUN port reaches the agent in the Join response and the full map") {
     for (std::uint32_t stun_port : {3478u, 0u}) {
         Server s(stun_port);
-        auto token = s.registry.create_token(3600, true, 0).text;
+        auto token = s.registry.create_token(token_params(3600, true, 0)).text;
         Machine a;
         v1::JoinResponse ja;
         REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
@@ -421,8 +500,8 @@ TEST_CASE("The STUN port reaches the agent in the Join response and the full map
 // concurrent registrations each passed the check. Here the check and the use are one transaction.
 TEST_CASE("Join: 60 concurrent joins with one single-use token make exactly one node") {
     Server s;
-    auto single = s.registry.create_token(60, false, 0).text;
-    auto limited = s.registry.create_token(60, true, 10).text;
+    auto single = s.registry.create_token(token_params(60, false, 0)).text;
+    auto limited = s.registry.create_token(token_params(60, true, 10)).text;
     constexpr int kJoins = 60;
     std::vector<Machine> machines(2 * kJoins);
     std::vector<grpc::Status> results(2 * kJoins);

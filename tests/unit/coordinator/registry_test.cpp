@@ -15,6 +15,14 @@ inline Code code_of(const std::function<void()>& fn) {
 
 namespace {
 
+TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses) {
+    TokenParams p;
+    p.ttl_seconds = ttl;
+    p.reusable = reusable;
+    p.max_uses = max_uses;
+    return p;
+}
+
 struct Fixture {
     SqliteStore store{":memory:"};
     std::int64_t now = 1'000'000;
@@ -29,7 +37,7 @@ struct Fixture {
 
     NodeRecord join(const std::string& token, std::uint8_t wg, std::uint8_t machine,
                     const std::string& host) {
-        return registry.join({token, key_of(wg), key_of(machine), host, {}});
+        return registry.join({token, key_of(wg), key_of(machine), host, {}, {}});
     }
 };
 
@@ -37,7 +45,7 @@ struct Fixture {
 
 TEST_CASE("join allocates addresses and consumes a single-use token") {
     Fixture f;
-    auto token = f.registry.create_token(3600, false, 0).text;
+    auto token = f.registry.create_token(token_params(3600, false, 0)).text;
     auto node = f.join(token, 1, 101, "alpha");
     CHECK(node.ipv4.to_string() == "100.64.0.1");
     CHECK(node.ipv6.to_string() == "fd00:aa::1");
@@ -49,7 +57,7 @@ TEST_CASE("join allocates addresses and consumes a single-use token") {
 
 TEST_CASE("re-join with the same machine key keeps the node and its addresses") {
     Fixture f;
-    auto token = f.registry.create_token(3600, true, 0).text;
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
     auto first = f.join(token, 1, 101, "alpha");
     f.join(token, 2, 102, "beta");
     auto again = f.join(token, 3, 101, "alpha");  // new WireGuard key, same machine
@@ -64,7 +72,7 @@ TEST_CASE("re-join with the same machine key keeps the node and its addresses") 
 
 TEST_CASE("refused joins store nothing") {
     Fixture f;
-    auto token = f.registry.create_token(60, true, 0).text;
+    auto token = f.registry.create_token(token_params(60, true, 0)).text;
     f.join(token, 1, 101, "alpha");
     auto version = f.store.version();
     SECTION("a WireGuard key claimed by another machine") {
@@ -91,14 +99,14 @@ TEST_CASE("refused joins store nothing") {
 
 TEST_CASE("duplicate hostnames get a suffix") {
     Fixture f;
-    auto token = f.registry.create_token(60, true, 0).text;
+    auto token = f.registry.create_token(token_params(60, true, 0)).text;
     f.join(token, 1, 101, "web");
     CHECK(f.join(token, 2, 102, "web").hostname == "web-2");
 }
 
 TEST_CASE("sync session: full map, then deltas, removals and readiness") {
     Fixture f;
-    auto token = f.registry.create_token(60, true, 0).text;
+    auto token = f.registry.create_token(token_params(60, true, 0)).text;
     auto a = f.join(token, 1, 101, "a");
     auto b = f.join(token, 2, 102, "b");
 
@@ -145,7 +153,7 @@ TEST_CASE("sync session: full map, then deltas, removals and readiness") {
 
 TEST_CASE("a resuming session gets a delta from its version") {
     Fixture f;
-    auto token = f.registry.create_token(60, true, 0).text;
+    auto token = f.registry.create_token(token_params(60, true, 0)).text;
     auto a = f.join(token, 1, 101, "a");
     auto version = f.store.version();
     auto b = f.join(token, 2, 102, "b");
@@ -164,7 +172,7 @@ TEST_CASE("a resuming session gets a delta from its version") {
 
 TEST_CASE("a resumed session knows its own key version before announcing readiness") {
     Fixture f;
-    auto token = f.registry.create_token(60, true, 0).text;
+    auto token = f.registry.create_token(token_params(60, true, 0)).text;
     auto a = f.join(token, 1, 101, "a");
     auto b = f.join(token, 2, 102, "b");
     auto version = f.store.version();
