@@ -74,9 +74,10 @@ check "the coordinator lists 3 nodes" test "$(node_count)" = 3
 section "bad tokens and an unreachable coordinator"
 lab_host bad 10.231.0.50/24
 mesh_agent_start bad
-join_fails() { # TOKEN EXPECTED_SUBSTRING [COORD]
+join_fails() { # TOKEN EXPECTED_SUBSTRING [COORD [FINGERPRINT]]
   local out rc=0
-  out=$(meshctl_in bad join "${3:-$MESH_COORD_ADDR:$MESH_COORD_PORT}" --token "$1" --hostname bad 2>&1) || rc=$?
+  out=$(meshctl_in bad join "${3:-$MESH_COORD_ADDR:$MESH_COORD_PORT}" --token "$1" \
+    --fingerprint "${4:-$(mesh_fingerprint)}" --hostname bad 2>&1) || rc=$?
   [[ $rc -ne 0 ]] || { echo "    join succeeded"; return 1; }
   one_line "$out" || { echo "    not one line: $out"; return 1; }
   grep -q -- "$2" <<<"$out" || { echo "    unexpected message: $out"; return 1; }
@@ -96,6 +97,11 @@ START=$(date +%s)
 check "unreachable coordinator: clear message, nothing stored" \
   join_fails "$TOKEN" "cannot reach the coordinator" "$MESH_COORD_ADDR:7999"
 check "unreachable coordinator: gives up within 20 s" test $(($(date +%s) - START)) -le 20
+WRONG_PIN="sha256:$(printf '%064d' 0)"
+check "another coordinator certificate: refused, names both fingerprints, nothing stored" \
+  join_fails "$TOKEN" "not the pinned $WRONG_PIN" "$MESH_COORD_ADDR:$MESH_COORD_PORT" "$WRONG_PIN"
+check "malformed fingerprint: refused, nothing stored" \
+  join_fails "$TOKEN" "64" "$MESH_COORD_ADDR:$MESH_COORD_PORT" "sha256:abc"
 check "no node was created by any failed join" test "$(node_count)" = 4
 
 section "agent restart keeps identity"

@@ -13,6 +13,7 @@
 #   mesh_port NAME                         NAME's WireGuard listen port: 51820, or with
 #                                          MESH_DISTINCT_PORTS=1 51820 + its lab index (hosts
 #                                          behind one NAT should not share a port: see below)
+#   mesh_fingerprint                       the coordinator certificate's fingerprint
 #   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
 #   meshctl_in NAME ARGS...                meshctl inside NAME
@@ -53,6 +54,11 @@ mesh_coordinator_restart() {
 
 mesh_token() {
   mesh_admin token create --quiet "$@"
+}
+
+# The coordinator certificate's fingerprint, which every join pins.
+mesh_fingerprint() {
+  mesh_admin fingerprint
 }
 
 meshctl_in() {
@@ -100,7 +106,7 @@ mesh_nat_host() {
 mesh_join() {
   local name=$1 token=$2 out
   out=$(meshctl_in "$name" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" --token "$token" \
-    --hostname "$name") || { printf '%s\n' "$out"; return 1; }
+    --fingerprint "$(mesh_fingerprint)" --hostname "$name") || { printf '%s\n' "$out"; return 1; }
   printf '%s\n' "$out"
   # "joined as NAME (ID), addresses 100.64.0.N/10 fd..."
   _MESH_IP[$name]=$(sed -n 's/.*addresses \([0-9.]*\)\/.*/\1/p' <<<"$out")
