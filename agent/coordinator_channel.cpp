@@ -19,8 +19,7 @@ std::shared_ptr<grpc::Channel> coordinator_channel(const std::string& address,
     // A channel of its own connection: SyncClient::reconnect replaces the channel to get a new
     // TCP connection, which a shared subchannel pool would hand back as the old one.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return grpc::CreateCustomChannel(address, tls::pinned_credentials(fingerprint, observed),
-                                     args);
+    return tls::pinned_channel(address, fingerprint, std::move(observed), args);
 }
 
 void validate_coordinator_address(const std::string& address) {

@@ -8,6 +8,7 @@
 #include "agent/convert.hpp"
 #include "agent/coordinator_channel.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
+#include "sync_proof.hpp"
 
 namespace mesh::agent {
 
@@ -55,6 +56,8 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& f
     request.set_wireguard_public_key(keys.wireguard_public.bytes.data(), 32);
     request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
     request.set_hostname(hostname);
+    request.set_machine_signature(keys.sign(v1::join_proof_message(
+        token, std::string(reinterpret_cast<const char*>(keys.wireguard_public.bytes.data()), 32))));
     for (const auto& e : endpoints) request.add_endpoints(e);
 
     Backoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(4), system_random());

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "coordinator/convert.hpp"
+#include "coordinator/machine_proof.hpp"
 #include "coordinator/node_paths.hpp"
 #include "sync_proof.hpp"
 
@@ -22,6 +23,7 @@ std::string new_challenge() {
     randombytes_buf(nonce.data(), nonce.size());
     return nonce;
 }
+
 }  // namespace
 
 grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::JoinRequest* request,
@@ -32,6 +34,7 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         params.wireguard_key =
             key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
         params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
+        params.machine_signature = request->machine_signature();
         params.hostname = request->hostname();
         params.endpoints = endpoints_from_proto(request->endpoints());
         params.requested_tags = {request->requested_tags().begin(), request->requested_tags().end()};
@@ -73,15 +76,9 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::s
     }
     // Verified before anything about the node is told (expiry below), so only its key holder
     // learns it.
-    const std::string message = v1::sync_proof_message(hello.node_id(), challenge);
-    if (hello.signature().size() != crypto_sign_BYTES ||
-        crypto_sign_verify_detached(
-            reinterpret_cast<const unsigned char*>(hello.signature().data()),
-            reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-            node->machine_key.bytes.data()) != 0) {
-        throw StatusError(Code::unauthenticated,
-                          "the hello signature does not verify with this node's machine key");
-    }
+    verify_machine_signature(node->machine_key, hello.signature(),
+                             v1::sync_proof_message(hello.node_id(), challenge),
+                             "the hello's signature over this stream's challenge");
     if (node->expired) {
         throw StatusError(Code::permission_denied,
                           "node " + node->id + "'s key expired; join again with a token");

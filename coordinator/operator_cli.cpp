@@ -33,9 +33,8 @@ class AdminClient {
                             "fingerprint` prints it)");
             }
             observed_ = std::make_shared<tls::PinObservation>();
-            channel = grpc::CreateChannel(
-                target.remote,
-                tls::pinned_credentials(tls::parse_fingerprint(target.fingerprint), observed_));
+            channel = tls::pinned_channel(target.remote, tls::parse_fingerprint(target.fingerprint),
+                                          observed_);
         }
         stub_ = v1::Admin::NewStub(channel);
     }

@@ -7,6 +7,8 @@
 
 #include "coordinator/hostname.hpp"
 #include "coordinator/ipam.hpp"
+#include "coordinator/machine_proof.hpp"
+#include "sync_proof.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/tags.hpp"
 
@@ -97,6 +99,13 @@ NodeRecord Registry::join(const JoinParams& params) {
     }
     const std::string hostname = normalize_hostname(params.hostname);
     const TokenText presented = parse_token(params.token);
+    verify_machine_signature(
+        params.machine_key, params.machine_signature,
+        v1::join_proof_message(params.token,
+                               std::string(reinterpret_cast<const char*>(
+                                               params.wireguard_key.bytes.data()),
+                                           32)),
+        "the join's machine_signature");
     NodeRecord result;
     std::uint64_t version = 0;
     store_.transaction([&] {

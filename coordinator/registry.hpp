@@ -20,6 +20,8 @@ struct JoinParams {
     std::string hostname;
     std::vector<Endpoint> endpoints;
     std::vector<std::string> requested_tags;  // ignored on purpose: tags come from the token
+    // Ed25519 by the machine key over v1::join_proof_message(token, wireguard key bytes).
+    std::string machine_signature;
 };
 
 struct TokenParams {

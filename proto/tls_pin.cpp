@@ -121,6 +121,13 @@ std::shared_ptr<grpc::ChannelCredentials> pinned_credentials(
     return grpc::experimental::TlsCredentials(options);
 }
 
+std::shared_ptr<grpc::Channel> pinned_channel(const std::string& address, const std::string& pin,
+                                              std::shared_ptr<PinObservation> observed,
+                                              grpc::ChannelArguments args) {
+    args.SetSslTargetNameOverride("mesh-coordinator");
+    return grpc::CreateCustomChannel(address, pinned_credentials(pin, std::move(observed)), args);
+}
+
 std::string mismatch_message(const std::string& pinned, const std::string& presented) {
     return "the coordinator presented certificate " +
            (presented.empty() ? std::string("(none readable)") : presented) +

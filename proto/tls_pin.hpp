@@ -34,6 +34,12 @@ struct PinObservation {
 std::shared_ptr<grpc::ChannelCredentials> pinned_credentials(
     const std::string& pin, std::shared_ptr<PinObservation> observed = nullptr);
 
+// A channel to address over pinned TLS. The TLS name asked for is the self-signed certificate's
+// ("mesh-coordinator"), so gRPC's name matching, which the pin makes moot, has nothing to log.
+std::shared_ptr<grpc::Channel> pinned_channel(const std::string& address, const std::string& pin,
+                                              std::shared_ptr<PinObservation> observed = nullptr,
+                                              grpc::ChannelArguments args = {});
+
 // The one-line explanation for a refused pin, naming both fingerprints.
 std::string mismatch_message(const std::string& pinned, const std::string& presented);
 

@@ -1,4 +1,9 @@
 #include <catch2/catch.hpp>
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "sync_proof.hpp"
 
 #include "tests/unit/support/test_support.hpp"
 
@@ -37,7 +42,20 @@ struct Fixture {
 
     NodeRecord join(const std::string& token, std::uint8_t wg, std::uint8_t machine,
                     const std::string& host) {
-        return registry.join({token, key_of(wg), key_of(machine), host, {}, {}});
+        // The machine key is derived from a seed of `machine`, so the join can be signed.
+        unsigned char seed[32], pk[32], sk[64];
+        std::fill(std::begin(seed), std::end(seed), machine);
+        crypto_sign_seed_keypair(pk, sk, seed);
+        Key machine_key;
+        std::copy(std::begin(pk), std::end(pk), machine_key.bytes.begin());
+        auto wg_key = key_of(wg);
+        auto message = mesh::v1::join_proof_message(
+            token, std::string(reinterpret_cast<const char*>(wg_key.bytes.data()), 32));
+        std::string signature(crypto_sign_BYTES, '\0');
+        crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
+                             reinterpret_cast<const unsigned char*>(message.data()),
+                             message.size(), sk);
+        return registry.join({token, wg_key, machine_key, host, {}, {}, signature});
     }
 };
 
