@@ -380,10 +380,13 @@ void Agent::on_removed() {
     std::lock_guard lock(mutex_);
     if (!state_) return;
     spdlog::warn(
-        "event=removed node={} hint=\"the operator removed this node; run meshctl join "
+        "event=removed node={} hint=\"the operator removed this node or expired its key; run meshctl join "
         "to rejoin\"",
         state_->node_id);
     state_->removed = true;
+    // The map is gone, not just emptied: a later join must ask for the whole map again, or a
+    // resume from this version would never send back the peers that did not change since.
+    state_->netmap.version = 0;
     state_->netmap.peers.clear();
     state_->netmap.ready.clear();
     state_->netmap.initiate.clear();

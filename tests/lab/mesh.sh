@@ -27,18 +27,22 @@ MESH_INTERFACE=mesh0
 declare -gA _MESH_AGENT_PID=()
 declare -gA _MESH_IP=()
 _MESH_COORD_PID=""
+_MESH_COORD_ARGS=()
 
 mesh_admin() {
   "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" "$@"
 }
 
-mesh_coordinator_start() {
+# Extra `serve` arguments are remembered, so mesh_coordinator_restart keeps them.
+mesh_coordinator_start() { # [EXTRA serve ARGS...]
+  (($#)) && _MESH_COORD_ARGS=("$@")
   if [[ -z "$(lab_ns coord 2>/dev/null || true)" ]] || ! ip netns list | grep -q "^$(lab_ns coord)\b"; then
     lab_host coord "$MESH_COORD_ADDR/24" || return 1
   fi
   _MESH_COORD_PID=$(lab_spawn coord "$LAB_DIR/coord/coordinator.log" \
     "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" serve \
-    --listen "$MESH_COORD_ADDR:$MESH_COORD_PORT" --ipv6-prefix fd7a:115c:a1e0::/48) || return 1
+    --listen "$MESH_COORD_ADDR:$MESH_COORD_PORT" --ipv6-prefix fd7a:115c:a1e0::/48 \
+    "${_MESH_COORD_ARGS[@]}") || return 1
   lab_wait_for "the coordinator's admin socket" 10 test -S "$LAB_DIR/coord/state/admin.sock"
 }
 
