@@ -296,8 +296,8 @@ void Agent::start_sync_locked() {
         spdlog::error("event=sync_disabled reason=\"{}\"", last_error_);
         return;
     }
-    sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->fingerprint,
-                                         state_->node_id, *keys_, h);
+    sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->fingerprint, state_->node_id,
+                                         *keys_, h);
     sync_->start();
 }
 
@@ -380,7 +380,8 @@ void Agent::on_removed() {
     std::lock_guard lock(mutex_);
     if (!state_) return;
     spdlog::warn(
-        "event=removed node={} hint=\"the operator removed this node or expired its key; run meshctl join "
+        "event=removed node={} hint=\"the operator removed this node or expired its key; run "
+        "meshctl join "
         "to rejoin\"",
         state_->node_id);
     state_->removed = true;
@@ -464,8 +465,8 @@ void Agent::adopt_rotated_key_locked() {
 
 void Agent::renew_key_if_due_locked() {
     if (!sync_ || !connected_ || !state_->netmap.self) return;
-    if (pending_key_ && std::chrono::steady_clock::now() - pending_key_->sent <
-                            std::chrono::seconds(30)) {
+    if (pending_key_ &&
+        std::chrono::steady_clock::now() - pending_key_->sent < std::chrono::seconds(30)) {
         return;  // still waiting for the map to list it
     }
     const auto expires = state_->netmap.self->key_expires_at;

@@ -40,9 +40,8 @@ JoinResult from_response(const v1::JoinResponse& response) {
 }  // namespace
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
-                            const std::string& token, const std::string& hostname,
-                            const Keys& keys, const std::vector<std::string>& endpoints,
-                            const JoinRetry& retry) {
+                            const std::string& token, const std::string& hostname, const Keys& keys,
+                            const std::vector<std::string>& endpoints, const JoinRetry& retry) {
     auto observed = std::make_shared<tls::PinObservation>();
     auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator, fingerprint, observed));
     auto pin_refused = [&] {
@@ -57,7 +56,8 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& f
     request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
     request.set_hostname(hostname);
     request.set_machine_signature(keys.sign(v1::join_proof_message(
-        token, std::string(reinterpret_cast<const char*>(keys.wireguard_public.bytes.data()), 32))));
+        token,
+        std::string(reinterpret_cast<const char*>(keys.wireguard_public.bytes.data()), 32))));
     for (const auto& e : endpoints) request.add_endpoints(e);
 
     Backoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(4), system_random());

@@ -28,7 +28,8 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
     AgentState s;
     try {
         s.coordinator = stored.coordinator();
-        if (!stored.fingerprint().empty()) s.fingerprint = tls::parse_fingerprint(stored.fingerprint());
+        if (!stored.fingerprint().empty())
+            s.fingerprint = tls::parse_fingerprint(stored.fingerprint());
         s.node_id = stored.node_id();
         s.hostname = stored.hostname();
         for (const auto& a : stored.addresses()) s.addresses.push_back(IpPrefix::parse(a, true));

@@ -45,7 +45,8 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
     std::string expiry = "never";
     if (s.key_expires_at() != 0) {
         auto left = s.key_expires_at() - now;
-        expiry = left <= 0 ? "expired" : fmt::format("in {}d {}h", left / 86400, left % 86400 / 3600);
+        expiry =
+            left <= 0 ? "expired" : fmt::format("in {}d {}h", left / 86400, left % 86400 / 3600);
     }
     out += fmt::format("tags:        {}\nkey expires: {} (rotated before)\ncert pin:    {}\n",
                        tags.empty() ? "-" : tags, expiry, s.fingerprint());

@@ -17,8 +17,7 @@ SyncClient::SyncClient(std::string coordinator, std::string fingerprint, std::st
       node_id_(std::move(node_id)),
       keys_(keys),
       handlers_(std::move(handlers)),
-      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_))) {
-}
+      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_))) {}
 
 SyncClient::~SyncClient() {
     stop();

@@ -77,8 +77,8 @@ grpc::Status AdminService::CreateToken(grpc::ServerContext* context,
         spdlog::info(
             "event=token_created token_id={} reusable={} max_uses={} expires_at={} tags={} "
             "ephemeral={}",
-            token.record.id, token.record.reusable, token.record.max_uses,
-            token.record.expires_at, fmt::join(token.record.tags, ","), token.record.ephemeral);
+            token.record.id, token.record.reusable, token.record.max_uses, token.record.expires_at,
+            fmt::join(token.record.tags, ","), token.record.ephemeral);
     });
 }
 
@@ -104,9 +104,9 @@ grpc::Status AdminService::ExpireNode(grpc::ServerContext* context,
     });
 }
 
-grpc::Status AdminService::CreateOperatorCredential(grpc::ServerContext* context,
-                                                    const v1::CreateOperatorCredentialRequest*,
-                                                    v1::CreateOperatorCredentialResponse* response) {
+grpc::Status AdminService::CreateOperatorCredential(
+    grpc::ServerContext* context, const v1::CreateOperatorCredentialRequest*,
+    v1::CreateOperatorCredentialResponse* response) {
     return guarded(context, [&] {
         if (access_ == Access::remote) {
             throw StatusError(Code::permission_denied,

@@ -37,7 +37,8 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         params.machine_signature = request->machine_signature();
         params.hostname = request->hostname();
         params.endpoints = endpoints_from_proto(request->endpoints());
-        params.requested_tags = {request->requested_tags().begin(), request->requested_tags().end()};
+        params.requested_tags = {request->requested_tags().begin(),
+                                 request->requested_tags().end()};
         NodeRecord node = registry_.join(params);
         response->set_node_id(node.id);
         response->set_hostname(node.hostname);
@@ -48,8 +49,8 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         for (const auto& t : node.tags) response->add_tags(t);
         response->set_key_expires_at(node.key_expires_at);
         response->set_ephemeral(node.ephemeral);
-        spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}",
-                     node.id, node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
+        spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}", node.id,
+                     node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
                      node.ephemeral, context->peer());
         return grpc::Status::OK;
     } catch (const StatusError& e) {
@@ -71,8 +72,8 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::s
     }
     auto node = registry_.store().node(hello.node_id());
     if (!node) {
-        throw StatusError(Code::not_found, "node '" + hello.node_id() +
-                                               "' does not exist (removed?); join again");
+        throw StatusError(Code::not_found,
+                          "node '" + hello.node_id() + "' does not exist (removed?); join again");
     }
     // Verified before anything about the node is told (expiry below), so only its key holder
     // learns it.
@@ -155,8 +156,8 @@ grpc::Status CoordinatorService::read_requests(
             } else if (req.has_paths()) {
                 record_paths(session, paths_from_proto(req.paths()));
             } else if (req.has_rotate_key()) {
-                auto key = key_from_bytes(req.rotate_key().wireguard_public_key(),
-                                          "wireguard_public_key");
+                auto key =
+                    key_from_bytes(req.rotate_key().wireguard_public_key(), "wireguard_public_key");
                 auto node = registry_.rotate_key(id, key);
                 spdlog::info("event=key_rotated node={} key_version={} key_expires_at={}", id,
                              node.key_version, node.key_expires_at);

@@ -9,7 +9,8 @@ namespace mesh::coord {
 void verify_machine_signature(const Key& machine_key, const std::string& signature,
                               const std::string& message, const std::string& what) {
     if (signature.empty()) {
-        throw StatusError(Code::unauthenticated, what + " is missing: the machine key must sign it");
+        throw StatusError(Code::unauthenticated,
+                          what + " is missing: the machine key must sign it");
     }
     if (signature.size() != crypto_sign_BYTES ||
         crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),

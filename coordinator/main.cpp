@@ -62,12 +62,14 @@ int main(int argc, char** argv) {
     serve->add_option("--admin-listen", server.admin_listen,
                       "Also serve the operator API over TLS here (host:port), for remote use with "
                       "the operator credential; default off");
-    serve->add_option("--node-key-ttl", node_key_ttl,
-                      "Lifetime of a node's WireGuard key; agents rotate it before it lapses "
-                      "(0 = never expires)")
+    serve
+        ->add_option("--node-key-ttl", node_key_ttl,
+                     "Lifetime of a node's WireGuard key; agents rotate it before it lapses "
+                     "(0 = never expires)")
         ->capture_default_str();
-    serve->add_option("--ephemeral-inactivity", ephemeral_inactivity,
-                      "Remove an ephemeral node after this long without a Sync stream")
+    serve
+        ->add_option("--ephemeral-inactivity", ephemeral_inactivity,
+                     "Remove an ephemeral node after this long without a Sync stream")
         ->capture_default_str();
     serve->add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->capture_default_str();
@@ -112,7 +114,8 @@ int main(int argc, char** argv) {
     std::string cert_file;
     auto* fingerprint = app.add_subcommand(
         "fingerprint", "Print the coordinator certificate's fingerprint (no server needed)");
-    fingerprint->add_option("--tls-cert", cert_file, "Certificate (default: STATE_DIR/tls/cert.pem)");
+    fingerprint->add_option("--tls-cert", cert_file,
+                            "Certificate (default: STATE_DIR/tls/cert.pem)");
 
     CLI11_PARSE(app, argc, argv);
     if (admin_socket.empty()) admin_socket = state_dir + "/admin.sock";

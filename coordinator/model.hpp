@@ -61,8 +61,8 @@ struct NetworkConfig {
     IpPrefix ipv6_prefix;  // chosen at first start (random ULA /48) unless given
     std::uint32_t mtu = 1420;
     std::uint32_t persistent_keepalive = 25;
-    std::uint32_t stun_port = 0;  // the STUN responder's first port (it also uses +1); 0 = none
-    std::uint32_t node_key_ttl = 0;          // seconds; 0 = node keys never expire
+    std::uint32_t stun_port = 0;     // the STUN responder's first port (it also uses +1); 0 = none
+    std::uint32_t node_key_ttl = 0;  // seconds; 0 = node keys never expire
     std::uint32_t ephemeral_inactivity = 1800;  // seconds without a Sync stream
 };
 

@@ -29,8 +29,9 @@ class AdminClient {
                                           grpc::InsecureChannelCredentials());
         } else {
             if (target.fingerprint.empty()) {
-                throw Error("--remote needs --fingerprint (as `token create` or `mesh-coordinator "
-                            "fingerprint` prints it)");
+                throw Error(
+                    "--remote needs --fingerprint (as `token create` or `mesh-coordinator "
+                    "fingerprint` prints it)");
             }
             observed_ = std::make_shared<tls::PinObservation>();
             channel = tls::pinned_channel(target.remote, tls::parse_fingerprint(target.fingerprint),
@@ -161,8 +162,7 @@ int nodes_expire(const AdminTarget& target, const std::string& node) {
 int credential_create(const AdminTarget& target) {
     v1::CreateOperatorCredentialResponse response;
     AdminClient client(target);
-    client.check(
-        client.stub().CreateOperatorCredential(client.context().get(), {}, &response));
+    client.check(client.stub().CreateOperatorCredential(client.context().get(), {}, &response));
     fmt::print("{}\n", response.credential());
     return 0;
 }

@@ -8,9 +8,9 @@
 #include "coordinator/hostname.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/machine_proof.hpp"
-#include "sync_proof.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/tags.hpp"
+#include "sync_proof.hpp"
 
 namespace mesh::coord {
 
@@ -55,8 +55,7 @@ void Registry::revoke_token(const std::string& token_id) {
     store_.transaction([&] {
         auto record = store_.token(token_id);
         if (!record) {
-            throw StatusError(Code::not_found, "no join token with id '" +
-                                                   token_id.substr(0, 64) +
+            throw StatusError(Code::not_found, "no join token with id '" + token_id.substr(0, 64) +
                                                    "' (see `mesh-coordinator token list`)");
         }
         record->revoked = true;
@@ -101,10 +100,9 @@ NodeRecord Registry::join(const JoinParams& params) {
     const TokenText presented = parse_token(params.token);
     verify_machine_signature(
         params.machine_key, params.machine_signature,
-        v1::join_proof_message(params.token,
-                               std::string(reinterpret_cast<const char*>(
-                                               params.wireguard_key.bytes.data()),
-                                           32)),
+        v1::join_proof_message(
+            params.token,
+            std::string(reinterpret_cast<const char*>(params.wireguard_key.bytes.data()), 32)),
         "the join's machine_signature");
     NodeRecord result;
     std::uint64_t version = 0;
@@ -201,8 +199,8 @@ std::string Registry::expire_node(const std::string& id_or_hostname) {
         if (node->expired) return;
         version = store_.bump_version();
         node->expired = true;
-        node->key_expires_at = std::min(node->key_expires_at ? node->key_expires_at : clock_(),
-                                        clock_());
+        node->key_expires_at =
+            std::min(node->key_expires_at ? node->key_expires_at : clock_(), clock_());
         node->version = version;
         store_.put_node(*node);
     });

@@ -70,8 +70,8 @@ std::shared_ptr<grpc::ServerCredentials> tls_credentials(const TlsIdentity& iden
 }
 
 void check_durations(const ServerOptions& options) {
-    if (options.node_key_ttl != 0 && (options.node_key_ttl < 10 ||
-                                      options.node_key_ttl > 10LL * 365 * 86400)) {
+    if (options.node_key_ttl != 0 &&
+        (options.node_key_ttl < 10 || options.node_key_ttl > 10LL * 365 * 86400)) {
         throw Error("--node-key-ttl must be 0 (never) or between 10 s and 10 years");
     }
     if (options.ephemeral_inactivity < 1 || options.ephemeral_inactivity > 365LL * 86400) {
@@ -101,9 +101,8 @@ class Reaper {
         while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
             lock.unlock();
             try {
-                auto result =
-                    registry_.reap([this](const std::string& id) { return hub_.connected(id); },
-                                   since);
+                auto result = registry_.reap(
+                    [this](const std::string& id) { return hub_.connected(id); }, since);
                 for (const auto& id : result.expired) {
                     spdlog::info("event=node_expired node={} by=key_ttl", id);
                 }

@@ -21,8 +21,8 @@ struct ServerOptions {
     std::string tls_key;
     // The operator API over TLS for remote use (needs the operator credential); "" = off.
     std::string admin_listen;
-    std::int64_t node_key_ttl = 90 * 86400;         // seconds; 0 = keys never expire
-    std::int64_t ephemeral_inactivity = 30 * 60;    // seconds
+    std::int64_t node_key_ttl = 90 * 86400;       // seconds; 0 = keys never expire
+    std::int64_t ephemeral_inactivity = 30 * 60;  // seconds
 };
 
 int run_server(const ServerOptions& options);

@@ -33,7 +33,6 @@ bool is_lower_hex(std::string_view s) {
     return true;
 }
 
-
 // "<prefix><id>_<secret>"; `what` names the secret in the errors.
 std::optional<TokenText> split_secret(std::string_view text, std::string_view prefix) {
     const size_t expected = prefix.size() + kIdBytes * 2 + 1 + kSecretBytes * 2;

@@ -47,9 +47,9 @@ class PinVerifier final : public grpc::experimental::ExternalCertificateVerifier
             observed_->presented = presented;
             observed_->mismatch = !ok;
         }
-        *sync_status = ok ? grpc::Status::OK
-                          : grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                         mismatch_message(pin_, presented));
+        *sync_status =
+            ok ? grpc::Status::OK
+               : grpc::Status(grpc::StatusCode::UNAUTHENTICATED, mismatch_message(pin_, presented));
         return true;  // decided synchronously
     }
     void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
@@ -103,8 +103,8 @@ std::string parse_fingerprint(std::string_view text) {
         }
     }
     if (hex.size() != 64) {
-        throw Error("the fingerprint has " + std::to_string(hex.size()) +
-                    " hex digits, not 64; " + shape);
+        throw Error("the fingerprint has " + std::to_string(hex.size()) + " hex digits, not 64; " +
+                    shape);
     }
     return std::string(kPrefix) + hex;
 }
@@ -130,8 +130,8 @@ std::shared_ptr<grpc::Channel> pinned_channel(const std::string& address, const 
 
 std::string mismatch_message(const std::string& pinned, const std::string& presented) {
     return "the coordinator presented certificate " +
-           (presented.empty() ? std::string("(none readable)") : presented) +
-           ", not the pinned " + pinned +
+           (presented.empty() ? std::string("(none readable)") : presented) + ", not the pinned " +
+           pinned +
            ": refusing to talk to it (a wrong address, a re-created coordinator state "
            "directory, or someone in between); get a fresh join command from the operator";
 }

@@ -138,8 +138,9 @@ TEST_CASE("Admin: malformed fields are INVALID_ARGUMENT and change nothing") {
     CHECK(StateSnapshot(s.store) == before);
 }
 
-TEST_CASE("Admin over TLS: no or wrong credential is UNAUTHENTICATED, a node's token is "
-          "PERMISSION_DENIED") {
+TEST_CASE(
+    "Admin over TLS: no or wrong credential is UNAUTHENTICATED, a node's token is "
+    "PERMISSION_DENIED") {
     Server s;
     auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine m;
@@ -190,12 +191,11 @@ TEST_CASE("A client pinning another certificate, or speaking plaintext, gets not
         CHECK(observed->presented == s.tls.fingerprint);
     }
     // Nor does a plaintext client.
-    auto plain = v1::Coordinator::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(s.port), grpc::InsecureChannelCredentials()));
+    auto plain = v1::Coordinator::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(s.port),
+                                                              grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx2;
     v1::JoinResponse r;
-    CHECK(plain->Join(&with_deadline(ctx2), {}, &r).error_code() ==
-          grpc::StatusCode::UNAVAILABLE);
+    CHECK(plain->Join(&with_deadline(ctx2), {}, &r).error_code() == grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_CASE("Join: a revoked token is refused; a wrong secret for a known id is UNAUTHENTICATED") {
@@ -289,8 +289,9 @@ TEST_CASE("Key rotation updates the node in place and reaches the peer's stream"
     live.ctx.TryCancel();
 }
 
-TEST_CASE("Expiry: a lapsed key leaves the peer's map, its hello is PERMISSION_DENIED, a "
-          "re-join brings it back in place") {
+TEST_CASE(
+    "Expiry: a lapsed key leaves the peer's map, its hello is PERMISSION_DENIED, a "
+    "re-join brings it back in place") {
     Server s({.node_key_ttl = 60});
     auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b;
@@ -305,9 +306,11 @@ TEST_CASE("Expiry: a lapsed key leaves the peer's map, its hello is PERMISSION_D
     auto connected = [&](const std::string& id) { return s.hub.connected(id); };
     auto reaped = s.registry.reap(connected, 0);
     CHECK(reaped.expired == std::vector<std::string>{ja.node_id()});
-    CHECK(read_until(sb, [&](const v1::SyncResponse& m) { return lists_removed(m, ja.node_id()); }));
-    CHECK(sync_status(s, [&](const std::string& c) { return hello(a, ja.node_id(), c); })
-              .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(
+        read_until(sb, [&](const v1::SyncResponse& m) { return lists_removed(m, ja.node_id()); }));
+    CHECK(sync_status(s, [&](const std::string& c) {
+              return hello(a, ja.node_id(), c);
+          }).error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK(s.registry.reap(connected, 0).expired.empty());  // once
 
     v1::JoinResponse again;
@@ -321,7 +324,8 @@ TEST_CASE("Expiry: a lapsed key leaves the peer's map, its hello is PERMISSION_D
 
     // The operator expiring b: b's own stream is told in-band.
     s.registry.expire_node("b");
-    CHECK(read_until(sb, [&](const v1::SyncResponse& m) { return lists_removed(m, jb.node_id()); }));
+    CHECK(
+        read_until(sb, [&](const v1::SyncResponse& m) { return lists_removed(m, jb.node_id()); }));
 }
 
 TEST_CASE("Ephemeral nodes are removed after inactivity, never while connected") {
@@ -373,7 +377,8 @@ TEST_CASE("A copy of the database lets its holder neither join nor act as a node
 
     // No secret is in it: the token's and the credential's secret halves appear nowhere.
     std::string bytes = read_file((dir / "copy.db").string());
-    if (std::filesystem::exists(dir / "copy.db-wal")) bytes += read_file((dir / "copy.db-wal").string());
+    if (std::filesystem::exists(dir / "copy.db-wal"))
+        bytes += read_file((dir / "copy.db-wal").string());
     const auto token_secret = token.text.substr(token.text.rfind('_') + 1);
     const auto credential_secret = credential.substr(credential.rfind('_') + 1);
     CHECK(bytes.find(token_secret) == std::string::npos);
@@ -401,8 +406,9 @@ TEST_CASE("A copy of the database lets its holder neither join nor act as a node
         // Everything stored about the node, but not its private machine key.
         Machine thief;
         std::memcpy(thief.pk, n.machine_key.bytes.data(), 32);
-        CHECK(sync_status(s, [&](const std::string& c) { return hello(thief, n.id, c); })
-                  .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+        CHECK(sync_status(s, [&](const std::string& c) {
+                  return hello(thief, n.id, c);
+              }).error_code() == grpc::StatusCode::UNAUTHENTICATED);
         // Re-joining as the node (a join is idempotent per machine key) with a valid token and
         // its public machine key: the thief cannot sign for that key.
         auto as_node = join_request(thief, token.text, "a");

@@ -97,8 +97,9 @@ TEST_CASE("Sync refuses a bad first message, a bad proof and unknown nodes") {
         return r;
     };
     CHECK(sync_status(s, unsigned_hello).error_code() == grpc::StatusCode::UNAUTHENTICATED);
-    CHECK(sync_status(s, [&](const std::string& c) { return hello(impostor, id, c); })
-              .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string& c) {
+              return hello(impostor, id, c);
+          }).error_code() == grpc::StatusCode::UNAUTHENTICATED);
     CHECK(sync_status(s, [&](const std::string&) {
               return hello(m, id, std::string(v1::kChallengeBytes, 'x'));
           }).error_code() == grpc::StatusCode::UNAUTHENTICATED);
@@ -117,8 +118,8 @@ TEST_CASE("Sync refuses a bad first message, a bad proof and unknown nodes") {
     Machine other;
     v1::JoinResponse joined_other;
     REQUIRE(s.join(join_request(other, token, "b"), &joined_other).ok());
-    CHECK(sync_status(s, [&](const std::string& c) { return hello(other, id, c); })
-              .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(sync_status(s, [&](const std::string& c) { return hello(other, id, c); }).error_code() ==
+          grpc::StatusCode::UNAUTHENTICATED);
     CHECK(sync_status(s, [&](const std::string& c) {
               return hello(m, "n-0000000000000000", c);
           }).error_code() == grpc::StatusCode::NOT_FOUND);

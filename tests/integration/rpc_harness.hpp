@@ -4,8 +4,8 @@
 // joins and Sync streams (challenge, hello, status).
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -60,8 +60,7 @@ struct Server {
     TlsIdentity tls = make_self_signed_identity();
     CoordinatorService service{registry, hub};
     AdminService admin_service{registry, hub, AdminService::Access::local, tls.fingerprint};
-    AdminService remote_admin_service{registry, hub, AdminService::Access::remote,
-                                      tls.fingerprint};
+    AdminService remote_admin_service{registry, hub, AdminService::Access::remote, tls.fingerprint};
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<grpc::Server> remote_admin_server;
     std::unique_ptr<v1::Coordinator::Stub> stub;
@@ -69,7 +68,8 @@ struct Server {
     int port = 0;
     int remote_admin_port = 0;
 
-    explicit Server(ServerSetup given = {}) : setup(std::move(given)), network(network_config(setup)) {
+    explicit Server(ServerSetup given = {})
+        : setup(std::move(given)), network(network_config(setup)) {
         REQUIRE(sodium_init() >= 0);
         grpc::SslServerCredentialsOptions tls_options;
         tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
@@ -123,7 +123,7 @@ struct Server {
 };
 
 inline TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses,
-                         std::vector<std::string> tags = {}, bool ephemeral = false) {
+                                std::vector<std::string> tags = {}, bool ephemeral = false) {
     TokenParams p;
     p.ttl_seconds = ttl;
     p.reusable = reusable;
@@ -133,7 +133,8 @@ inline TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t m
     return p;
 }
 
-inline v1::JoinRequest join_request(const Machine& m, const std::string& token, const std::string& host) {
+inline v1::JoinRequest join_request(const Machine& m, const std::string& token,
+                                    const std::string& host) {
     v1::JoinRequest r;
     r.set_token(token);
     r.set_wireguard_public_key(m.wg_key);
@@ -144,7 +145,8 @@ inline v1::JoinRequest join_request(const Machine& m, const std::string& token, 
     return r;
 }
 
-inline v1::SyncRequest hello(const Machine& m, const std::string& node_id, const std::string& challenge) {
+inline v1::SyncRequest hello(const Machine& m, const std::string& node_id,
+                             const std::string& challenge) {
     v1::SyncRequest req;
     auto* h = req.mutable_hello();
     h->set_node_id(node_id);
@@ -165,8 +167,8 @@ inline std::string read_challenge(const SyncStreamPtr& stream) {
 
 // Opens a stream, answers the challenge with make_first(challenge), and returns the status the
 // server ends the stream with.
-inline grpc::Status sync_status(Server& s,
-                         const std::function<v1::SyncRequest(const std::string&)>& make_first) {
+inline grpc::Status sync_status(
+    Server& s, const std::function<v1::SyncRequest(const std::string&)>& make_first) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     auto stream = s.stub->Sync(&ctx);
@@ -230,13 +232,12 @@ inline v1::SyncRequest path_report(v1::NatType nat, const std::string& reflexive
 }
 
 inline v1::PeerPath* add_path(v1::SyncRequest& req, const std::string& id, v1::PathKind kind,
-                       const std::string& endpoint = "") {
+                              const std::string& endpoint = "") {
     auto* p = req.mutable_paths()->add_peers();
     p->set_node_id(id);
     p->set_path(kind);
     p->set_endpoint(endpoint);
     return p;
 }
-
 
 }  // namespace rpc_harness

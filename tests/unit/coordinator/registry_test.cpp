@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <sodium.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 
@@ -53,8 +53,8 @@ struct Fixture {
             token, std::string(reinterpret_cast<const char*>(wg_key.bytes.data()), 32));
         std::string signature(crypto_sign_BYTES, '\0');
         crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
-                             reinterpret_cast<const unsigned char*>(message.data()),
-                             message.size(), sk);
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                             sk);
         return registry.join({token, wg_key, machine_key, host, {}, {}, signature});
     }
 };
