@@ -29,26 +29,7 @@ std::string new_challenge() {
 grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::JoinRequest* request,
                                       v1::JoinResponse* response) {
     try {
-        JoinParams params;
-        params.token = request->token();
-        params.wireguard_key =
-            key_from_bytes(request->wireguard_public_key(), "wireguard_public_key");
-        params.machine_key = key_from_bytes(request->machine_public_key(), "machine_public_key");
-        params.machine_signature = request->machine_signature();
-        params.hostname = request->hostname();
-        params.endpoints = endpoints_from_proto(request->endpoints());
-        params.requested_tags = {request->requested_tags().begin(),
-                                 request->requested_tags().end()};
-        NodeRecord node = registry_.join(params);
-        response->set_node_id(node.id);
-        response->set_hostname(node.hostname);
-        for (const auto& a : interface_addresses(node, registry_.network())) {
-            response->add_addresses(a.to_string());
-        }
-        *response->mutable_network() = to_proto(registry_.network());
-        for (const auto& t : node.tags) response->add_tags(t);
-        response->set_key_expires_at(node.key_expires_at);
-        response->set_ephemeral(node.ephemeral);
+        NodeRecord node = admit(*request, response);
         spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}", node.id,
                      node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
                      node.ephemeral, context->peer());
@@ -60,6 +41,28 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
         spdlog::error("event=join_failed peer={} error=\"{}\"", context->peer(), e.what());
         return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
     }
+}
+
+NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinResponse* response) {
+    JoinParams params;
+    params.token = request.token();
+    params.wireguard_key = key_from_bytes(request.wireguard_public_key(), "wireguard_public_key");
+    params.machine_key = key_from_bytes(request.machine_public_key(), "machine_public_key");
+    params.machine_signature = request.machine_signature();
+    params.hostname = request.hostname();
+    params.endpoints = endpoints_from_proto(request.endpoints());
+    params.requested_tags = {request.requested_tags().begin(), request.requested_tags().end()};
+    NodeRecord node = registry_.join(params);
+    response->set_node_id(node.id);
+    response->set_hostname(node.hostname);
+    for (const auto& a : interface_addresses(node, registry_.network())) {
+        response->add_addresses(a.to_string());
+    }
+    *response->mutable_network() = to_proto(registry_.network());
+    for (const auto& t : node.tags) response->add_tags(t);
+    response->set_key_expires_at(node.key_expires_at);
+    response->set_ephemeral(node.ephemeral);
+    return node;
 }
 
 NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::string& challenge) {
@@ -142,29 +145,31 @@ grpc::Status CoordinatorService::Sync(
     return grpc::Status::OK;
 }
 
+void CoordinatorService::handle_request(const Hub::Session& session, const v1::SyncRequest& req) {
+    const std::string& id = session.node_id;
+    if (req.has_ack()) {
+        hub_.set_applied(id, std::min(req.ack().version(), registry_.store().version()));
+    } else if (req.has_endpoints()) {
+        registry_.update_endpoints(id, endpoints_from_proto(req.endpoints().endpoints()));
+    } else if (req.has_paths()) {
+        record_paths(session, paths_from_proto(req.paths()));
+    } else if (req.has_rotate_key()) {
+        auto key = key_from_bytes(req.rotate_key().wireguard_public_key(), "wireguard_public_key");
+        auto node = registry_.rotate_key(id, key);
+        spdlog::info("event=key_rotated node={} key_version={} key_expires_at={}", id,
+                     node.key_version, node.key_expires_at);
+    } else if (req.has_hello()) {
+        throw StatusError(Code::invalid_argument, "a second hello on one Sync stream");
+    }
+}
+
 grpc::Status CoordinatorService::read_requests(
     grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
     const Hub::Session& session) {
     const std::string& id = session.node_id;
     v1::SyncRequest req;
     try {
-        while (stream->Read(&req)) {
-            if (req.has_ack()) {
-                hub_.set_applied(id, std::min(req.ack().version(), registry_.store().version()));
-            } else if (req.has_endpoints()) {
-                registry_.update_endpoints(id, endpoints_from_proto(req.endpoints().endpoints()));
-            } else if (req.has_paths()) {
-                record_paths(session, paths_from_proto(req.paths()));
-            } else if (req.has_rotate_key()) {
-                auto key =
-                    key_from_bytes(req.rotate_key().wireguard_public_key(), "wireguard_public_key");
-                auto node = registry_.rotate_key(id, key);
-                spdlog::info("event=key_rotated node={} key_version={} key_expires_at={}", id,
-                             node.key_version, node.key_expires_at);
-            } else if (req.has_hello()) {
-                throw StatusError(Code::invalid_argument, "a second hello on one Sync stream");
-            }
-        }
+        while (stream->Read(&req)) handle_request(session, req);
     } catch (const StatusError& e) {
         spdlog::warn("event=sync_bad_request node={} error=\"{}\"", id, e.what());
         return to_grpc(e);

@@ -16,6 +16,13 @@ class CoordinatorService final : public v1::Coordinator::Service {
     grpc::Status Sync(grpc::ServerContext* context,
                       grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override;
 
+    // The handlers' cores without gRPC's stream and context (also what the fuzzers drive). Both
+    // throw StatusError with the status the client gets.
+    // Join: validates, admits (or re-admits) the node and fills the response.
+    NodeRecord admit(const v1::JoinRequest& request, v1::JoinResponse* response);
+    // One client message on an authenticated Sync stream, after the hello.
+    void handle_request(const Hub::Session& session, const v1::SyncRequest& request);
+
   private:
     NodeRecord authenticate(const v1::Hello& hello, const std::string& challenge);
     void stream_map(grpc::ServerContext* context,
