@@ -94,6 +94,7 @@ mesh_coordinator_start
 echo "coordinator: $MESH_COORD_ADDR:$MESH_COORD_PORT (log: $LAB_DIR/coord/coordinator.log)"
 TOKEN=$(mesh_token --reusable --ttl 1h)
 echo "join token:  $TOKEN"
+echo "certificate: $(mesh_fingerprint) (self-signed at first start; every join pins it)"
 NAMES=()
 for ((i = 1; i <= HOSTS; i++)); do
   if ((NAT)); then
@@ -140,6 +141,8 @@ The mesh keeps running. Run a command inside a host, e.g. host1:
   nsenter -t $(lab_holder_pid host1) -n -m wg show mesh0
 Operator commands:
   $MESH_BIN/mesh-coordinator --state-dir $LAB_DIR/coord/state nodes list
+  $MESH_BIN/mesh-coordinator --state-dir $LAB_DIR/coord/state token create --coordinator $MESH_COORD_ADDR:$MESH_COORD_PORT
+  nsenter -t $(lab_holder_pid host1) -n -m $MESH_BIN/meshctl rotate-key
 Logs: $LAB_DIR/*/agent.log, $LAB_DIR/coord/coordinator.log
 Stop it with:
   $0 --stop
