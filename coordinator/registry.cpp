@@ -168,6 +168,9 @@ bool Registry::update_endpoints(const std::string& node_id,
 }
 
 std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname) {
+    if (id_or_hostname.empty() || id_or_hostname.size() > 255) {
+        throw StatusError(Code::invalid_argument, "give a node id or hostname (see nodes list)");
+    }
     auto node = store_.node(id_or_hostname);
     if (!node) node = store_.node_by_hostname(id_or_hostname);
     if (!node) {

@@ -125,6 +125,14 @@ TEST_CASE("Admin: malformed fields are INVALID_ARGUMENT and change nothing") {
     }
     for (auto call : {0, 1}) {
         grpc::ClientContext ctx;
+        v1::ExpireNodeResponse e;
+        v1::RemoveNodeResponse r;
+        auto status = call == 0 ? s.admin->ExpireNode(&with_deadline(ctx), {}, &e)
+                                : s.admin->RemoveNode(&with_deadline(ctx), {}, &r);
+        CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    }
+    for (auto call : {0, 1}) {
+        grpc::ClientContext ctx;
         v1::ExpireNodeRequest expire;
         expire.set_node("nobody");
         v1::ExpireNodeResponse e;
