@@ -251,22 +251,44 @@ void Registry::touch(const std::string& node_id) {
 
 ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
                           std::int64_t serving_since) {
+    const std::int64_t now = clock_();
+    enum class Due { nothing, remove, expire };
+    auto due = [&](const NodeRecord& node) {
+        if (node.ephemeral && !connected(node.id) &&
+            std::max(node.last_seen, serving_since) + network_.ephemeral_inactivity <= now) {
+            return Due::remove;
+        }
+        if (!node.expired && node.key_expires_at != 0 && node.key_expires_at <= now) {
+            return Due::expire;
+        }
+        return Due::nothing;
+    };
+    // Read first, write only when something is due: the pass runs every second, and a write
+    // transaction would take SQLite's write lock each time.
+    auto nodes = store_.nodes();
+    if (std::none_of(nodes.begin(), nodes.end(),
+                     [&](const NodeRecord& n) { return due(n) != Due::nothing; })) {
+        return {};
+    }
     ReapResult result;
     std::uint64_t version = 0;
-    const std::int64_t now = clock_();
     store_.transaction([&] {
-        for (auto& node : store_.nodes()) {
-            if (node.ephemeral && !connected(node.id) &&
-                std::max(node.last_seen, serving_since) + network_.ephemeral_inactivity <= now) {
-                version = store_.bump_version();
-                store_.remove_node(node.id, version);
-                result.removed.push_back(node.id);
-            } else if (!node.expired && node.key_expires_at != 0 && node.key_expires_at <= now) {
-                version = store_.bump_version();
-                node.expired = true;
-                node.version = version;
-                store_.put_node(node);
-                result.expired.push_back(node.id);
+        for (auto& node : store_.nodes()) {  // again, inside the transaction
+            switch (due(node)) {
+                case Due::remove:
+                    version = store_.bump_version();
+                    store_.remove_node(node.id, version);
+                    result.removed.push_back(node.id);
+                    break;
+                case Due::expire:
+                    version = store_.bump_version();
+                    node.expired = true;
+                    node.version = version;
+                    store_.put_node(node);
+                    result.expired.push_back(node.id);
+                    break;
+                case Due::nothing:
+                    break;
             }
         }
     });
