@@ -1,9 +1,13 @@
 // A Join request as the coordinator validates it: arbitrary bytes -> mesh.v1.JoinRequest ->
-// the same conversions and checks, in the same order, as CoordinatorService::Join and
+// the same conversions and checks, in the same order, as CoordinatorService::admit and
 // Registry::join run before they touch the store (keys, endpoints, the all-zero key, hostname,
-// token, then the token check and the unique hostname). Every refusal must be a
-// mesh::coord::StatusError (the gRPC layer maps it to the documented status; a plain
-// mesh::Error would surface as UNAVAILABLE "storage error"), so only StatusError is caught.
+// token, the machine key's signature over token and WireGuard key, then the token check and the
+// unique hostname). Every refusal must be a mesh::coord::StatusError (the gRPC layer maps it to
+// the documented status; a plain mesh::Error would surface as UNAVAILABLE "storage error"), so
+// only StatusError is caught. The seeds are signed by the machine key of
+// tests/fuzz/service_fixture.hpp's web; a signature verifies only if it is that key's own over
+// the request's token and key (anything else would be a forgery). service_requests_fuzz runs the
+// real handlers against a store; this one is the cheap, fast half.
 // The generated protobuf code is not instrumented; our conversions are.
 #include <google/protobuf/stubs/logging.h>
 
@@ -15,10 +19,12 @@
 
 #include "coordinator/convert.hpp"
 #include "coordinator/hostname.hpp"
+#include "coordinator/machine_proof.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/token.hpp"
 #include "mesh/v1/coordinator.pb.h"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/service_fixture.hpp"
 
 using namespace mesh::coord;
 
@@ -71,6 +77,13 @@ void validate(const mesh::v1::JoinRequest& request) {
     FUZZ_CHECK(normalize_hostname(hostname) == hostname);
 
     const TokenText presented = parse_token(request.token());
+    verify_machine_signature(machine_key, request.machine_signature(),
+                             mesh::v1::join_proof_message(request.token(), as_bytes(wireguard_key)),
+                             "the join's machine_signature");
+    static const mesh::fuzz_fixture::MachineKey signer(mesh::fuzz_fixture::kWeb);
+    FUZZ_CHECK(request.machine_public_key() == signer.public_bytes());
+    FUZZ_CHECK(request.machine_signature() ==
+               signer.sign_join(request.token(), request.wireguard_public_key()));
     if (presented.id == record.id) {
         check_token(record, presented, kNow);
         FUZZ_CHECK(request.token() == kToken);

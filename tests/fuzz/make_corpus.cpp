@@ -13,6 +13,7 @@
 #include "agent/convert.hpp"
 #include "agent/state.hpp"
 #include "mesh/v1/coordinator.pb.h"
+#include "tests/fuzz/service_fixture.hpp"
 
 namespace {
 
@@ -118,14 +119,17 @@ void sync_response() {
     write("sync_response", "hostile-peers", frames({hostile, ready({"n-00000000000000ff"}, {})}));
 }
 
+// Signed by join_request_fuzz's machine key (service_fixture.hpp's web).
 v1::JoinRequest join(const std::string& token, const std::string& hostname) {
+    static const fuzz_fixture::MachineKey machine(fuzz_fixture::kWeb);
     v1::JoinRequest r;
     r.set_token(token);
     r.set_wireguard_public_key(key(2));
-    r.set_machine_public_key(key(3));
+    r.set_machine_public_key(machine.public_bytes());
     r.set_hostname(hostname);
     r.add_endpoints("192.0.2.7:51820");
     r.add_endpoints("[2001:db8::7]:51820");
+    r.set_machine_signature(machine.sign_join(token, r.wireguard_public_key()));
     return r;
 }
 
@@ -137,6 +141,166 @@ void join_request() {
     auto zero = join(kToken, "zero");
     zero.set_wireguard_public_key(key(0));
     write("join_request", "zero-key", zero.SerializeAsString());
+    auto unsigned_join = join(kToken, "web");
+    unsigned_join.clear_machine_signature();
+    write("join_request", "unsigned", unsigned_join.SerializeAsString());
+    auto rekeyed = join(kToken, "web");
+    rekeyed.set_wireguard_public_key(key(4));  // the signature is over key(2)
+    write("join_request", "signature-of-another-key", rekeyed.SerializeAsString());
+}
+
+// service_requests_fuzz: the first byte picks Join or Sync (and the stream), then frames
+// (service_fixture.hpp).
+namespace sr {
+
+using namespace fuzz_fixture;
+
+const MachineKey& machine(int m) {
+    static const std::vector<MachineKey> keys = [] {
+        std::vector<MachineKey> k;
+        for (int i = 0; i < kMachines; ++i) k.emplace_back(i);
+        return k;
+    }();
+    return keys[m];
+}
+
+v1::JoinRequest join(int m, const std::string& token, const std::string& hostname,
+                     const std::string& wg_key) {
+    v1::JoinRequest r;
+    r.set_token(token);
+    r.set_wireguard_public_key(wg_key);
+    r.set_machine_public_key(machine(m).public_bytes());
+    r.set_hostname(hostname);
+    r.add_endpoints("192.0.2." + std::to_string(100 + m) + ":51820");
+    r.add_endpoints("[2001:db8::" + std::to_string(100 + m) + "]:51820");
+    r.set_machine_signature(machine(m).sign_join(token, wg_key));
+    return r;
+}
+
+std::string input(std::uint8_t mode, const std::vector<std::string>& messages) {
+    std::string out(1, static_cast<char>(mode));
+    for (const auto& m : messages) out += frame(m);
+    return out;
+}
+
+template <class... Message>
+std::vector<std::string> bytes(const Message&... messages) {
+    return {messages.SerializeAsString()...};
+}
+
+v1::SyncRequest ack(std::uint64_t version) {
+    v1::SyncRequest r;
+    r.mutable_ack()->set_version(version);
+    return r;
+}
+
+v1::SyncRequest endpoints(std::vector<std::string> list) {
+    v1::SyncRequest r;
+    for (const auto& e : list) r.mutable_endpoints()->add_endpoints(e);
+    return r;
+}
+
+v1::SyncRequest paths(const std::string& peer, v1::PathKind kind, const std::string& endpoint) {
+    v1::SyncRequest r;
+    auto* p = r.mutable_paths();
+    p->set_nat(v1::NAT_ENDPOINT_INDEPENDENT);
+    p->set_reflexive("198.51.100.7:41641");
+    auto* peer_path = p->add_peers();
+    peer_path->set_node_id(peer);
+    peer_path->set_path(kind);
+    peer_path->set_endpoint(endpoint);
+    peer_path->set_rtt_us(1500);
+    return r;
+}
+
+v1::SyncRequest rotate(const std::string& wg_key) {
+    v1::SyncRequest r;
+    r.mutable_rotate_key()->set_wireguard_public_key(wg_key);
+    return r;
+}
+
+void write_all() {
+    const std::uint8_t join_mode = 0, signed_join = kSignJoin;
+    const std::uint8_t web = kSync, old = kSync | 1 << 1, gone = kSync | 2 << 1,
+                       replaced = kSync | 3 << 1;
+    const std::string corpus = "service_requests";
+
+    // web joins again: same machine, same key; asks for tags it will not get.
+    auto again = join(kWeb, kTokenValid, "web", wireguard_key(kWeb));
+    again.add_requested_tags("admin");
+    write(corpus, "join-again", input(join_mode, bytes(again)));
+    // A new machine whose hostname is taken, then the same machine again with a new key and name.
+    write(corpus, "join-new-then-rekey",
+          input(join_mode, bytes(join(kNew1, kTokenValid, "WEB", wireguard_key(kNew1)),
+                                 join(kNew1, kTokenValid, "new-name", key(0x77)))));
+    // Four new machines into the three free addresses: the last is refused.
+    write(corpus, "join-fill-overlay",
+          input(join_mode, bytes(join(kNew1, kTokenValid, "a", wireguard_key(kNew1)),
+                                 join(kNew2, kTokenValid, "b", wireguard_key(kNew2)),
+                                 join(kGone, kTokenValid, "gone", wireguard_key(kGone)),
+                                 join(kNew3, kTokenValid, "c", wireguard_key(kNew3)))));
+    // Tokens that grant nothing, a single-use one used twice, an unknown one.
+    write(corpus, "join-tokens",
+          input(join_mode, bytes(join(kNew1, kTokenRevoked, "r", wireguard_key(kNew1)),
+                                 join(kNew1, kTokenExpired, "e", wireguard_key(kNew1)),
+                                 join(kNew2, kTokenSingle, "s", wireguard_key(kNew2)),
+                                 join(kNew3, kTokenSingle, "s", wireguard_key(kNew3)),
+                                 join(kNew4, token_text('9', 'd'), "u", wireguard_key(kNew4)))));
+    // The expired node joins again with a token; a new machine brings db's WireGuard key.
+    write(corpus, "join-expired-and-stolen-key",
+          input(join_mode, bytes(join(kOld, kTokenValid, "old", wireguard_key(kOld)),
+                                 join(kNew1, kTokenValid, "thief", wireguard_key(kDb)))));
+    // Without a signature, with another machine's, with one over another key.
+    auto unsigned_join = join(kWeb, kTokenValid, "web", wireguard_key(kWeb));
+    unsigned_join.clear_machine_signature();
+    auto foreign = join(kWeb, kTokenValid, "web", wireguard_key(kWeb));
+    foreign.set_machine_signature(machine(kDb).sign_join(kTokenValid, wireguard_key(kWeb)));
+    auto other_key = join(kWeb, kTokenValid, "web", wireguard_key(kWeb));
+    other_key.set_wireguard_public_key(key(0x78));
+    write(corpus, "join-bad-signatures",
+          input(join_mode, bytes(unsigned_join, foreign, other_key)));
+    // The harness signs: the fuzzer may change token and keys freely.
+    auto sign_me = join(kNew2, kTokenValid, "signed", key(0x79));
+    sign_me.clear_machine_signature();
+    write(corpus, "join-harness-signs", input(signed_join, bytes(sign_me)));
+
+    // web's stream: everything an agent sends, then a key that is db's (refused: the end).
+    write(corpus, "sync-web",
+          input(web, bytes(ack(3), endpoints({"192.0.2.1:51820", "198.51.100.7:41641"}),
+                           paths("n-0000000000000002", v1::PATH_NAT_DIRECT, "198.51.100.9:51820"),
+                           rotate(key(0x7a)), ack(1000), rotate(wireguard_key(kDb)), ack(5))));
+    write(corpus, "sync-web-bad", input(web, bytes(endpoints({"192.0.2.1:51820", "192.0.2.1"}))));
+    write(corpus, "sync-web-rotate-same", input(web, bytes(rotate(wireguard_key(kWeb)))));
+    write(corpus, "sync-web-rotate-zero", input(web, bytes(rotate(key(0)))));
+    v1::SyncRequest hello;
+    hello.mutable_hello()->set_node_id("n-0000000000000001");
+    hello.mutable_hello()->set_signature(std::string(64, '\1'));
+    write(corpus, "sync-second-hello", input(web, bytes(hello)));
+    auto twice = paths("n-0000000000000002", v1::PATH_LAN, "");
+    *twice.mutable_paths()->add_peers() = twice.paths().peers(0);
+    write(corpus, "sync-paths-twice", input(web, bytes(twice)));
+    // The expired node's stream, the removed node's, and web's replaced one.
+    write(corpus, "sync-old",
+          input(old, bytes(ack(2), endpoints({"192.0.2.3:51820"}), rotate(key(0x7b)))));
+    write(corpus, "sync-gone",
+          input(gone, bytes(ack(2), paths("n-0000000000000002", v1::PATH_NONE, ""),
+                            endpoints({"192.0.2.4:51820"}))));
+    write(corpus, "sync-replaced",
+          input(replaced, bytes(paths("n-0000000000000002", v1::PATH_LAN, "192.0.2.2:51820"),
+                                rotate(key(0x7c)))));
+}
+
+}  // namespace sr
+
+// credentials_fuzz: text. The PEM certificate and its fingerprints were made with openssl
+// (docs/FUZZING.md), not here.
+void credentials() {
+    write("credentials", "operator",
+          "mesh-op1_fedcba9876543210_0123456789abcdef0123456789abcdef0123456789abcdef");
+    write("credentials", "operator-other", "mesh-op1_0123456789abcdef_" + std::string(48, 'e'));
+    write("credentials", "join-token", kToken);
+    write("credentials", "tags", "Web,db,prod-1,web");
+    write("credentials", "tags-bad", "web,-db,a_b");
 }
 
 void agent_state() {
@@ -189,6 +353,8 @@ int main(int argc, char** argv) {
     root = argv[1];
     sync_response();
     join_request();
+    sr::write_all();
+    credentials();
     agent_state();
     token();
     ip_key();
