@@ -156,6 +156,10 @@ bool Registry::update_endpoints(const std::string& node_id,
     store_.transaction([&] {
         auto node = store_.node(node_id);
         if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
+        if (node->expired) {
+            throw StatusError(Code::permission_denied,
+                              "this node's key expired; join again with a token");
+        }
         if (node->endpoints == endpoints) return;
         version = store_.bump_version();
         node->endpoints = endpoints;

@@ -50,7 +50,8 @@ class Registry {
     void revoke_token(const std::string& token_id);
     // Throws StatusError with the status the caller should see; nothing is stored on failure.
     NodeRecord join(const JoinParams& params);
-    // Returns false (and stores nothing) when the list is unchanged. Throws not_found.
+    // Returns false (and stores nothing) when the list is unchanged. Throws not_found, and
+    // permission_denied for an expired node.
     bool update_endpoints(const std::string& node_id, const std::vector<Endpoint>& endpoints);
     // Accepts a node id or a hostname; returns the removed node's id. Throws not_found.
     std::string remove_node(const std::string& id_or_hostname);

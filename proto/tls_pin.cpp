@@ -68,6 +68,7 @@ std::string fingerprint_of_der(std::string_view der) {
 }
 
 std::string fingerprint_of_pem(std::string_view pem) {
+    if (pem.empty()) throw Error("no PEM certificate found (empty)");
     BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
     if (!bio) throw Error("out of memory reading a certificate");
     X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
