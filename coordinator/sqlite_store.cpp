@@ -271,9 +271,18 @@ std::vector<TokenRecord> SqliteStore::tokens() {
 void SqliteStore::put_node(const NodeRecord& n) {
     std::lock_guard lock(mutex_);
     Statement s(db_,
-                "INSERT OR REPLACE INTO nodes(id, hostname, wg_key, machine_key, ipv4, ipv6, "
+                // An upsert on the id only: a clash on another unique column (key, address,
+                // hostname) fails loudly instead of REPLACE silently deleting the other node.
+                "INSERT INTO nodes(id, hostname, wg_key, machine_key, ipv4, ipv6, "
                 "endpoints, created_at, version, key_version, tags, ephemeral, key_expires_at, "
-                "expired, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "expired, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, "
+                "wg_key = excluded.wg_key, machine_key = excluded.machine_key, "
+                "ipv4 = excluded.ipv4, ipv6 = excluded.ipv6, endpoints = excluded.endpoints, "
+                "created_at = excluded.created_at, version = excluded.version, "
+                "key_version = excluded.key_version, tags = excluded.tags, "
+                "ephemeral = excluded.ephemeral, key_expires_at = excluded.key_expires_at, "
+                "expired = excluded.expired, last_seen = excluded.last_seen");
     s.bind(1, n.id).bind(2, n.hostname);
     s.bind_blob(3, n.wireguard_key.bytes.data(), 32).bind_blob(4, n.machine_key.bytes.data(), 32);
     s.bind(5, n.ipv4.to_string()).bind(6, n.ipv6.to_string()).bind(7, join_endpoints(n.endpoints));

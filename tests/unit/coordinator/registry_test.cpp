@@ -208,3 +208,18 @@ TEST_CASE("a resumed session knows its own key version before announcing readine
     applied[c.id] = f.store.version();
     CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{c.id, false}});
 }
+
+TEST_CASE("the store refuses a node clashing with another on a unique column, deleting nothing") {
+    Fixture f;
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    auto a = f.join(token, 1, 101, "a");
+    auto b = f.join(token, 2, 102, "b");
+    auto clash = b;
+    clash.wireguard_key = a.wireguard_key;
+    CHECK_THROWS_AS(f.store.put_node(clash), mesh::Error);
+    clash = b;
+    clash.ipv4 = a.ipv4;
+    CHECK_THROWS_AS(f.store.put_node(clash), mesh::Error);
+    CHECK(f.store.node(a.id) == a);
+    CHECK(f.store.node(b.id) == b);
+}
