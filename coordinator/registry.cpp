@@ -154,12 +154,7 @@ bool Registry::update_endpoints(const std::string& node_id,
     bool changed = false;
     std::uint64_t version = 0;
     store_.transaction([&] {
-        auto node = store_.node(node_id);
-        if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
-        if (node->expired) {
-            throw StatusError(Code::permission_denied,
-                              "this node's key expired; join again with a token");
-        }
+        auto node = live_node(node_id);
         if (node->endpoints == endpoints) return;
         version = store_.bump_version();
         node->endpoints = endpoints;
@@ -169,6 +164,17 @@ bool Registry::update_endpoints(const std::string& node_id,
     });
     if (changed) on_change_(version);
     return changed;
+}
+
+// A node acting on its own record: it must exist and its key must not have expired.
+std::optional<NodeRecord> Registry::live_node(const std::string& node_id) {
+    auto node = store_.node(node_id);
+    if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
+    if (node->expired) {
+        throw StatusError(Code::permission_denied,
+                          "this node's key expired; join again with a token");
+    }
+    return node;
 }
 
 std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname) {
@@ -222,12 +228,7 @@ NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard
     NodeRecord result;
     std::uint64_t version = 0;
     store_.transaction([&] {
-        auto node = store_.node(node_id);
-        if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
-        if (node->expired) {
-            throw StatusError(Code::permission_denied,
-                              "this node's key expired; join again with a token");
-        }
+        auto node = live_node(node_id);
         if (node->wireguard_key == wireguard_key) {
             throw StatusError(Code::invalid_argument,
                               "the new WireGuard key is the current one; generate a fresh key");

@@ -82,6 +82,7 @@ class Registry {
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
     std::optional<NodeRecord> find_node(const std::string& id_or_hostname);
+    std::optional<NodeRecord> live_node(const std::string& node_id);
     std::int64_t key_expiry() const;
 
     Store& store_;

@@ -25,14 +25,6 @@ recent_handshakes() { # NAME COUNT MAX_AGE
   lab_exec "$1" env WG_COLOR_MODE=never wg show mesh0 latest-handshakes |
     awk -v now="$now" -v want="$2" -v age="$3" '$2 > 0 && now - $2 <= age { n++ } END { exit !(n == want) }'
 }
-ping_pair() { lab_ping "$1" "$(mesh_ip "$2")" 1 1 >/dev/null 2>&1; }
-all_pairs_ping() {
-  local a b
-  for a in "$@"; do for b in "$@"; do
-    [[ $a == "$b" ]] && continue
-    ping_pair "$a" "$b" || { echo "    no reply $a -> $b"; return 1; }
-  done; done
-}
 # Nothing but the running agent's own lock (which predates the join) in its state directory.
 state_dir_empty() { [[ -z "$(ls -A "$LAB_DIR/$1/state" 2>/dev/null | grep -vx agent.lock)" ]]; }
 node_count() { mesh_admin nodes list | tail -n +2 | grep -c . || true; }
@@ -47,7 +39,7 @@ for h in h1 h2 h3; do
   check "$h: wg show lists 2 peers with a handshake (within 3 s)" \
     lab_wait_for "handshakes on $h" 3 recent_handshakes "$h" 2 10
 done
-check "ping over the overlay works for every ordered pair" all_pairs_ping h1 h2 h3
+check "ping over the overlay works for every ordered pair" mesh_all_pairs_ping h1 h2 h3
 check "admin socket is mode 0600" test "$(stat -c %a "$LAB_DIR/coord/state/admin.sock")" = 600
 check "key files are mode 0600" test "$(stat -c %a "$LAB_DIR/h1/state/wireguard.key")" = 600
 check "meshctl status shows 2 peers" bash -c "[[ \$(grep -c '100.64' <<<\"\$1\") -ge 3 ]]" _ "$(meshctl_in h1 status)"
@@ -59,7 +51,7 @@ for h in h1 h2 h3 h4; do
   check "$h: 3 peers with a handshake (within 3 s)" \
     lab_wait_for "handshakes on $h" 3 recent_handshakes "$h" 3 10
 done
-check "h4 reaches and is reached by every host" all_pairs_ping h1 h2 h3 h4
+check "h4 reaches and is reached by every host" mesh_all_pairs_ping h1 h2 h3 h4
 
 section "the operator removes a host"
 mesh_admin nodes remove h4 >/dev/null
@@ -116,7 +108,7 @@ check "same public key" test "$(field publicKey "$before")" = "$(field publicKey
 check "same overlay addresses" test "$(grep -A2 '"addresses"' <<<"$before")" = "$(grep -A2 '"addresses"' <<<"$after")"
 check "no second node" test "$(node_count)" = "$nodes_before"
 check "h1's tunnels are back (within 3 s)" lab_wait_for "h1 handshakes" 3 recent_handshakes h1 3 5
-check "ping works both ways after the restart" all_pairs_ping h1 h2 h3
+check "ping works both ways after the restart" mesh_all_pairs_ping h1 h2 h3
 
 section "coordinator restart: tunnels stay up, agents reconnect"
 lab_exec h2 ping -n -q -i 0.02 -c 250 -W 1 "$(mesh_ip h3)" >"$LAB_DIR/h2/ping.log" 2>&1 &

@@ -34,14 +34,6 @@ all_devices() { # yes|no KEY NAME...
   done
 }
 peer_count() { lab_exec "$1" wg show mesh0 peers | grep -c . || true; }
-ping_pair() { lab_ping "$1" "$(mesh_ip "$2")" 1 1 >/dev/null 2>&1; }
-all_pairs_ping() {
-  local a b
-  for a in "$@"; do for b in "$@"; do
-    [[ $a == "$b" ]] && continue
-    ping_pair "$a" "$b" || { echo "    no reply $a -> $b"; return 1; }
-  done; done
-}
 eventually() { lab_wait_for "$1" "$2" "${@:3}"; }
 node_json() { mesh_admin nodes list --json; }
 node_field() { # HOSTNAME FIELD: the field's JSON value from `nodes list --json`
@@ -89,7 +81,7 @@ TOKEN=$(sed -n 's/^token: *//p' <<<"$CREATE_OUT")
 HOSTS=(h1 h2 h3 h4)
 for i in 1 2 3 4; do mesh_host "h$i" "$i"; done
 for h in "${HOSTS[@]}"; do mesh_join "$h" "$TOKEN" >/dev/null; done
-check "all pairs ping over the mesh" eventually "every pair" 15 all_pairs_ping "${HOSTS[@]}"
+check "all pairs ping over the mesh" eventually "every pair" 15 mesh_all_pairs_ping "${HOSTS[@]}"
 check "nodes carry the token's tag" test "$(node_field h2 tags)" = '["web"]'
 STATUS=$(meshctl_in h1 status)
 check "meshctl status shows the tag, the key expiry and the pinned certificate" \
@@ -121,7 +113,7 @@ NEW=$(meshctl_in h1 rotate-key | sed -n 's/^new WireGuard public key \([^ ]*\) s
 check "meshctl rotate-key prints the new key" test -n "$NEW" -a "$NEW" != "$OLD"
 check "h1's device and every peer's device switch within 2 s" eventually "rotation" 2 \
   rotated_everywhere h1 "$NEW" "$OLD" h2 h3 h4
-check "h1 still reaches every peer, and they reach it" eventually "pings after rotation" 10 all_pairs_ping "${HOSTS[@]}"
+check "h1 still reaches every peer, and they reach it" eventually "pings after rotation" 10 mesh_all_pairs_ping "${HOSTS[@]}"
 check "same node, same address after the rotation" test "$(node_field h1 addresses)" != absent
 
 section "operator expiry, and the way back"
@@ -134,13 +126,13 @@ check "the coordinator lists h3 as expired" test "$(node_field h3 expired)" = tr
 mesh_join h3 "$TOKEN" >/dev/null
 check "a re-join brings h3 back on every device and all its peers back on its own" \
   eventually "h3 back" 10 back_everywhere h3 3 h1 h2 h4
-check "and pings flow again" eventually "pings after re-join" 10 all_pairs_ping "${HOSTS[@]}"
+check "and pings flow again" eventually "pings after re-join" 10 mesh_all_pairs_ping "${HOSTS[@]}"
 
 section "agents renew keys before they lapse (TTL ${KEY_TTL}s)"
 H2KEY=$(pubkey h2)
 check "h2 rotates by itself within the TTL" eventually "renewal" "$KEY_TTL" key_changed h2 "$H2KEY"
 check "no node expired meanwhile" none_expired
-check "every pair still pings" eventually "pings after renewal" 10 all_pairs_ping "${HOSTS[@]}"
+check "every pair still pings" eventually "pings after renewal" 10 mesh_all_pairs_ping "${HOSTS[@]}"
 
 section "a key lapses while its agent is down"
 H4KEY=$(pubkey h4)
@@ -162,7 +154,7 @@ check "h3's device drops h2 at once" eventually "h3 drops h2" 2 all_devices no "
 mesh_agent_start h1
 check "h1's agent, back, starts from its saved map and drops h2 within 5 s" \
   eventually "h1 drops h2" 5 all_devices no "$H2KEY" h1
-check "h1 and h3 still reach each other" eventually "h1 <-> h3" 10 all_pairs_ping h1 h3
+check "h1 and h3 still reach each other" eventually "h1 <-> h3" 10 mesh_all_pairs_ping h1 h3
 
 section "ephemeral nodes go away after ${EPHEMERAL_IDLE}s offline"
 EPH=$(mesh_token --ephemeral --ttl 1h)

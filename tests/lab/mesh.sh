@@ -16,6 +16,8 @@
 #   mesh_fingerprint                       the coordinator certificate's fingerprint
 #   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
+#   mesh_ping_pair NAME PEER               one ping over the overlay
+#   mesh_all_pairs_ping NAME...            every ordered pair pings
 #   meshctl_in NAME ARGS...                meshctl inside NAME
 #   mesh_wait_handshakes NAME COUNT TIMEOUT
 #                                          waits until NAME's device has COUNT peers with a handshake
@@ -114,6 +116,17 @@ mesh_join() {
   printf '%s\n' "$out"
   # "joined as NAME (ID), addresses 100.64.0.N/10 fd..."
   _MESH_IP[$name]=$(sed -n 's/.*addresses \([0-9.]*\)\/.*/\1/p' <<<"$out")
+}
+
+# One ping from NAME to PEER's overlay address (1 s timeout).
+mesh_ping_pair() { lab_ping "$1" "$(mesh_ip "$2")" 1 1 >/dev/null 2>&1; }
+# Every ordered pair of NAMEs pings over the overlay; names the first pair that does not.
+mesh_all_pairs_ping() { # NAME...
+  local a b
+  for a in "$@"; do for b in "$@"; do
+    [[ $a == "$b" ]] && continue
+    mesh_ping_pair "$a" "$b" || { echo "    no reply $a -> $b"; return 1; }
+  done; done
 }
 
 mesh_ip() {
