@@ -1,5 +1,6 @@
 #include "tls_pin.hpp"
 
+#include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
@@ -14,6 +15,24 @@ namespace mesh::tls {
 namespace {
 
 constexpr std::string_view kPrefix = "sha256:";
+
+// gRPC loads the system's CA bundle for a TLS channel that names no trust anchor (~50 ms at a
+// process's first connection). The pin replaces chain checks, so the channel gets this anchor
+// instead: a self-signed certificate whose private key was discarded when it was made, and which
+// is never consulted (verify_server_certs is off).
+constexpr const char* kPlaceholderAnchor =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBxzCCAW2gAwIBAgIUdis2l3ProwqTtcgG90fmonT9ExMwCgYIKoZIzj0EAwIw\n"
+    "ODE2MDQGA1UEAwwtbWVzaCBwbGFjZWhvbGRlciB0cnVzdCBhbmNob3IgKGtleSBk\n"
+    "aXNjYXJkZWQpMCAXDTI2MTIwMTIwMjYzMFoYDzIxMjYxMTA3MjAyNjMwWjA4MTYw\n"
+    "NAYDVQQDDC1tZXNoIHBsYWNlaG9sZGVyIHRydXN0IGFuY2hvciAoa2V5IGRpc2Nh\n"
+    "cmRlZCkwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARSWUN8gRBsYe7/SjYonGt5\n"
+    "s3/FBZD9ObKZDZ4rH/L3THeKBdWtC+4tH7iyau7Yv2O8NLNySKOxFOB0juM/xsbZ\n"
+    "o1MwUTAdBgNVHQ4EFgQUxI0Bn1KniiKYKh8TdXYp+i2yIukwHwYDVR0jBBgwFoAU\n"
+    "xI0Bn1KniiKYKh8TdXYp+i2yIukwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n"
+    "AgNIADBFAiEA1Df6QGTvOU0e2T4Bm677Qgr8s7DtZLsItH5JQjB3ed0CIDShgUzE\n"
+    "9hA597PDa3vB3w02NUdUGy91M3NS+dTCtSXV\n"
+    "-----END CERTIFICATE-----\n";
 
 std::string to_hex(const unsigned char* p, size_t n) {
     static const char* digits = "0123456789abcdef";
@@ -117,6 +136,9 @@ std::shared_ptr<grpc::ChannelCredentials> pinned_credentials(
     // coordinator is reached by whatever address the operator gave.
     options.set_verify_server_certs(false);
     options.set_check_call_host(false);
+    options.set_certificate_provider(
+        std::make_shared<grpc::experimental::StaticDataCertificateProvider>(kPlaceholderAnchor));
+    options.watch_root_certs();
     options.set_certificate_verifier(
         grpc::experimental::ExternalCertificateVerifier::Create<PinVerifier>(pin, observed));
     return grpc::experimental::TlsCredentials(options);
