@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "agent/files.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/files.hpp"
 
 namespace mesh::agent {
 
@@ -27,7 +27,7 @@ std::string read_private(const std::string& path) {
         throw Error(path + " is readable by others (mode " + std::to_string(st.st_mode & 0777) +
                     "); run chmod 600 on it");
     }
-    return trim(read_file(path));
+    return trim(kb::read_file(path));
 }
 
 }  // namespace
@@ -81,11 +81,11 @@ std::optional<Keys> Keys::load(const std::string& dir) {
 }
 
 void Keys::save(const std::string& dir) const {
-    ensure_private_dir(dir);
-    write_file_atomic(dir + "/" + kWireguardFile, wireguard_private.to_base64() + "\n", 0600);
+    kb::ensure_private_dir(dir);
+    kb::write_file_atomic(dir + "/" + kWireguardFile, wireguard_private.to_base64() + "\n", 0600);
     Key seed;
     crypto_sign_ed25519_sk_to_seed(seed.bytes.data(), machine_secret.data());
-    write_file_atomic(dir + "/" + kMachineFile, seed.to_base64() + "\n", 0600);
+    kb::write_file_atomic(dir + "/" + kMachineFile, seed.to_base64() + "\n", 0600);
     sodium_memzero(seed.bytes.data(), seed.bytes.size());
 }
 

@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "agent/convert.hpp"
-#include "agent/files.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/files.hpp"
 #include "tls_pin.hpp"
 
 namespace mesh::agent {
@@ -17,7 +17,7 @@ const char* const kStateFile = "state.pb";
 std::optional<AgentState> load_state(const std::string& dir) {
     const std::string path = dir + "/" + kStateFile;
     if (!std::filesystem::exists(path)) return std::nullopt;
-    return parse_state(read_file(path), path);
+    return parse_state(kb::read_file(path), path);
 }
 
 AgentState parse_state(const std::string& bytes, const std::string& origin) {
@@ -69,8 +69,8 @@ std::string serialize_state(const AgentState& s) {
 }
 
 void save_state(const std::string& dir, const AgentState& s) {
-    ensure_private_dir(dir);
-    write_file_atomic(dir + "/" + kStateFile, serialize_state(s), 0600);
+    kb::ensure_private_dir(dir);
+    kb::write_file_atomic(dir + "/" + kStateFile, serialize_state(s), 0600);
 }
 
 }  // namespace mesh::agent

@@ -9,11 +9,9 @@
 #include "coordinator/nodes_table.hpp"
 #include "coordinator/token.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/files.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
 #include "tls_pin.hpp"
-
-#include <fstream>
-#include <sstream>
 
 namespace mesh::coord {
 
@@ -85,10 +83,10 @@ std::string uses_text(bool reusable, std::uint32_t max_uses) {
 }  // namespace
 
 std::string read_credential_file(const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    if (!in || !std::getline(in, line)) throw Error("cannot read the credential file " + path);
+    std::string text = kb::read_file(path);
+    std::string line = text.substr(0, text.find('\n'));
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) throw Error("the credential file " + path + " is empty");
     return line;
 }
 
@@ -168,14 +166,14 @@ int credential_create(const AdminTarget& target) {
 }
 
 int print_fingerprint(const std::string& cert_file) {
-    std::ifstream in(cert_file, std::ios::binary);
-    if (!in) {
-        throw Error("cannot read " + cert_file +
+    std::string pem;
+    try {
+        pem = kb::read_file(cert_file);
+    } catch (const Error& e) {
+        throw Error(std::string(e.what()) +
                     " (the coordinator makes it on first start; is this the right --state-dir?)");
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    fmt::print("{}\n", tls::fingerprint_of_pem(text.str()));
+    fmt::print("{}\n", tls::fingerprint_of_pem(pem));
     return 0;
 }
 

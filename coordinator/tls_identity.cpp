@@ -4,14 +4,12 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/files.hpp"
 #include "tls_pin.hpp"
 
 namespace mesh::coord {
@@ -34,27 +32,6 @@ std::string bio_text(BIO* bio) {
     char* data = nullptr;
     long n = BIO_get_mem_data(bio, &data);
     return std::string(data, static_cast<size_t>(n));
-}
-
-std::string read_file(const std::string& path, const char* what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(std::string("cannot read the TLS ") + what + " " + path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text, mode_t mode) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error("cannot write " + tmp);
-        ::chmod(tmp.c_str(), mode);
-        out << text;
-        out.flush();
-        if (!out) throw Error("cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, path);
 }
 
 void check_key_matches(const std::string& cert_pem, const std::string& key_pem) {
@@ -122,21 +99,20 @@ TlsIdentity load_or_create_tls_identity(const std::string& state_dir, const std:
     }
     TlsIdentity id;
     if (!cert_file.empty()) {
-        id.cert_pem = read_file(cert_file, "certificate");
-        id.key_pem = read_file(key_file, "key");
+        id.cert_pem = kb::read_file(cert_file);
+        id.key_pem = kb::read_file(key_file);
     } else {
         const std::string dir = state_dir + "/tls";
         const std::string cert_path = dir + "/cert.pem", key_path = dir + "/key.pem";
         if (!std::filesystem::exists(cert_path) && !std::filesystem::exists(key_path)) {
-            std::filesystem::create_directories(dir);
-            ::chmod(dir.c_str(), 0700);
+            kb::ensure_private_dir(dir);
             id = make_self_signed_identity();
-            write_file(key_path, id.key_pem, 0600);
-            write_file(cert_path, id.cert_pem, 0644);
+            kb::write_file_atomic(key_path, id.key_pem, 0600);
+            kb::write_file_atomic(cert_path, id.cert_pem, 0644);
             return id;
         }
-        id.cert_pem = read_file(cert_path, "certificate");
-        id.key_pem = read_file(key_path, "key");
+        id.cert_pem = kb::read_file(cert_path);
+        id.key_pem = kb::read_file(key_path);
     }
     check_key_matches(id.cert_pem, id.key_pem);
     id.fingerprint = tls::fingerprint_of_pem(id.cert_pem);

@@ -5,9 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "kmod-bridge/files.hpp"
 #include "rpc_harness.hpp"
 
 using namespace rpc_harness;
@@ -77,13 +76,6 @@ bool lists_removed(const v1::SyncResponse& msg, const std::string& id) {
     if (!msg.has_delta()) return false;
     const auto& removed = msg.delta().removed();
     return std::find(removed.begin(), removed.end(), id) != removed.end();
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 }  // namespace
@@ -384,9 +376,9 @@ TEST_CASE("A copy of the database lets its holder neither join nor act as a node
     }
 
     // No secret is in it: the token's and the credential's secret halves appear nowhere.
-    std::string bytes = read_file((dir / "copy.db").string());
+    std::string bytes = kb::read_file((dir / "copy.db").string());
     if (std::filesystem::exists(dir / "copy.db-wal"))
-        bytes += read_file((dir / "copy.db-wal").string());
+        bytes += kb::read_file((dir / "copy.db-wal").string());
     const auto token_secret = token.text.substr(token.text.rfind('_') + 1);
     const auto credential_secret = credential.substr(credential.rfind('_') + 1);
     CHECK(bytes.find(token_secret) == std::string::npos);

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
+#include "kmod-bridge/files.hpp"
 
 #include "coordinator/status_error.hpp"
 #include "coordinator/tags.hpp"
@@ -98,7 +98,7 @@ TEST_CASE("the self-signed identity is made once and kept across starts") {
         load_or_create_tls_identity(dir.string(), (dir / "tls/cert.pem").string(), ""),
         Catch::Contains("both"));
     auto other = make_self_signed_identity();
-    { std::ofstream(dir / "other.key") << other.key_pem; }
+    kb::write_file_atomic((dir / "other.key").string(), other.key_pem, 0600);
     CHECK_THROWS_WITH(load_or_create_tls_identity(dir.string(), (dir / "tls/cert.pem").string(),
                                                   (dir / "other.key").string()),
                       Catch::Contains("does not belong"));

@@ -1,4 +1,4 @@
-#include "agent/files.hpp"
+#include "kmod-bridge/files.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 
 #include "kmod-bridge/error.hpp"
 
-namespace mesh::agent {
+namespace mesh::kb {
 
 void write_file_atomic(const std::string& path, const std::string& contents, unsigned mode) {
     const std::string tmp = path + ".tmp";
@@ -52,4 +52,4 @@ void ensure_private_dir(const std::string& dir) {
     ::chmod(dir.c_str(), 0700);
 }
 
-}  // namespace mesh::agent
+}  // namespace mesh::kb

@@ -1,8 +1,9 @@
 #pragma once
-// Small file helpers for the state directory: atomic writes with a given mode.
+// Small file helpers for state directories (the agent's and the coordinator's): atomic writes
+// with a given mode, whole-file reads, private directories.
 #include <string>
 
-namespace mesh::agent {
+namespace mesh::kb {
 
 // Writes contents to path via a temporary file, fsync and rename, with the given mode.
 void write_file_atomic(const std::string& path, const std::string& contents, unsigned mode);
@@ -10,4 +11,4 @@ void write_file_atomic(const std::string& path, const std::string& contents, uns
 std::string read_file(const std::string& path);
 void ensure_private_dir(const std::string& dir);  // mkdir -p, mode 0700
 
-}  // namespace mesh::agent
+}  // namespace mesh::kb
