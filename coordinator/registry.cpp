@@ -212,8 +212,7 @@ std::string Registry::expire_node(const std::string& id_or_hostname) {
         if (node->expired) return;
         version = store_.bump_version();
         node->expired = true;
-        node->key_expires_at =
-            std::min(node->key_expires_at ? node->key_expires_at : clock_(), clock_());
+        node->key_expires_at = clock_();  // expired now, whatever was left
         node->version = version;
         store_.put_node(*node);
     });
@@ -268,17 +267,17 @@ ReapResult Registry::reap(const std::function<bool(const std::string&)>& connect
         }
         return Due::nothing;
     };
-    // Read first, write only when something is due: the pass runs every second, and a write
-    // transaction would take SQLite's write lock each time.
-    auto nodes = store_.nodes();
-    if (std::none_of(nodes.begin(), nodes.end(),
+    // The pass runs every second: it reads only the nodes that may be due (the store's index
+    // does the filtering), and takes SQLite's write lock only when one is.
+    auto candidates = store_.reap_candidates(now);
+    if (std::none_of(candidates.begin(), candidates.end(),
                      [&](const NodeRecord& n) { return due(n) != Due::nothing; })) {
         return {};
     }
     ReapResult result;
     std::uint64_t version = 0;
     store_.transaction([&] {
-        for (auto& node : store_.nodes()) {  // again, inside the transaction
+        for (auto& node : store_.reap_candidates(now)) {  // again, inside the transaction
             switch (due(node)) {
                 case Due::remove:
                     version = store_.bump_version();

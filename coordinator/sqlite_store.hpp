@@ -32,6 +32,7 @@ class SqliteStore final : public Store {
     std::optional<NodeRecord> node_by_wireguard_key(const Key& key) override;
     std::optional<NodeRecord> node_by_hostname(const std::string& hostname) override;
     std::vector<NodeRecord> nodes() override;
+    std::vector<NodeRecord> reap_candidates(std::int64_t now) override;
     void touch_node(const std::string& id, std::int64_t last_seen) override;
     void remove_node(const std::string& id, std::uint64_t version) override;
     MapChanges changes_since(std::uint64_t since) override;

@@ -35,6 +35,8 @@ class Store {
     virtual std::optional<NodeRecord> node_by_wireguard_key(const Key& key) = 0;
     virtual std::optional<NodeRecord> node_by_hostname(const std::string& hostname) = 0;
     virtual std::vector<NodeRecord> nodes() = 0;
+    // Ephemeral nodes, and nodes whose key lapsed by `now` but are not marked expired yet.
+    virtual std::vector<NodeRecord> reap_candidates(std::int64_t now) = 0;
     // Sets last_seen only: bookkeeping, not a map change (no version, no delta).
     virtual void touch_node(const std::string& id, std::int64_t last_seen) = 0;
     // Deletes the node and remembers its removal at `version` so deltas can carry it.

@@ -4,12 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include "kmod-bridge/files.hpp"
 
 #include "coordinator/status_error.hpp"
 #include "coordinator/tags.hpp"
 #include "coordinator/tls_identity.hpp"
 #include "coordinator/token.hpp"
+#include "kmod-bridge/files.hpp"
 #include "tls_pin.hpp"
 
 using namespace mesh;
