@@ -4,16 +4,10 @@
 # coordinator, an agent restart and a coordinator restart. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/mesh_test.sh   (root)
 set -euo pipefail
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIPPED: needs root (network namespaces, TUN devices)" >&2
-  exit 77
-fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${MESH_BIN:=$HERE/../../build/bin}"
-MESH_BIN=$(cd "$MESH_BIN" && pwd)
+source "$HERE/../lab/mesh_lab_env.sh"
 source "$HERE/../lab/lab.sh"
 source "$HERE/../lab/mesh.sh"
-
 source "$HERE/../lab/checks.sh"
 
 lab_init

@@ -9,13 +9,8 @@
 # path" by meshctl status and by the coordinator. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/nat_mesh_test.sh   (root)
 set -euo pipefail
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIPPED: needs root (network namespaces, TUN devices)" >&2
-  exit 77
-fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${MESH_BIN:=$HERE/../../build/bin}"
-MESH_BIN=$(cd "$MESH_BIN" && pwd)
+source "$HERE/../lab/mesh_lab_env.sh"
 MESH_COORD_ADDR=203.0.113.254
 MESH_DISTINCT_PORTS=1  # every host its own WireGuard port (tests/lab/mesh.sh, mesh_port)
 source "$HERE/../lab/lab.sh"
