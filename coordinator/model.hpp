@@ -26,6 +26,8 @@ struct TokenRecord {
     bool revoked = false;
     std::vector<std::string> tags;  // given to every node that joins with it
     bool ephemeral = false;         // its nodes are removed after a while without a Sync stream
+
+    bool operator==(const TokenRecord&) const = default;
 };
 
 struct NodeRecord {

@@ -25,16 +25,7 @@ struct StateSnapshot {
           nodes(store.nodes()),
           tokens(store.tokens()),
           credential(store.meta("operator_credential")) {}
-    bool operator==(const StateSnapshot& o) const {
-        if (tokens.size() != o.tokens.size()) return false;
-        for (size_t i = 0; i < tokens.size(); ++i) {
-            if (tokens[i].id != o.tokens[i].id || tokens[i].uses != o.tokens[i].uses ||
-                tokens[i].revoked != o.tokens[i].revoked) {
-                return false;
-            }
-        }
-        return version == o.version && nodes == o.nodes && credential == o.credential;
-    }
+    bool operator==(const StateSnapshot&) const = default;
 };
 
 grpc::ClientContext& with_deadline(grpc::ClientContext& ctx) {
@@ -63,7 +54,7 @@ v1::SyncRequest rotate(const std::string& key) {
     return r;
 }
 
-// Reads map messages until `match` accepts one; false after 5 s.
+// Reads map messages until `match` accepts one; false when the stream ends (its deadline: 10 s).
 bool read_until(SyncStream& stream, const std::function<bool(const v1::SyncResponse&)>& match) {
     v1::SyncResponse msg;
     while (stream.rw->Read(&msg)) {

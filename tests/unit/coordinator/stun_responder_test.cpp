@@ -87,19 +87,32 @@ std::uint16_t free_port() {
     return UdpClient().local.port;  // closed again at once: free unless someone races us
 }
 
-// A responder on 127.0.0.1, at a port the kernel just handed out (and the one after it).
-std::unique_ptr<StunResponder> start_responder() {
+// A responder on HOST ("127.0.0.1", "[::]"), at a port the kernel just handed out (and the one
+// after it). nullptr, with the reason in `unbindable`, when HOST cannot be bound at all (no IPv6).
+std::unique_ptr<StunResponder> start_responder(const std::string& host, std::string& unbindable) {
     for (int attempt = 0; attempt < 20; ++attempt) {
         std::uint16_t port = free_port();
         if (port == 65535) continue;
         try {
-            return std::make_unique<StunResponder>(loopback(port));
-        } catch (const mesh::Error&) {
+            return std::make_unique<StunResponder>(
+                Endpoint::parse(host + ":" + std::to_string(port)));
+        } catch (const mesh::Error& e) {
+            if (std::string(e.what()).find("in use") == std::string::npos) {
+                unbindable = e.what();
+                return nullptr;
+            }
             // port + 1 was taken: try another pair
         }
     }
-    FAIL("no free pair of UDP ports on 127.0.0.1");
+    FAIL("no free pair of UDP ports on " << host);
     return nullptr;
+}
+
+std::unique_ptr<StunResponder> start_responder() {
+    std::string unbindable;
+    auto responder = start_responder("127.0.0.1", unbindable);
+    if (!responder) FAIL("cannot bind 127.0.0.1: " << unbindable);
+    return responder;
 }
 
 std::vector<std::uint8_t> message(stun::Type type, std::uint8_t seed) {
@@ -210,21 +223,12 @@ TEST_CASE("stun: stop returns promptly and is idempotent", "[stun]") {
 }
 
 TEST_CASE("stun: on '::' IPv4 senders are answered with their IPv4 address", "[stun]") {
-    std::unique_ptr<StunResponder> responder;
-    for (int attempt = 0; attempt < 20 && !responder; ++attempt) {
-        std::uint16_t port = free_port();
-        if (port == 65535) continue;
-        try {
-            responder =
-                std::make_unique<StunResponder>(Endpoint::parse("[::]:" + std::to_string(port)));
-        } catch (const mesh::Error& e) {
-            if (std::string(e.what()).find("in use") == std::string::npos) {
-                WARN("no IPv6 here: " << e.what());
-                return;
-            }
-        }
+    std::string unbindable;
+    auto responder = start_responder("[::]", unbindable);
+    if (!responder) {
+        WARN("no IPv6 here: " << unbindable);
+        return;
     }
-    REQUIRE(responder);
     UdpClient client;
     client.send_to(loopback(responder->port()), message(stun::Type::binding_request, 5));
     auto answer = client.receive(std::chrono::seconds(2));
@@ -246,17 +250,9 @@ TEST_CASE("stun: IPv6 senders are answered with their IPv6 address", "[stun]") {
     }
     socklen_t size = sizeof local;
     REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &size) == 0);
-    std::unique_ptr<StunResponder> responder;
-    for (int attempt = 0; attempt < 20 && !responder; ++attempt) {
-        std::uint16_t port = free_port();
-        if (port == 65535) continue;
-        try {
-            responder =
-                std::make_unique<StunResponder>(Endpoint::parse("[::]:" + std::to_string(port)));
-        } catch (const mesh::Error&) {
-        }
-    }
-    REQUIRE(responder);
+    std::string unbindable;
+    auto responder = start_responder("[::]", unbindable);
+    REQUIRE(responder);  // the IPv6 loopback bound above, so "[::]" binds too
     sockaddr_in6 to = local;
     to.sin6_port = htons(responder->port());
     auto request = message(stun::Type::binding_request, 6);
