@@ -12,6 +12,7 @@
 #include "agent/host_endpoints.hpp"
 #include "agent/join_client.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::agent {
 
@@ -23,8 +24,8 @@ Agent::~Agent() {
 
 void Agent::start() {
     std::lock_guard lock(mutex_);
-    keys_ = Keys::load(options_.state_dir);
     state_ = load_state(options_.state_dir);
+    keys_ = Keys::load(options_.state_dir, state_.has_value());
     if (!state_) {
         spdlog::info("event=not_joined state_dir={} hint=\"run meshctl join\"", options_.state_dir);
         return;
@@ -35,7 +36,7 @@ void Agent::start() {
                      state_->node_id);
         return;
     }
-    data_plane_.up(state_->addresses, state_->network.mtu);
+    data_plane_.up(owner_locked(*keys_), state_->addresses, state_->network.mtu);
     if (data_plane_.created_fresh()) {
         // Peers still hold sessions with the device we lost; they would keep sending on them
         // until WireGuard gives up (15 s). So this side starts every handshake right away.
@@ -162,7 +163,8 @@ void Agent::start_paths_locked() {
             // endpoints again makes it pick the new one now. The kernel does the same on its own.
             data_plane_.refresh_endpoints();
         } catch (const std::exception& e) {
-            spdlog::error("event=apply_failed reason=network_change error=\"{}\"", e.what());
+            spdlog::error("event=apply_failed reason=network_change error={}",
+                          kb::log_quote(e.what()));
         }
         after_engine_locked(at);
     };
@@ -186,9 +188,9 @@ void Agent::start_paths_locked() {
     } catch (const std::exception& e) {
         engine_.reset();
         spdlog::warn(
-            "event=paths_disabled error=\"{}\" hint=\"without CAP_NET_RAW no STUN and no path "
+            "event=paths_disabled error={} hint=\"without CAP_NET_RAW no STUN and no path "
             "probes: peers get their first candidate\"",
-            e.what());
+            kb::log_quote(e.what()));
     }
 }
 
@@ -240,7 +242,7 @@ void Agent::after_engine_locked(TimePoint now) {
         try {
             reconcile_locked("path");
         } catch (const std::exception& e) {
-            spdlog::error("event=apply_failed reason=path error=\"{}\"", e.what());
+            spdlog::error("event=apply_failed reason=path error={}", kb::log_quote(e.what()));
         }
         for (const auto& [id, sel] : engine_->selections()) {
             auto text = std::string(path_kind_name(sel.kind)) + " " +
@@ -293,7 +295,7 @@ void Agent::start_sync_locked() {
         last_error_ =
             "no pinned coordinator certificate in the state (joined with an older version); run "
             "meshctl join again with --fingerprint";
-        spdlog::error("event=sync_disabled reason=\"{}\"", last_error_);
+        spdlog::error("event=sync_disabled reason={}", kb::log_quote(last_error_));
         return;
     }
     sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->fingerprint, state_->node_id,
@@ -356,7 +358,8 @@ SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
         reconcile_locked(update.full ? "full_map" : "delta");
         save_state(options_.state_dir, *state_);
     } catch (const std::exception& e) {
-        spdlog::error("event=apply_failed version={} error=\"{}\"", update.version, e.what());
+        spdlog::error("event=apply_failed version={} error={}", update.version,
+                      kb::log_quote(e.what()));
         state_->netmap.version = 0;  // not applied: ask for the whole map again
         return SyncClient::Verdict::resync;
     }
@@ -372,7 +375,7 @@ void Agent::on_ready(const std::vector<std::string>& initiate,
         reconcile_locked("peers_ready");
         save_state(options_.state_dir, *state_);
     } catch (const std::exception& e) {
-        spdlog::error("event=apply_failed reason=peers_ready error=\"{}\"", e.what());
+        spdlog::error("event=apply_failed reason=peers_ready error={}", kb::log_quote(e.what()));
     }
 }
 
@@ -398,7 +401,7 @@ void Agent::on_removed() {
         reconcile_locked("removed");
         save_state(options_.state_dir, *state_);
     } catch (const std::exception& e) {
-        spdlog::error("event=apply_failed reason=removed error=\"{}\"", e.what());
+        spdlog::error("event=apply_failed reason=removed error={}", kb::log_quote(e.what()));
     }
 }
 
@@ -476,18 +479,49 @@ void Agent::renew_key_if_due_locked() {
     try {
         rotate_key_locked(rotation_needed_ ? "key_mismatch" : pending_key_ ? "retry" : "expiry");
     } catch (const Error& e) {
-        spdlog::warn("event=key_rotation_failed error=\"{}\"", e.what());
+        spdlog::warn("event=key_rotation_failed error={}", kb::log_quote(e.what()));
     }
+}
+
+DeviceOwner Agent::owner_locked(const Keys& keys) const {
+    return {owner_alias(keys.machine_public), keys.wireguard_private};
+}
+
+// The keys a join to the coordinator pinned as `fingerprint` uses: the host's own for the
+// coordinator it is pinned to; for any other, keys of its own, kept in memory (and reused by a
+// retry) until a join to it succeeds.
+Keys Agent::join_keys_locked(const std::string& fingerprint) {
+    if (keys_ && keys_reusable_for(state_, fingerprint)) return *keys_;
+    if (!unjoined_keys_ || unjoined_keys_->first != fingerprint) {
+        if (state_) {
+            spdlog::info("event=fresh_keys reason=another_coordinator fingerprint={}", fingerprint);
+        }
+        unjoined_keys_.emplace(fingerprint, Keys::generate());
+    }
+    return unjoined_keys_->second;
 }
 
 JoinResult Agent::join(const std::string& coordinator, const std::string& fingerprint,
                        const std::string& token, const std::string& hostname) {
     Keys keys;
     std::vector<std::string> endpoints;
+    bool prepared_here = false;
     {
         std::lock_guard lock(mutex_);
-        if (!keys_) keys_ = Keys::generate();  // kept in memory only until a join succeeds
-        keys = *keys_;
+        keys = join_keys_locked(fingerprint);
+        // The device first: when it cannot be set up, the coordinator never hears of this host.
+        if (!data_plane_.is_up()) {
+            try {
+                data_plane_.prepare(owner_locked(keys));
+                prepared_here = true;
+            } catch (const std::exception& e) {
+                data_plane_.abandon();
+                throw JoinFailure(grpc::StatusCode::FAILED_PRECONDITION,
+                                  std::string("the WireGuard device cannot be set up (nothing was "
+                                              "sent to the coordinator): ") +
+                                      e.what());
+            }
+        }
         NetworkSettings any_network;  // the overlay is not known yet; exclude nothing extra
         for (const auto& e :
              select_endpoints(host_addresses(), data_plane_.interface_name(),
@@ -495,8 +529,14 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
             endpoints.push_back(e.to_string());
         }
     }
-    JoinResult result =
-        join_coordinator(coordinator, fingerprint, token, hostname, keys, endpoints);
+    JoinResult result;
+    try {
+        result = join_coordinator(coordinator, fingerprint, token, hostname, keys, endpoints);
+    } catch (...) {
+        std::lock_guard lock(mutex_);
+        if (prepared_here) data_plane_.abandon();
+        throw;
+    }
 
     std::unique_ptr<SyncClient> old_sync;
     {
@@ -505,6 +545,7 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     }
     if (old_sync) old_sync->stop();
 
+    std::unique_ptr<NetworkLoop> retired;  // stopped after the lock is released (its thread locks)
     std::lock_guard lock(mutex_);
     AgentState next;
     next.coordinator = coordinator;
@@ -516,26 +557,67 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     if (state_ && state_->node_id == result.node_id && state_->coordinator == coordinator) {
         next.netmap = state_->netmap;  // same node again: keep the map, resume from it
     }
-    keys.save(options_.state_dir);
-    save_state(options_.state_dir, next);
-    state_ = next;
-    spdlog::info("event=joined node={} hostname={} coordinator={} address={}", result.node_id,
-                 result.hostname, coordinator, result.addresses.front().to_string());
+    auto previous_state = state_;
+    auto previous_keys = keys_;
     try {
-        data_plane_.up(state_->addresses, state_->network.mtu);
+        state_ = next;
+        keys_ = keys;
+        data_plane_.up(owner_locked(keys), state_->addresses, state_->network.mtu);
         if (engine_) {
+            engine_->set_own_key(keys.wireguard_private, keys.wireguard_public);
             engine_->set_stun_servers(stun_servers_locked(), Clock::now());
         } else {
             start_paths_locked();
         }
         reconcile_locked("join");
+        // Written only now that the device took the join: a failure leaves no half state.
+        keys.save(options_.state_dir);
+        save_state(options_.state_dir, next);
     } catch (const std::exception& e) {
+        retired = roll_back_join_locked(previous_state, previous_keys, prepared_here);
         throw JoinFailure(grpc::StatusCode::FAILED_PRECONDITION,
-                          "joined as " + result.hostname + " (" + result.node_id +
-                              "), but the WireGuard device could not be set up: " + e.what());
+                          "the coordinator accepted " + result.hostname + " (" + result.node_id +
+                              "), but the WireGuard device did not take it: " + e.what() +
+                              "; nothing was saved here, and joining again (same token, once "
+                              "that is fixed) gets the same node back");
     }
+    unjoined_keys_.reset();
+    spdlog::info("event=joined node={} hostname={} coordinator={} address={} ipv6={}",
+                 result.node_id, result.hostname, coordinator, result.addresses.front().to_string(),
+                 data_plane_.ipv6_disabled() ? "disabled" : "on");
     start_sync_locked();
     return result;
+}
+
+// A join the device did not take: back to what the agent had before, on disk and on the device.
+// Returns the path engine's loop when it has to stop (the caller stops it outside the lock).
+std::unique_ptr<NetworkLoop> Agent::roll_back_join_locked(
+    const std::optional<AgentState>& previous_state, const std::optional<Keys>& previous_keys,
+    bool prepared_here) {
+    state_ = previous_state;
+    keys_ = previous_keys;
+    try {
+        if (keys_) keys_->save(options_.state_dir);  // unchanged files are not rewritten
+        if (state_) save_state(options_.state_dir, *state_);
+    } catch (const std::exception& e) {
+        spdlog::error("event=join_rollback_failed error={}", kb::log_quote(e.what()));
+    }
+    if (prepared_here || !state_ || !keys_) {
+        auto loop = stop_paths_locked();
+        data_plane_.abandon();
+        return loop;
+    }
+    if (engine_) engine_->set_own_key(keys_->wireguard_private, keys_->wireguard_public);
+    if (state_->removed) return nullptr;
+    try {
+        data_plane_.up(owner_locked(*keys_), state_->addresses, state_->network.mtu);
+        reconcile_locked("join_rolled_back");
+    } catch (const std::exception& e) {
+        spdlog::error("event=apply_failed reason=join_rolled_back error={}",
+                      kb::log_quote(e.what()));
+    }
+    start_sync_locked();
+    return nullptr;
 }
 
 void Agent::tick() {
@@ -557,7 +639,7 @@ void Agent::tick() {
     try {
         reconcile_locked("periodic");
     } catch (const std::exception& e) {
-        spdlog::error("event=apply_failed reason=periodic error=\"{}\"", e.what());
+        spdlog::error("event=apply_failed reason=periodic error={}", kb::log_quote(e.what()));
     }
 }
 

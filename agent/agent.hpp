@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/data_plane.hpp"
+#include "agent/device_ownership.hpp"
 #include "agent/join_client.hpp"
 #include "agent/keys.hpp"
 #include "agent/network_loop.hpp"
@@ -104,12 +105,20 @@ class Agent {
     bool refresh_local_locked(TimePoint now);          // true when the host's addresses changed
     void after_engine_locked(TimePoint now);
     std::vector<Endpoint> stun_servers_locked();
+    DeviceOwner owner_locked(const Keys& keys) const;
+    Keys join_keys_locked(const std::string& fingerprint);
+    std::unique_ptr<NetworkLoop> roll_back_join_locked(
+        const std::optional<AgentState>& previous_state, const std::optional<Keys>& previous_keys,
+        bool prepared_here);
     PathReport path_report_locked() const;
 
     AgentOptions options_;
     DataPlane data_plane_;
     std::mutex mutex_;
     std::optional<Keys> keys_;
+    // Keys made for a join to a coordinator the host is not pinned to (its fingerprint first),
+    // memory only: saved once that join succeeds.
+    std::optional<std::pair<std::string, Keys>> unjoined_keys_;
     // A WireGuard key offered to the coordinator, not yet in the map; memory only (after a crash
     // the map lists a key we lack, and a new rotation recovers).
     struct PendingKey {

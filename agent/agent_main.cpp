@@ -8,6 +8,8 @@
 #include "agent/agent.hpp"
 #include "agent/local_api.hpp"
 #include "kmod-bridge/dir_lock.hpp"
+#include "kmod-bridge/files.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace {
 
@@ -71,12 +73,12 @@ int main(int argc, char** argv) {
     options.data_plane.log_file = options.state_dir + "/wireguard-go.log";
 
     try {
-        std::filesystem::create_directories(options.state_dir);
+        mesh::kb::ensure_private_dir(options.state_dir);
         mesh::DirLock lock(options.state_dir, "agent.lock", "mesh-agent");
         mesh::agent::Agent agent(options);
         agent.start();
         mesh::agent::LocalApi api(agent);
-        auto server = mesh::agent::serve_local_api(api, socket);
+        auto server = std::make_unique<mesh::agent::LocalApiServer>(api, socket);
         spdlog::info("event=started socket={} interface={} listen_port={}", socket,
                      options.data_plane.interface, options.listen_port);
 
@@ -91,12 +93,11 @@ int main(int argc, char** argv) {
         schedule_tick(timer, agent);
         io.run();
 
-        server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        server.reset();  // no more meshctl; removes the socket
         agent.stop();
-        std::filesystem::remove(socket);
         spdlog::info("event=stopped");
     } catch (const std::exception& e) {
-        spdlog::critical("event=fatal error=\"{}\"", e.what());
+        spdlog::critical("event=fatal error={}", mesh::kb::log_quote(e.what()));
         fmt::print(stderr, "mesh-agent: {}\n", e.what());
         return 1;
     }

@@ -7,6 +7,7 @@
 #include "agent/backoff.hpp"
 #include "agent/convert.hpp"
 #include "agent/coordinator_channel.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
 #include "sync_proof.hpp"
 
@@ -56,7 +57,7 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& f
     request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
     request.set_hostname(hostname);
     request.set_machine_signature(keys.sign(v1::join_proof_message(
-        token,
+        fingerprint, token,
         std::string(reinterpret_cast<const char*>(keys.wireguard_public.bytes.data()), 32))));
     for (const auto& e : endpoints) request.add_endpoints(e);
 
@@ -74,8 +75,8 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& f
         if (!transient(status.error_code())) {
             throw JoinFailure(status.error_code(), status.error_message());
         }
-        spdlog::warn("event=join_retry coordinator={} attempt={} error=\"{}\"", coordinator,
-                     attempt, status.error_message());
+        spdlog::warn("event=join_retry coordinator={} attempt={} error={}", coordinator, attempt,
+                     kb::log_quote(status.error_message()));
         if (attempt < retry.attempts) std::this_thread::sleep_for(backoff.next());
     }
     auto seconds =

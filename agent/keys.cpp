@@ -51,12 +51,15 @@ Keys Keys::generate() {
     return k;
 }
 
-std::optional<Keys> Keys::load(const std::string& dir) {
+std::optional<Keys> Keys::load(const std::string& dir, bool published) {
     const std::string wg_path = dir + "/" + kWireguardFile;
     const std::string machine_path = dir + "/" + kMachineFile;
     bool have_wg = std::filesystem::exists(wg_path);
     bool have_machine = std::filesystem::exists(machine_path);
     if (!have_wg && !have_machine) return std::nullopt;
+    // Half a pair that no join ever used (a crash between the two writes of the first save):
+    // nobody knows these keys, so the next join makes a fresh pair over them.
+    if (have_wg != have_machine && !published) return std::nullopt;
     if (have_wg != have_machine) {
         throw Error("only one of " + wg_path + " and " + machine_path +
                     " exists; restore the other or remove both to start as a new machine");
@@ -82,11 +85,21 @@ std::optional<Keys> Keys::load(const std::string& dir) {
 
 void Keys::save(const std::string& dir) const {
     kb::ensure_private_dir(dir);
-    kb::write_file_atomic(dir + "/" + kWireguardFile, wireguard_private.to_base64() + "\n", 0600);
     Key seed;
     crypto_sign_ed25519_sk_to_seed(seed.bytes.data(), machine_secret.data());
-    kb::write_file_atomic(dir + "/" + kMachineFile, seed.to_base64() + "\n", 0600);
+    std::string seed_text = seed.to_base64() + "\n";
     sodium_memzero(seed.bytes.data(), seed.bytes.size());
+    // Each file is written only when it changes (a rotation rewrites the WireGuard key alone),
+    // each durably before the next; the state that publishes them is written after both.
+    try {
+        kb::write_file_if_changed(dir + "/" + kMachineFile, seed_text, 0600);
+    } catch (...) {
+        sodium_memzero(seed_text.data(), seed_text.size());
+        throw;
+    }
+    sodium_memzero(seed_text.data(), seed_text.size());
+    kb::write_file_if_changed(dir + "/" + kWireguardFile, wireguard_private.to_base64() + "\n",
+                              0600);
 }
 
 std::string Keys::sign(const std::string& message) const {

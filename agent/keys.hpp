@@ -19,10 +19,13 @@ struct Keys {
     Key machine_public;
 
     static Keys generate();
-    // Loads both keys from dir, or nullopt when neither file exists. Throws mesh::Error when
-    // a file is unreadable, malformed or not 0600.
-    static std::optional<Keys> load(const std::string& dir);
-    // Writes both keys atomically with mode 0600 (the directory is created 0700).
+    // Loads both keys from dir, or nullopt when neither file exists. `published`: a state
+    // naming this host's node exists (keys are saved before it); without one, half a pair is a
+    // save interrupted by a crash, never used, and also gives nullopt. Throws mesh::Error when a
+    // file is unreadable, malformed or not 0600, or half a published pair is missing.
+    static std::optional<Keys> load(const std::string& dir, bool published = true);
+    // Writes both keys atomically and durably with mode 0600, each file only when it changed
+    // (the directory is created 0700).
     void save(const std::string& dir) const;
 
     std::string sign(const std::string& message) const;  // Ed25519 detached signature

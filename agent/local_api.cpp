@@ -92,16 +92,17 @@ grpc::Status LocalApi::RotateKey(grpc::ServerContext*, const v1::RotateKeyReques
     }
 }
 
-std::unique_ptr<grpc::Server> serve_local_api(LocalApi& api, const std::string& socket_path) {
-    std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path());
-    std::filesystem::remove(socket_path);
+LocalApiServer::LocalApiServer(LocalApi& api, const std::string& socket_path) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     builder.RegisterService(&api);
-    auto server = builder.BuildAndStart();
-    if (!server) throw Error("cannot listen on " + socket_path);
-    ::chmod(socket_path.c_str(), 0600);
-    return server;
+    server_ = builder.BuildAndStart();
+    if (!server_) throw Error("cannot start the local API for " + socket_path);
+    listener_ = std::make_unique<local::LocalSocketServer>(*server_, socket_path);
+}
+
+LocalApiServer::~LocalApiServer() {
+    listener_.reset();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
 }
 
 }  // namespace mesh::agent

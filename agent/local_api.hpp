@@ -1,11 +1,12 @@
 #pragma once
-// mesh.v1.Agent on the agent's unix socket (0600): how meshctl talks to the daemon.
+// mesh.v1.Agent on the agent's unix socket (0600, peers checked): how meshctl talks to the daemon.
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
 #include <string>
 
 #include "agent/agent.hpp"
+#include "local_socket.hpp"
 #include "mesh/v1/agent.grpc.pb.h"
 
 namespace mesh::agent {
@@ -24,7 +25,18 @@ class LocalApi final : public v1::Agent::Service {
     Agent& agent_;
 };
 
-// Starts the server on socket_path (replacing a stale socket file, mode 0600).
-std::unique_ptr<grpc::Server> serve_local_api(LocalApi& api, const std::string& socket_path);
+// The local API served on socket_path (replacing a stale socket file; 0600, and only this user
+// and root get through: local_socket.hpp) until destroyed, which removes the socket.
+class LocalApiServer {
+  public:
+    LocalApiServer(LocalApi& api, const std::string& socket_path);
+    ~LocalApiServer();
+    LocalApiServer(const LocalApiServer&) = delete;
+    LocalApiServer& operator=(const LocalApiServer&) = delete;
+
+  private:
+    std::unique_ptr<grpc::Server> server_;
+    std::unique_ptr<local::LocalSocketServer> listener_;
+};
 
 }  // namespace mesh::agent

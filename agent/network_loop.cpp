@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::agent {
 
@@ -66,7 +67,8 @@ void NetworkLoop::run() {
             {port_.receive_fd(), POLLIN, 0}, {monitor_.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
         int ready = ::poll(fds, 3, static_cast<int>(std::max<long>(0, timeout.count())));
         if (ready < 0 && errno != EINTR) {
-            spdlog::error("event=network_loop_failed error=\"{}\"", std::strerror(errno));
+            spdlog::error("event=network_loop_failed error={}",
+                          kb::log_quote(std::strerror(errno)));
             return;
         }
         if (fds[2].revents & POLLIN) {

@@ -68,6 +68,10 @@ std::string serialize_state(const AgentState& s) {
     return stored.SerializeAsString();
 }
 
+bool keys_reusable_for(const std::optional<AgentState>& state, const std::string& fingerprint) {
+    return state && !state->fingerprint.empty() && state->fingerprint == fingerprint;
+}
+
 void save_state(const std::string& dir, const AgentState& s) {
     kb::ensure_private_dir(dir);
     kb::write_file_atomic(dir + "/" + kStateFile, serialize_state(s), 0600);

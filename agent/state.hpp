@@ -25,6 +25,12 @@ struct AgentState {
 std::optional<AgentState> load_state(const std::string& dir);
 void save_state(const std::string& dir, const AgentState& state);
 
+// Whether a join to the coordinator pinned as `fingerprint` may reuse this host's keys: only when
+// the state says the host was joined (now or before a removal) to that same coordinator. A
+// coordinator with another certificate is another mesh, or one that would like to pass as the
+// first: it gets a machine and a WireGuard key it has never seen (security review, finding 3).
+bool keys_reusable_for(const std::optional<AgentState>& state, const std::string& fingerprint);
+
 // The pure halves of the two, for tests and the fuzzer: the file's bytes to a state (throws
 // mesh::Error naming `origin`, e.g. the file's path, for anything corrupt), and back.
 AgentState parse_state(const std::string& bytes, const std::string& origin);

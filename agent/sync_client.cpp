@@ -6,6 +6,7 @@
 #include "agent/convert.hpp"
 #include "agent/coordinator_channel.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 #include "sync_proof.hpp"
 
 namespace mesh::agent {
@@ -73,8 +74,8 @@ void SyncClient::run() {
         auto delay = backoff.next();
         std::unique_lock lock(mutex_);
         if (stopping_) return;
-        spdlog::warn("event=sync_down coordinator={} error=\"{}\" retry_in_ms={} attempt={}",
-                     coordinator_, outcome.error, delay.count(), backoff.attempts());
+        spdlog::warn("event=sync_down coordinator={} error={} retry_in_ms={} attempt={}",
+                     coordinator_, kb::log_quote(outcome.error), delay.count(), backoff.attempts());
         wake_.wait_for(lock, delay, [this] { return stopping_ || reconnect_; });
         if (stopping_) return;
         lock.unlock();
@@ -130,8 +131,8 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         v1::SyncRequest hello;
         auto* h = hello.mutable_hello();
         h->set_node_id(node_id_);
-        h->set_signature(
-            keys_.sign(v1::sync_proof_message(node_id_, challenge.challenge().nonce())));
+        h->set_signature(keys_.sign(
+            v1::sync_proof_message(fingerprint_, node_id_, challenge.challenge().nonce())));
         h->set_last_applied_version(from_version);
         for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
         sent = write(hello);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "coordinator/convert.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::coord {
 
@@ -41,7 +42,8 @@ void AdminService::authorize(grpc::ServerContext* context) {
     try {
         registry_.check_operator(bearer(context));
     } catch (const StatusError& e) {
-        spdlog::warn("event=admin_refused peer={} reason=\"{}\"", context->peer(), e.what());
+        spdlog::warn("event=admin_refused peer={} reason={}", context->peer(),
+                     kb::log_quote(e.what()));
         throw;
     }
 }

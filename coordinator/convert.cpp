@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "kmod-bridge/untrusted_text.hpp"
+
 namespace mesh::coord {
 
 v1::Peer to_proto(const NodeRecord& node) {
@@ -65,12 +67,14 @@ std::vector<Endpoint> endpoints_from_proto(
         throw StatusError(Code::invalid_argument, "at most 64 endpoints may be reported");
     }
     std::vector<Endpoint> out;
-    for (const auto& text : endpoints) {
+    for (int i = 0; i < endpoints.size(); ++i) {
         try {
-            out.push_back(Endpoint::parse(text));
-        } catch (const Error& e) {
+            out.push_back(Endpoint::parse(endpoints[i]));
+        } catch (const Error&) {
+            // Not echoed: a Join is checked here before its token, so this text is anyone's.
             throw StatusError(Code::invalid_argument,
-                              "endpoint '" + text.substr(0, 64) + "': " + e.what());
+                              "endpoint #" + std::to_string(i + 1) +
+                                  " is not an address with a port (a.b.c.d:port or [v6]:port)");
         }
     }
     return out;
@@ -83,8 +87,9 @@ std::optional<Endpoint> optional_endpoint(const std::string& text, const char* f
     try {
         return Endpoint::parse(text);
     } catch (const Error& e) {
-        throw StatusError(Code::invalid_argument,
-                          std::string(field) + " '" + text.substr(0, 64) + "': " + e.what());
+        throw StatusError(
+            Code::invalid_argument,
+            std::string(field) + " '" + kb::escape_untrusted(text) + "': " + e.what());
     }
 }
 
@@ -142,7 +147,7 @@ NodePaths paths_from_proto(const v1::PathReport& report) {
     for (const auto& p : report.peers()) {
         if (!seen.insert(p.node_id()).second) {
             throw StatusError(Code::invalid_argument,
-                              "peer '" + p.node_id().substr(0, 64) + "' is listed twice");
+                              "peer '" + kb::escape_untrusted(p.node_id()) + "' is listed twice");
         }
         out.peers.push_back(peer_path_from_proto(p));
     }

@@ -11,6 +11,7 @@
 #include "coordinator/convert.hpp"
 #include "coordinator/machine_proof.hpp"
 #include "coordinator/node_paths.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 #include "sync_proof.hpp"
 
 namespace mesh::coord {
@@ -35,10 +36,12 @@ grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::Jo
                      node.ephemeral, context->peer());
         return grpc::Status::OK;
     } catch (const StatusError& e) {
-        spdlog::warn("event=join_refused peer={} reason=\"{}\"", context->peer(), e.what());
+        spdlog::warn("event=join_refused peer={} reason={}", context->peer(),
+                     kb::log_quote(e.what()));
         return to_grpc(e);
     } catch (const std::exception& e) {
-        spdlog::error("event=join_failed peer={} error=\"{}\"", context->peer(), e.what());
+        spdlog::error("event=join_failed peer={} error={}", context->peer(),
+                      kb::log_quote(e.what()));
         return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
     }
 }
@@ -49,6 +52,7 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     params.wireguard_key = key_from_bytes(request.wireguard_public_key(), "wireguard_public_key");
     params.machine_key = key_from_bytes(request.machine_public_key(), "machine_public_key");
     params.machine_signature = request.machine_signature();
+    params.coordinator_fingerprint = fingerprint_;
     params.hostname = request.hostname();
     params.endpoints = endpoints_from_proto(request.endpoints());
     params.requested_tags = {request.requested_tags().begin(), request.requested_tags().end()};
@@ -75,15 +79,16 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::s
     }
     auto node = registry_.store().node(hello.node_id());
     if (!node) {
+        // Not echoed: nothing in the hello is authenticated yet.
         throw StatusError(Code::not_found,
-                          "node '" + hello.node_id() + "' does not exist (removed?); join again");
+                          "the hello's node does not exist (removed?); join again");
     }
     // Verified before anything about the node is told (expiry below), so only its key holder
     // learns it.
     verify_machine_signature(node->machine_key, hello.signature(),
-                             v1::sync_proof_message(hello.node_id(), challenge),
+                             v1::sync_proof_message(fingerprint_, hello.node_id(), challenge),
                              "the hello's signature over this stream's challenge");
-    if (node->expired) {
+    if (key_lapsed(*node, registry_.now())) {
         throw StatusError(Code::permission_denied,
                           "node " + node->id + "'s key expired; join again with a token");
     }
@@ -112,7 +117,8 @@ grpc::Status CoordinatorService::Sync(
             registry_.update_endpoints(node.id, endpoints_from_proto(first.hello().endpoints()));
         }
     } catch (const StatusError& e) {
-        spdlog::warn("event=sync_refused peer={} reason=\"{}\"", context->peer(), e.what());
+        spdlog::warn("event=sync_refused peer={} reason={}", context->peer(),
+                     kb::log_quote(e.what()));
         return to_grpc(e);
     }
     if (client_version > registry_.store().version()) client_version = 0;
@@ -171,16 +177,20 @@ grpc::Status CoordinatorService::read_requests(
     try {
         while (stream->Read(&req)) handle_request(session, req);
     } catch (const StatusError& e) {
-        spdlog::warn("event=sync_bad_request node={} error=\"{}\"", id, e.what());
+        spdlog::warn("event=sync_bad_request node={} error={}", id, kb::log_quote(e.what()));
         return to_grpc(e);
     } catch (const std::exception& e) {
-        spdlog::error("event=sync_failed node={} error=\"{}\"", id, e.what());
+        spdlog::error("event=sync_failed node={} error={}", id, kb::log_quote(e.what()));
         return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
     }
     return grpc::Status::OK;
 }
 
-void CoordinatorService::record_paths(const Hub::Session& session, const NodePaths& paths) {
+void CoordinatorService::record_paths(const Hub::Session& session, NodePaths paths) {
+    // The contract ignores ids that are not peers: they are neither kept nor logged.
+    std::erase_if(paths.peers, [&](const PeerPath& p) {
+        return p.node_id == session.node_id || !registry_.store().node(p.node_id);
+    });
     std::optional<NodePaths> before;
     if (!hub_.set_paths(session, paths, before)) return;  // a replaced stream
     auto changes = path_changes(before, paths);
@@ -189,7 +199,17 @@ void CoordinatorService::record_paths(const Hub::Session& session, const NodePat
                      paths.reflexive ? paths.reflexive->to_string() : "-");
     }
     for (const auto& peer : changes.lost_direct_path) {
-        spdlog::warn("event=no_direct_path node={} peer={}", session.node_id, peer);
+        std::uint64_t suppressed = 0;
+        {
+            std::lock_guard lock(warnings_mutex_);
+            if (!warnings_.allow(session.node_id, registry_.now(), suppressed)) continue;
+        }
+        if (suppressed) {
+            spdlog::warn("event=no_direct_path node={} peer={} suppressed_before={}",
+                         session.node_id, peer, suppressed);
+        } else {
+            spdlog::warn("event=no_direct_path node={} peer={}", session.node_id, peer);
+        }
     }
 }
 

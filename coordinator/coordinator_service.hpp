@@ -2,6 +2,7 @@
 // The gRPC adapter for mesh.v1.Coordinator: converts, validates at the boundary, and delegates
 // to the Registry (joins, endpoints) and the Hub + SyncSession (the map stream, path reports).
 #include "coordinator/hub.hpp"
+#include "coordinator/log_budget.hpp"
 #include "coordinator/registry.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
 
@@ -9,7 +10,10 @@ namespace mesh::coord {
 
 class CoordinatorService final : public v1::Coordinator::Service {
   public:
-    CoordinatorService(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {}
+    // fingerprint: this coordinator's certificate fingerprint ("sha256:<hex>"), which every Join
+    // and Sync proof must name.
+    CoordinatorService(Registry& registry, Hub& hub, std::string fingerprint)
+        : registry_(registry), hub_(hub), fingerprint_(std::move(fingerprint)) {}
 
     grpc::Status Join(grpc::ServerContext* context, const v1::JoinRequest* request,
                       v1::JoinResponse* response) override;
@@ -33,10 +37,14 @@ class CoordinatorService final : public v1::Coordinator::Service {
     // it with the returned status.
     grpc::Status read_requests(grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
                                const Hub::Session& session);
-    void record_paths(const Hub::Session& session, const NodePaths& paths);
+    void record_paths(const Hub::Session& session, NodePaths paths);
 
     Registry& registry_;
     Hub& hub_;
+    const std::string fingerprint_;
+    // Per-node warnings (a peer without a direct path): 10 at once, then one per 6 s.
+    std::mutex warnings_mutex_;
+    LogBudget warnings_{10, 6};
 };
 
 }  // namespace mesh::coord

@@ -16,7 +16,11 @@ void verify_machine_signature(const Key& machine_key, const std::string& signatu
         crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
                                     reinterpret_cast<const unsigned char*>(message.data()),
                                     message.size(), machine_key.bytes.data()) != 0) {
-        throw StatusError(Code::unauthenticated, what + " does not verify with the machine key");
+        throw StatusError(Code::unauthenticated,
+                          what +
+                              " does not verify with the machine key for this coordinator (a "
+                              "proof signed by another key, or made out for another "
+                              "coordinator's certificate)");
     }
 }
 

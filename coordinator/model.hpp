@@ -50,6 +50,13 @@ struct NodeRecord {
     bool operator==(const NodeRecord&) const = default;
 };
 
+// Whether the node's key counts as expired at `now`: marked by the reaper or the operator, or
+// past its key_expires_at even if nothing has marked it yet (the reaper runs once a second, and
+// a coordinator that was down has not run it at all).
+inline bool key_lapsed(const NodeRecord& node, std::int64_t now) {
+    return node.expired || (node.key_expires_at != 0 && node.key_expires_at <= now);
+}
+
 // What changed in the map after some version, read atomically.
 struct MapChanges {
     std::uint64_t version = 0;         // the map's current version

@@ -10,6 +10,7 @@
 #include "coordinator/machine_proof.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/tags.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 #include "sync_proof.hpp"
 
 namespace mesh::coord {
@@ -55,7 +56,8 @@ void Registry::revoke_token(const std::string& token_id) {
     store_.transaction([&] {
         auto record = store_.token(token_id);
         if (!record) {
-            throw StatusError(Code::not_found, "no join token with id '" + token_id.substr(0, 64) +
+            throw StatusError(Code::not_found, "no join token with id '" +
+                                                   kb::escape_untrusted(token_id) +
                                                    "' (see `mesh-coordinator token list`)");
         }
         record->revoked = true;
@@ -101,7 +103,7 @@ NodeRecord Registry::join(const JoinParams& params) {
     verify_machine_signature(
         params.machine_key, params.machine_signature,
         v1::join_proof_message(
-            params.token,
+            params.coordinator_fingerprint, params.token,
             std::string(reinterpret_cast<const char*>(params.wireguard_key.bytes.data()), 32)),
         "the join's machine_signature");
     NodeRecord result;
@@ -170,7 +172,7 @@ bool Registry::update_endpoints(const std::string& node_id,
 std::optional<NodeRecord> Registry::live_node(const std::string& node_id) {
     auto node = store_.node(node_id);
     if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
-    if (node->expired) {
+    if (key_lapsed(*node, clock_())) {
         throw StatusError(Code::permission_denied,
                           "this node's key expired; join again with a token");
     }
@@ -184,8 +186,8 @@ std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname)
     auto node = store_.node(id_or_hostname);
     if (!node) node = store_.node_by_hostname(id_or_hostname);
     if (!node) {
-        throw StatusError(Code::not_found,
-                          "no node with id or hostname '" + id_or_hostname.substr(0, 64) + "'");
+        throw StatusError(Code::not_found, "no node with id or hostname '" +
+                                               kb::escape_untrusted(id_or_hostname) + "'");
     }
     return node;
 }
@@ -247,6 +249,32 @@ NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard
     });
     on_change_(version);
     return result;
+}
+
+std::vector<std::string> Registry::settle_key_expiry() {
+    const std::int64_t now = clock_();
+    const std::int64_t ttl = network_.node_key_ttl;
+    std::vector<std::string> changed;
+    std::uint64_t version = 0;
+    store_.transaction([&] {
+        for (auto& node : store_.nodes()) {
+            if (key_lapsed(node, now)) continue;  // the reaper's (it runs right after)
+            std::int64_t wanted = node.key_expires_at;
+            if (ttl == 0) {
+                wanted = 0;  // agents rotate only under a TTL: an old expiry would just lapse
+            } else if (node.key_expires_at == 0 || node.key_expires_at > now + ttl) {
+                wanted = now + ttl;
+            }
+            if (wanted == node.key_expires_at) continue;
+            version = store_.bump_version();
+            node.key_expires_at = wanted;
+            node.version = version;
+            store_.put_node(node);
+            changed.push_back(node.id);
+        }
+    });
+    if (version) on_change_(version);
+    return changed;
 }
 
 void Registry::touch(const std::string& node_id) {

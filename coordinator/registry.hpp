@@ -20,8 +20,12 @@ struct JoinParams {
     std::string hostname;
     std::vector<Endpoint> endpoints;
     std::vector<std::string> requested_tags;  // ignored on purpose: tags come from the token
-    // Ed25519 by the machine key over v1::join_proof_message(token, wireguard key bytes).
+    // Ed25519 by the machine key over v1::join_proof_message(coordinator_fingerprint, token,
+    // wireguard key bytes).
     std::string machine_signature;
+    // This coordinator's own certificate fingerprint (never the client's word for it): the
+    // signature must name it.
+    std::string coordinator_fingerprint;
 };
 
 struct TokenParams {
@@ -60,6 +64,11 @@ class Registry {
     // A new WireGuard key for the node, in place; resets its expiry. Throws invalid_argument (zero
     // or unchanged key), permission_denied (another node holds it), not_found.
     NodeRecord rotate_key(const std::string& node_id, const Key& wireguard_key);
+    // Brings every live node's key expiry in line with the network's node_key_ttl, as it is at
+    // this start: a TTL turned on or shortened gives the nodes whose expiry is later (or never)
+    // now + TTL; a TTL turned off clears their expiry. Each change is a map change (peers see the
+    // new key_expires_at). Returns the ids of the nodes changed.
+    std::vector<std::string> settle_key_expiry();
     // Records that the node's Sync stream opened or closed now (no map change).
     void touch(const std::string& node_id);
     // Expires lapsed keys and removes ephemeral nodes offline for longer than the network's

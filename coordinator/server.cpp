@@ -19,6 +19,9 @@
 #include "coordinator/tls_identity.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/files.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
+#include "local_socket.hpp"
 
 namespace mesh::coord {
 
@@ -79,10 +82,28 @@ void check_durations(const ServerOptions& options) {
     }
 }
 
-// Expires lapsed keys and removes idle ephemeral nodes, once a second, until stopped.
+// One pass of the reaper: expires lapsed keys, removes idle ephemeral nodes, logs what it did.
+// `since`: when this coordinator started serving (a node offline before counts from then).
+void reap_once(Registry& registry, Hub& hub, std::int64_t since) {
+    try {
+        auto result =
+            registry.reap([&hub](const std::string& id) { return hub.connected(id); }, since);
+        for (const auto& id : result.expired) {
+            spdlog::info("event=node_expired node={} by=key_ttl", id);
+        }
+        for (const auto& id : result.removed) {
+            spdlog::info("event=node_removed node={} by=ephemeral_inactivity", id);
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("event=reap_failed error={}", kb::log_quote(e.what()));
+    }
+}
+
+// Runs reap_once every second, until stopped.
 class Reaper {
   public:
-    Reaper(Registry& registry, Hub& hub) : registry_(registry), hub_(hub) {
+    Reaper(Registry& registry, Hub& hub, std::int64_t since)
+        : registry_(registry), hub_(hub), since_(since) {
         thread_ = std::thread([this] { run(); });
     }
     ~Reaper() {
@@ -96,28 +117,17 @@ class Reaper {
 
   private:
     void run() {
-        const std::int64_t since = registry_.now();
         std::unique_lock lock(mutex_);
         while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
             lock.unlock();
-            try {
-                auto result = registry_.reap(
-                    [this](const std::string& id) { return hub_.connected(id); }, since);
-                for (const auto& id : result.expired) {
-                    spdlog::info("event=node_expired node={} by=key_ttl", id);
-                }
-                for (const auto& id : result.removed) {
-                    spdlog::info("event=node_removed node={} by=ephemeral_inactivity", id);
-                }
-            } catch (const std::exception& e) {
-                spdlog::error("event=reap_failed error=\"{}\"", e.what());
-            }
+            reap_once(registry_, hub_, since_);
             lock.lock();
         }
     }
 
     Registry& registry_;
     Hub& hub_;
+    const std::int64_t since_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stop_ = false;
@@ -134,8 +144,7 @@ std::int64_t unix_now() {
 
 int run_server(const ServerOptions& options) {
     check_durations(options);
-    std::filesystem::create_directories(options.state_dir);
-    ::chmod(options.state_dir.c_str(), 0700);
+    kb::ensure_private_dir(options.state_dir);
     DirLock lock(options.state_dir, "coordinator.lock", "mesh-coordinator");
     const std::string admin_socket =
         options.admin_socket.empty() ? options.state_dir + "/admin.sock" : options.admin_socket;
@@ -160,9 +169,18 @@ int run_server(const ServerOptions& options) {
 
     Hub hub;
     Registry registry(store, network, unix_now, [&hub](std::uint64_t) { hub.publish(); });
-    CoordinatorService coordinator(registry, hub);
+    CoordinatorService coordinator(registry, hub, tls.fingerprint);
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
+
+    // Before any listener opens: the key TTL as configured now reaches every node, and whatever
+    // lapsed while the coordinator was down is expired, so no stream can open on a lapsed key.
+    const std::int64_t serving_since = registry.now();
+    if (auto settled = registry.settle_key_expiry(); !settled.empty()) {
+        spdlog::info("event=key_expiry_settled nodes={} node_key_ttl={}", settled.size(),
+                     network.node_key_ttl);
+    }
+    reap_once(registry, hub, serving_since);
 
     // Block the signals before gRPC starts its threads, so only sigwait below receives them.
     sigset_t signals;
@@ -173,7 +191,6 @@ int run_server(const ServerOptions& options) {
     std::optional<StunResponder> stun;
     start_stun(stun, stun_listen);
 
-    std::filesystem::remove(admin_socket);
     int listen_port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen, tls_credentials(tls), &listen_port);
@@ -188,11 +205,10 @@ int run_server(const ServerOptions& options) {
         throw Error("cannot listen on " + options.listen + " (address in use or not local?)");
     }
     grpc::ServerBuilder admin_builder;
-    admin_builder.AddListeningPort("unix:" + admin_socket, grpc::InsecureServerCredentials());
     admin_builder.RegisterService(&admin);
     auto admin_server = admin_builder.BuildAndStart();
-    if (!admin_server) throw Error("cannot listen on admin socket " + admin_socket);
-    ::chmod(admin_socket.c_str(), 0600);
+    if (!admin_server) throw Error("cannot start the operator API for " + admin_socket);
+    auto admin_listener = std::make_unique<local::LocalSocketServer>(*admin_server, admin_socket);
     std::unique_ptr<grpc::Server> remote_admin_server;
     if (!options.admin_listen.empty()) {
         int port = 0;
@@ -204,7 +220,7 @@ int run_server(const ServerOptions& options) {
             throw Error("cannot listen on --admin-listen " + options.admin_listen);
         }
     }
-    Reaper reaper(registry, hub);
+    Reaper reaper(registry, hub, serving_since);
 
     spdlog::info(
         "event=started listen={} admin_socket={} admin_listen={} fingerprint={} ipv4_prefix={} "
@@ -220,9 +236,9 @@ int run_server(const ServerOptions& options) {
     if (stun) stun->stop();
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
     server->Shutdown(deadline);
+    admin_listener.reset();  // no new operator connections; removes the socket
     admin_server->Shutdown(deadline);
     if (remote_admin_server) remote_admin_server->Shutdown(deadline);
-    std::filesystem::remove(admin_socket);
     spdlog::info("event=stopped");
     return 0;
 }

@@ -104,13 +104,24 @@ TlsIdentity load_or_create_tls_identity(const std::string& state_dir, const std:
     } else {
         const std::string dir = state_dir + "/tls";
         const std::string cert_path = dir + "/cert.pem", key_path = dir + "/key.pem";
-        if (!std::filesystem::exists(cert_path) && !std::filesystem::exists(key_path)) {
+        const bool have_cert = std::filesystem::exists(cert_path);
+        // The key is written (durably) before the certificate and nothing is served before
+        // both are: a key without its certificate is a first start that crashed in between, a
+        // certificate no agent ever pinned, so a new pair replaces it. A certificate without its
+        // key is a deleted key: an error, since agents may pin that certificate.
+        if (!have_cert) {
             kb::ensure_private_dir(dir);
             id = make_self_signed_identity();
             kb::write_file_atomic(key_path, id.key_pem, 0600);
             kb::write_file_atomic(cert_path, id.cert_pem, 0644);
             return id;
         }
+        if (!std::filesystem::exists(key_path)) {
+            throw Error(cert_path + " has no key beside it (" + key_path +
+                        " is missing): restore it from a backup, or remove " + dir +
+                        " to make a new certificate (every agent must then join again)");
+        }
+        kb::check_private_dir(dir);
         id.cert_pem = kb::read_file(cert_path);
         id.key_pem = kb::read_file(key_path);
     }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::kb {
 
@@ -14,7 +15,7 @@ IpAddress IpAddress::parse(std::string_view text) {
     // refuse an embedded NUL, where inet_pton would stop and ignore the rest.
     if (text.empty() || text.size() > INET6_ADDRSTRLEN ||
         text.find('\0') != std::string_view::npos) {
-        throw Error("'" + std::string(text.substr(0, 64)) + "' is not an IP address");
+        throw Error("'" + escape_untrusted(text) + "' is not an IP address");
     }
     std::string s(text);
     IpAddress a;
@@ -27,7 +28,7 @@ IpAddress IpAddress::parse(std::string_view text) {
         a.family = Family::v6;
         return a;
     }
-    throw Error("'" + s + "' is not an IP address");
+    throw Error("'" + escape_untrusted(s) + "' is not an IP address");
 }
 
 IpAddress IpAddress::v4(std::uint32_t host_order) {
@@ -50,7 +51,7 @@ static std::uint8_t parse_length(std::string_view text, unsigned max) {
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value > max) {
-        throw Error("prefix length '" + std::string(text.substr(0, 16)) + "' must be 0.." +
+        throw Error("prefix length '" + escape_untrusted(text, 16) + "' must be 0.." +
                     std::to_string(max));
     }
     return static_cast<std::uint8_t>(value);
@@ -64,7 +65,7 @@ IpPrefix IpPrefix::parse(std::string_view text, bool allow_host_bits) {
                    ? static_cast<std::uint8_t>(p.address.max_prefix())
                    : parse_length(text.substr(slash + 1), p.address.max_prefix());
     if (!allow_host_bits && p.masked() != p) {
-        throw Error("prefix '" + std::string(text) + "' has host bits set (did you mean " +
+        throw Error("prefix '" + escape_untrusted(text) + "' has host bits set (did you mean " +
                     p.masked().to_string() + "?)");
     }
     return p;

@@ -66,17 +66,31 @@ void Rtnl::transact(nlmsghdr* request, const std::string& context,
 }
 
 unsigned Rtnl::link_index(const std::string& name) {
+    auto info = link(name);
+    return info ? info->index : 0;
+}
+
+std::optional<LinkInfo> Rtnl::link(const std::string& name) {
     check_name(name);
     Request req(RTM_GETLINK, 0);
     req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
     req.put_name(name);
-    unsigned index = 0;
+    std::optional<LinkInfo> info;
     transact(req.header(), "looking up interface " + name, {ENODEV},
              [&](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
-                 return walk_replies(buffer, seq,
-                                     [&](const nlmsghdr& m) { index = parse_link_index(m); });
+                 return walk_replies(buffer, seq, [&](const nlmsghdr& m) { info = parse_link(m); });
              });
-    return index;
+    return info;
+}
+
+void Rtnl::set_alias(const std::string& name, const std::string& alias) {
+    check_name(name);
+    if (alias.size() > 255) throw Error("an interface alias has at most 255 bytes");
+    Request req(RTM_NEWLINK, 0);
+    req.fixed<ifinfomsg>().ifi_family = AF_UNSPEC;
+    req.put_name(name);
+    mnl_attr_put_strz(req.header(), IFLA_IFALIAS, alias.c_str());
+    transact(req.header(), "setting the alias of " + name);
 }
 
 unsigned Rtnl::require_index(const std::string& name, const std::string& context) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ class Rtnl {
     ~Rtnl();
 
     unsigned link_index(const std::string& name);  // 0 when there is no such interface
+    // The interface's index and alias; nullopt when there is no such interface.
+    std::optional<LinkInfo> link(const std::string& name);
+    // Sets the interface's alias (free text, at most 255 bytes, shown by `ip link`).
+    void set_alias(const std::string& name, const std::string& alias);
     void set_link_up(const std::string& name);
     void set_mtu(const std::string& name, unsigned mtu);
     void delete_link(const std::string& name);  // an absent interface is fine

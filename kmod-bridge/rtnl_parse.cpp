@@ -2,6 +2,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
@@ -14,6 +15,8 @@
 namespace mesh::kb {
 
 namespace {
+
+constexpr std::size_t kMaxAliasBytes = 256;  // IFALIASZ
 
 // The fixed header at the start of a message's payload, after checking that it is there.
 template <typename T>
@@ -170,10 +173,27 @@ std::optional<IpPrefix> parse_address(const nlmsghdr& message, unsigned ifindex)
 }
 
 unsigned parse_link_index(const nlmsghdr& message) {
+    return parse_link(message).index;
+}
+
+LinkInfo parse_link(const nlmsghdr& message) {
     if (message.nlmsg_type != RTM_NEWLINK) throw Error("expected an RTM_NEWLINK reply");
     int index = fixed_header<ifinfomsg>(message, "RTM_NEWLINK").ifi_index;
     if (index <= 0) throw Error("RTM_NEWLINK reply carries no interface index");
-    return static_cast<unsigned>(index);
+    LinkInfo info;
+    info.index = static_cast<unsigned>(index);
+    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
+    std::size_t header = MNL_ALIGN(sizeof(ifinfomsg));
+    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
+    if (payload < header) return info;
+    for_each_attribute(base + header, payload - header, [&](const nlattr& attr) {
+        if (mnl_attr_get_type(&attr) != IFLA_IFALIAS) return;
+        const char* text = static_cast<const char*>(mnl_attr_get_payload(&attr));
+        std::size_t n = mnl_attr_get_payload_len(&attr);
+        // NUL-terminated by the kernel; bounded by the attribute either way.
+        info.alias.assign(text, strnlen(text, std::min<std::size_t>(n, kMaxAliasBytes)));
+    });
+    return info;
 }
 
 NetlinkOutcome parse_address_dump(std::span<const std::uint8_t> buffer, std::uint32_t seq,

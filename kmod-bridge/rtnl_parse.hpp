@@ -35,6 +35,14 @@ std::optional<IpPrefix> parse_address(const nlmsghdr& message, unsigned ifindex)
 // The interface index of an RTM_NEWLINK message.
 unsigned parse_link_index(const nlmsghdr& message);
 
+// What an RTM_NEWLINK message says of its interface: index and alias (IFLA_IFALIAS, the free
+// text `ip link set IF alias TEXT` sets; empty when it has none).
+struct LinkInfo {
+    unsigned index = 0;
+    std::string alias;
+};
+LinkInfo parse_link(const nlmsghdr& message);
+
 // One buffer of replies to the RTM_GETADDR dump request seq: appends the addresses of ifindex
 // to out and says whether the dump has ended. This is the path Rtnl::addresses takes.
 NetlinkOutcome parse_address_dump(std::span<const std::uint8_t> buffer, std::uint32_t seq,

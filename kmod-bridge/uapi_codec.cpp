@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::kb {
 
@@ -14,13 +15,7 @@ namespace {
 // Untrusted text goes into error messages only shortened and with control bytes replaced, so a
 // hostile reply cannot flood or forge log lines.
 std::string printable(std::string_view text) {
-    constexpr std::size_t kMax = 48;
-    std::string out;
-    for (char c : text.substr(0, kMax)) {
-        out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-    }
-    if (text.size() > kMax) out += "...";
-    return out;
+    return escape_untrusted(text, 48);
 }
 
 template <typename T>

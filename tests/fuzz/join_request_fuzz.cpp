@@ -77,9 +77,11 @@ void validate(const mesh::v1::JoinRequest& request) {
     FUZZ_CHECK(normalize_hostname(hostname) == hostname);
 
     const TokenText presented = parse_token(request.token());
-    verify_machine_signature(machine_key, request.machine_signature(),
-                             mesh::v1::join_proof_message(request.token(), as_bytes(wireguard_key)),
-                             "the join's machine_signature");
+    verify_machine_signature(
+        machine_key, request.machine_signature(),
+        mesh::v1::join_proof_message(mesh::fuzz_fixture::kCoordinatorFingerprint, request.token(),
+                                     as_bytes(wireguard_key)),
+        "the join's machine_signature");
     static const mesh::fuzz_fixture::MachineKey signer(mesh::fuzz_fixture::kWeb);
     FUZZ_CHECK(request.machine_public_key() == signer.public_bytes());
     FUZZ_CHECK(request.machine_signature() ==

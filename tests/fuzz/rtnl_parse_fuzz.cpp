@@ -29,6 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         mesh::kb::walk_replies(buffer, seq, [](const nlmsghdr& m) {
             try {
                 mesh::kb::parse_link_index(m);
+                auto info = mesh::kb::parse_link(m);
+                if (info.alias.size() > 256) __builtin_trap();
             } catch (const mesh::Error&) {
             }
         });

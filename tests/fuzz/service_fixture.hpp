@@ -14,6 +14,8 @@
 namespace mesh::fuzz_fixture {
 
 constexpr std::int64_t kNow = 1'800'000'000;
+// The coordinator the fixture's proofs name (its certificate's fingerprint).
+inline const std::string kCoordinatorFingerprint = "sha256:" + std::string(64, 'c');
 
 // The join tokens the store holds ("mesh1_" id "_" secret).
 inline std::string token_text(char id_digit, char secret_digit) {
@@ -54,7 +56,7 @@ struct MachineKey {
     }
     // What an honest agent puts in JoinRequest.machine_signature.
     std::string sign_join(const std::string& token, const std::string& wireguard_key) const {
-        return sign(v1::join_proof_message(token, wireguard_key));
+        return sign(v1::join_proof_message(kCoordinatorFingerprint, token, wireguard_key));
     }
 };
 

@@ -200,7 +200,8 @@ struct World {
     void new_hub() {
         service.reset();
         hub = std::make_unique<Hub>();
-        service = std::make_unique<CoordinatorService>(*registry, *hub);
+        service = std::make_unique<CoordinatorService>(*registry, *hub,
+                                                       fuzz_fixture::kCoordinatorFingerprint);
         if (ids[kWeb].empty()) return;  // still building the fixture
         hub->set_applied(ids[kWeb], pristine_version);
         hub->set_applied(ids[kDb], pristine_version);

@@ -67,7 +67,7 @@ join_fails() { # TOKEN EXPECTED_SUBSTRING [COORD [FINGERPRINT]]
   [[ $rc -ne 0 ]] || { echo "    join succeeded"; return 1; }
   one_line "$out" || { echo "    not one line: $out"; return 1; }
   grep -q -- "$2" <<<"$out" || { echo "    unexpected message: $out"; return 1; }
-  state_dir_empty bad || { echo "    state left behind: $(ls "$LAB_DIR/bad/state")"; return 1; }
+  state_dir_empty bad || { echo "    state left behind: $(ls -A "$LAB_DIR/bad/state")"; return 1; }
 }
 UNKNOWN="mesh1_0123456789abcdef_$(printf '%048d' 0)"
 check "unknown token: one line, non-zero, nothing stored" join_fails "$UNKNOWN" "unknown join token"

@@ -40,6 +40,13 @@ struct Machine {
     }
 };
 
+// The fingerprint every proof of these helpers names: the harness coordinator's, set by the
+// Server made last (one per test, but for the relay tests, which sign for a coordinator by hand).
+inline std::string& proof_fingerprint() {
+    static std::string fingerprint;
+    return fingerprint;
+}
+
 struct ServerSetup {
     std::uint32_t stun_port = 0;
     std::uint32_t node_key_ttl = 0;  // seconds; 0 = keys never expire
@@ -58,7 +65,7 @@ struct Server {
     Registry registry{store, network, [this] { return now.load(); },
                       [this](std::uint64_t) { hub.publish(); }};
     TlsIdentity tls = make_self_signed_identity();
-    CoordinatorService service{registry, hub};
+    CoordinatorService service{registry, hub, tls.fingerprint};
     AdminService admin_service{registry, hub, AdminService::Access::local, tls.fingerprint};
     AdminService remote_admin_service{registry, hub, AdminService::Access::remote, tls.fingerprint};
     std::unique_ptr<grpc::Server> server;
@@ -71,6 +78,7 @@ struct Server {
     explicit Server(ServerSetup given = {})
         : setup(std::move(given)), network(network_config(setup)) {
         REQUIRE(sodium_init() >= 0);
+        proof_fingerprint() = tls.fingerprint;
         grpc::SslServerCredentialsOptions tls_options;
         tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
         grpc::ServerBuilder builder;
@@ -141,7 +149,7 @@ inline v1::JoinRequest join_request(const Machine& m, const std::string& token,
     r.set_machine_public_key(m.public_key());
     r.set_hostname(host);
     r.add_endpoints("192.0.2.1:51820");
-    r.set_machine_signature(m.sign(v1::join_proof_message(token, m.wg_key)));
+    r.set_machine_signature(m.sign(v1::join_proof_message(proof_fingerprint(), token, m.wg_key)));
     return r;
 }
 
@@ -150,7 +158,7 @@ inline v1::SyncRequest hello(const Machine& m, const std::string& node_id,
     v1::SyncRequest req;
     auto* h = req.mutable_hello();
     h->set_node_id(node_id);
-    h->set_signature(m.sign(v1::sync_proof_message(node_id, challenge)));
+    h->set_signature(m.sign(v1::sync_proof_message(proof_fingerprint(), node_id, challenge)));
     return req;
 }
 

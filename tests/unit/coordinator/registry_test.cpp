@@ -28,6 +28,8 @@ TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses
     return p;
 }
 
+const std::string kFingerprint = "sha256:" + std::string(64, 'f');
+
 struct Fixture {
     SqliteStore store{":memory:"};
     std::int64_t now = 1'000'000;
@@ -50,12 +52,13 @@ struct Fixture {
         std::copy(std::begin(pk), std::end(pk), machine_key.bytes.begin());
         auto wg_key = key_of(wg);
         auto message = mesh::v1::join_proof_message(
-            token, std::string(reinterpret_cast<const char*>(wg_key.bytes.data()), 32));
+            kFingerprint, token,
+            std::string(reinterpret_cast<const char*>(wg_key.bytes.data()), 32));
         std::string signature(crypto_sign_BYTES, '\0');
         crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
                              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                              sk);
-        return registry.join({token, wg_key, machine_key, host, {}, {}, signature});
+        return registry.join({token, wg_key, machine_key, host, {}, {}, signature, kFingerprint});
     }
 };
 
