@@ -629,6 +629,14 @@ void Agent::tick() {
         if (!engine_->has_stun_servers())
             engine_->set_stun_servers(stun_servers_locked(), Clock::now());
     }
+    if (data_plane_.ipv6_disabled()) {
+        try {
+            // Takes the IPv6 address as soon as the host enables IPv6 (within a tick).
+            data_plane_.up(owner_locked(*keys_), state_->addresses, state_->network.mtu);
+        } catch (const std::exception& e) {
+            spdlog::error("event=apply_failed reason=addresses error={}", kb::log_quote(e.what()));
+        }
+    }
     renew_key_if_due_locked();
     auto endpoints = endpoints_locked();
     if (endpoints != reported_endpoints_ && sync_) {
@@ -648,6 +656,7 @@ AgentStatus Agent::status() {
     AgentStatus s;
     s.interface_name = data_plane_.interface_name();
     s.driver = data_plane_.driver_name();
+    s.ipv6_disabled = data_plane_.is_up() && data_plane_.ipv6_disabled();
     if (keys_) s.public_key = keys_->wireguard_public;
     if (!state_) return s;
     s.joined = !state_->removed;

@@ -64,6 +64,7 @@ struct AgentStatus {
     std::vector<std::string> tags;
     std::int64_t key_expires_at = 0;
     std::string fingerprint;
+    bool ipv6_disabled = false;
 };
 
 class Agent {

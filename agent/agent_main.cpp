@@ -9,6 +9,7 @@
 #include "agent/local_api.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/files.hpp"
+#include "kmod-bridge/version.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
 
 namespace {
@@ -63,8 +64,10 @@ int main(int argc, char** argv) {
     app.add_flag("--no-path-probing", no_probing,
                  "No STUN and no probes from the WireGuard port (needs no CAP_NET_RAW); peers get "
                  "their first candidate");
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-        ->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.set_version_flag("--version", mesh::version_line("mesh-agent"));
     CLI11_PARSE(app, argc, argv);
     options.paths.check_interval = std::chrono::milliseconds(check_ms);
     options.paths.idle_check_interval = std::chrono::milliseconds(idle_check_ms);
@@ -79,8 +82,9 @@ int main(int argc, char** argv) {
         agent.start();
         mesh::agent::LocalApi api(agent);
         auto server = std::make_unique<mesh::agent::LocalApiServer>(api, socket);
-        spdlog::info("event=started socket={} interface={} listen_port={}", socket,
-                     options.data_plane.interface, options.listen_port);
+        spdlog::info("event=started socket={} interface={} listen_port={} release={} commit={}",
+                     socket, options.data_plane.interface, options.listen_port, mesh::version(),
+                     mesh::commit());
 
         boost::asio::io_context io;
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);

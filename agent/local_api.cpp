@@ -53,6 +53,7 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     for (const auto& a : s.addresses) response->add_addresses(a.to_string());
     response->set_coordinator(s.coordinator);
     response->set_fingerprint(s.fingerprint);
+    response->set_ipv6_disabled(s.ipv6_disabled);
     for (const auto& t : s.tags) response->add_tags(t);
     response->set_key_expires_at(s.key_expires_at);
     response->set_connected(s.connected);

@@ -6,6 +6,8 @@
 #include <chrono>
 
 #include "agent/status_view.hpp"
+#include "agent/token_file.hpp"
+#include "kmod-bridge/version.hpp"
 #include "mesh/v1/agent.grpc.pb.h"
 
 namespace {
@@ -34,14 +36,27 @@ std::unique_ptr<mesh::v1::Agent::Stub> connect(const std::string& socket) {
 int main(int argc, char** argv) {
     CLI::App app{"meshctl: control this host's mesh agent"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", mesh::version_line("meshctl"));
     std::string socket = "/run/mesh/agent.sock";
     app.add_option("--socket", socket, "The agent's local socket")->capture_default_str();
 
-    std::string coordinator, token, hostname, fingerprint;
+    std::string coordinator, token, token_file, hostname, fingerprint;
     auto* join = app.add_subcommand("join", "Join this host to a mesh");
     join->add_option("coordinator", coordinator, "Coordinator address, host:port")->required();
-    join->add_option("--token", token, "Join token from `mesh-coordinator token create`")
-        ->required();
+    auto* token_file_option = join->add_option(
+        "--token-file", token_file,
+        "File holding the join token from `mesh-coordinator token create`; - reads it from "
+        "stdin. Keeps the token out of the process list and shell history");
+    auto* token_option = join->add_option(
+        "--token", token,
+        "The join token itself (visible to every user in the process list while the join runs: "
+        "prefer --token-file)");
+    token_file_option->excludes(token_option);
+    join->callback([&] {
+        if (token_file_option->count() == 0 && token_option->count() == 0) {
+            throw CLI::RequiredError("--token-file FILE (or - for stdin) or --token");
+        }
+    });
     join->add_option("--fingerprint", fingerprint,
                      "The coordinator's certificate fingerprint (sha256:...), as in the join "
                      "command `mesh-coordinator token create` prints; anything else is refused")
@@ -51,12 +66,23 @@ int main(int argc, char** argv) {
         "rotate-key", "Replace this node's WireGuard key now (done by itself before expiry)");
 
     bool json = false;
-    auto* status = app.add_subcommand("status", "Show this node and its peers");
+    auto* status = app.add_subcommand(
+        "status",
+        "Show this node and its peers. Exit code: 0 joined and connected, 2 not joined (or "
+        "removed), 3 joined but not connected to the coordinator, 1 when the agent cannot be "
+        "asked");
     status->add_flag("--json", json, "Machine-readable output");
 
     CLI11_PARSE(app, argc, argv);
     auto stub = connect(socket);
     if (join->parsed()) {
+        if (!token_file.empty()) {
+            try {
+                token = mesh::agent::read_token_file(token_file);
+            } catch (const std::exception& e) {
+                return fail(e.what());
+            }
+        }
         mesh::v1::LocalJoinRequest request;
         request.set_coordinator(coordinator);
         request.set_token(token);
@@ -94,7 +120,7 @@ int main(int argc, char** argv) {
                        .count();
         fmt::print("{}", json ? mesh::agent::render_status_json(response)
                               : mesh::agent::render_status_table(response, now));
-        return 0;
+        return mesh::agent::status_exit_code(response);
     }
     return 0;
 }

@@ -140,6 +140,7 @@ std::vector<Datagram> PathEngine::due(TimePoint now) {
     for (const auto& request : stun_.due(now)) {
         stun::Message m;
         m.transaction = request.transaction;
+        m.padding = stun::kBindingRequestPadding;  // the coordinator answers no smaller request
         out.push_back(Datagram{request.to, stun::encode(m)});
     }
     // A check that went unanswered may mean our NAT moved us: ask STUN now, not at the refresh.

@@ -1,7 +1,7 @@
 #include "agent/status_view.hpp"
 
 #include <fmt/core.h>
-#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
 
 namespace mesh::agent {
 
@@ -32,13 +32,26 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         return out +
                "\njoin with: meshctl join COORDINATOR --token TOKEN --fingerprint sha256:...\n";
     }
-    std::string addresses;
-    for (const auto& a : s.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
+    std::string addresses, ipv6;
+    for (const auto& a : s.addresses()) {
+        if (s.ipv6_disabled() && a.find(':') != std::string::npos) {
+            ipv6 += (ipv6.empty() ? "" : " ") + a;
+            continue;
+        }
+        addresses += (addresses.empty() ? "" : " ") + a;
+    }
+    if (!ipv6.empty()) {
+        addresses += " (IPv4 only: IPv6 is disabled on this host; " + ipv6 +
+                     " is added once it is enabled)";
+    }
+    std::string link = "connected";
+    if (!s.connected()) {
+        link = s.last_error().empty() ? "connecting" : "disconnected: " + s.last_error();
+    }
     std::string out = fmt::format(
         "node:        {} ({})\naddresses:   {}\ncoordinator: {} ({})\ninterface:   {} (driver "
         "{}), map version {}\n",
-        s.hostname(), s.node_id(), addresses, s.coordinator(),
-        s.connected() ? "connected" : "disconnected: " + s.last_error(), s.interface_name(),
+        s.hostname(), s.node_id(), addresses, s.coordinator(), link, s.interface_name(),
         s.driver(), s.netmap_version());
     std::string tags;
     for (const auto& t : s.tags()) tags += (tags.empty() ? "" : ",") + t;
@@ -74,13 +87,58 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
     return out;
 }
 
-std::string render_status_json(const v1::StatusResponse& status) {
-    std::string out;
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.always_print_primitive_fields = true;
-    (void)google::protobuf::util::MessageToJsonString(status, &out, options);
+namespace {
+
+template <class Repeated>
+nlohmann::ordered_json strings(const Repeated& values) {
+    auto out = nlohmann::ordered_json::array();
+    for (const auto& v : values) out.push_back(v);
     return out;
+}
+
+}  // namespace
+
+std::string render_status_json(const v1::StatusResponse& s) {
+    auto peers = nlohmann::ordered_json::array();
+    for (const auto& p : s.peers()) {
+        peers.push_back({{"node_id", p.node_id()},
+                         {"hostname", p.hostname()},
+                         {"public_key", p.public_key()},
+                         {"addresses", strings(p.allowed_ips())},
+                         {"endpoint", p.endpoint()},
+                         {"candidates", strings(p.candidates())},
+                         {"path", p.path().empty() ? "probing" : p.path()},
+                         {"rtt_us", p.rtt_us()},
+                         {"ready", p.ready()},
+                         {"last_handshake", p.last_handshake()},
+                         {"rx_bytes", p.rx_bytes()},
+                         {"tx_bytes", p.tx_bytes()}});
+    }
+    nlohmann::ordered_json out = {{"joined", s.joined()},
+                          {"connected", s.connected()},
+                          {"node_id", s.node_id()},
+                          {"hostname", s.hostname()},
+                          {"addresses", strings(s.addresses())},
+                          {"ipv6_disabled", s.ipv6_disabled()},
+                          {"public_key", s.public_key()},
+                          {"tags", strings(s.tags())},
+                          {"key_expires_at", s.key_expires_at()},
+                          {"coordinator", s.coordinator()},
+                          {"fingerprint", s.fingerprint()},
+                          {"last_error", s.last_error()},
+                          {"netmap_version", s.netmap_version()},
+                          {"interface", s.interface_name()},
+                          {"driver", s.driver()},
+                          {"nat", s.nat_type().empty() ? "unknown" : s.nat_type()},
+                          {"reflexive", s.reflexive_endpoint()},
+                          {"candidates", strings(s.candidates())},
+                          {"peers", peers}};
+    return out.dump(2) + "\n";
+}
+
+int status_exit_code(const v1::StatusResponse& status) {
+    if (!status.joined()) return 2;
+    return status.connected() ? 0 : 3;
 }
 
 }  // namespace mesh::agent

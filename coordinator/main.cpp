@@ -8,6 +8,7 @@
 #include "coordinator/duration.hpp"
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"
+#include "kmod-bridge/version.hpp"
 
 namespace {
 
@@ -29,6 +30,7 @@ void add_target_options(CLI::App& app, mesh::coord::AdminTarget& target,
 int main(int argc, char** argv) {
     CLI::App app{"mesh-coordinator: hands out keys, addresses and endpoints to mesh agents"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", mesh::version_line("mesh-coordinator"));
     std::string state_dir = "/var/lib/mesh-coordinator";
     std::string admin_socket;
     app.add_option("--state-dir", state_dir,
@@ -71,8 +73,9 @@ int main(int argc, char** argv) {
         ->add_option("--ephemeral-inactivity", ephemeral_inactivity,
                      "Remove an ephemeral node after this long without a Sync stream")
         ->capture_default_str();
-    serve->add_option("--log-level", log_level, "trace, debug, info, warn, error")
-        ->capture_default_str();
+    serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
     auto* token = app.add_subcommand("token", "Manage join tokens")->require_subcommand(1);
     mesh::coord::TokenCreateOptions create;
@@ -91,6 +94,8 @@ int main(int argc, char** argv) {
                              "Address agents reach the coordinator at (for the printed command)");
     token_create->add_flag("--quiet,-q", create.quiet, "Print only the token");
     auto* token_list = token->add_subcommand("list", "List join tokens (never their secrets)");
+    bool token_json = false;
+    token_list->add_flag("--json", token_json, "Machine-readable output");
     std::string token_id;
     auto* token_revoke = token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
     token_revoke->add_option("id", token_id, "Token id (see token list)")->required();
@@ -138,7 +143,7 @@ int main(int argc, char** argv) {
             return mesh::coord::run_server(server);
         }
         if (token_create->parsed()) return mesh::coord::token_create(target, create);
-        if (token_list->parsed()) return mesh::coord::token_list(target);
+        if (token_list->parsed()) return mesh::coord::token_list(target, token_json);
         if (token_revoke->parsed()) return mesh::coord::token_revoke(target, token_id);
         if (nodes_list->parsed()) return mesh::coord::nodes_list(target, json);
         if (nodes_remove->parsed()) return mesh::coord::nodes_remove(target, node);

@@ -2,10 +2,10 @@
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include "coordinator/duration.hpp"
+#include "coordinator/admin_json.hpp"
 #include "coordinator/nodes_table.hpp"
 #include "coordinator/token.hpp"
 #include "kmod-bridge/error.hpp"
@@ -108,20 +108,26 @@ int token_create(const AdminTarget& target, const TokenCreateOptions& options) {
         options.coordinator_address.empty() ? "COORDINATOR:7443" : options.coordinator_address;
     fmt::print(
         "token:       {}\nid:          {}\nexpires:     {}\nuses:        {}\ntags:        "
-        "{}\nephemeral:   {}\nfingerprint: {}\n\njoin a host with:\n  meshctl join {} --token {} "
-        "--fingerprint {}\n",
+        "{}\nephemeral:   {}\nfingerprint: {}\n\njoin a host with (it reads the token from stdin: "
+        "paste it, then Enter):\n  meshctl join {} --token-file - --fingerprint {}\nor with the "
+        "token in a file (--token-file FILE), or on the command line, where every local user "
+        "sees it while the join runs:\n  meshctl join {} --token {} --fingerprint {}\n",
         response.token(), response.token_id(), format_utc(response.expires_at()),
         uses_text(options.reusable, options.max_uses),
         options.tags.empty() ? "-" : fmt::format("{}", fmt::join(options.tags, ",")),
-        options.ephemeral ? "yes" : "no", response.fingerprint(), where, response.token(),
-        response.fingerprint());
+        options.ephemeral ? "yes" : "no", response.fingerprint(), where, response.fingerprint(),
+        where, response.token(), response.fingerprint());
     return 0;
 }
 
-int token_list(const AdminTarget& target) {
+int token_list(const AdminTarget& target, bool json) {
     v1::ListTokensResponse response;
     AdminClient client(target);
     client.check(client.stub().ListTokens(client.context().get(), {}, &response));
+    if (json) {
+        fmt::print("{}", render_tokens_json(response));
+        return 0;
+    }
     fmt::print("{:<18} {:<22} {:<10} {:<11} {:<9} {}\n", "ID", "EXPIRES", "USES", "KIND", "STATE",
                "TAGS");
     for (const auto& t : response.tokens()) {
@@ -181,15 +187,7 @@ int nodes_list(const AdminTarget& target, bool json) {
     v1::ListNodesResponse response;
     AdminClient client(target);
     client.check(client.stub().ListNodes(client.context().get(), {}, &response));
-    if (json) {
-        std::string out;
-        google::protobuf::util::JsonPrintOptions opts;
-        opts.add_whitespace = true;
-        (void)google::protobuf::util::MessageToJsonString(response, &out, opts);
-        fmt::print("{}", out);
-        return 0;
-    }
-    fmt::print("{}", render_nodes_table(response));
+    fmt::print("{}", json ? render_nodes_json(response) : render_nodes_table(response));
     return 0;
 }
 

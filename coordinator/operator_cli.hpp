@@ -29,7 +29,7 @@ struct TokenCreateOptions {
 std::string read_credential_file(const std::string& path);
 
 int token_create(const AdminTarget& target, const TokenCreateOptions& options);
-int token_list(const AdminTarget& target);
+int token_list(const AdminTarget& target, bool json);
 int token_revoke(const AdminTarget& target, const std::string& token_id);
 int nodes_list(const AdminTarget& target, bool json);
 int nodes_remove(const AdminTarget& target, const std::string& node);

@@ -20,6 +20,7 @@
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/files.hpp"
+#include "kmod-bridge/version.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
 #include "local_socket.hpp"
 
@@ -224,10 +225,12 @@ int run_server(const ServerOptions& options) {
 
     spdlog::info(
         "event=started listen={} admin_socket={} admin_listen={} fingerprint={} ipv4_prefix={} "
-        "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={}",
+        "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={} "
+        "release={} commit={}",
         options.listen, admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen,
         tls.fingerprint, network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
-        network.stun_port, network.node_key_ttl, network.ephemeral_inactivity, store.version());
+        network.stun_port, network.node_key_ttl, network.ephemeral_inactivity, store.version(),
+        mesh::version(), mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);

@@ -186,7 +186,11 @@ std::optional<std::vector<std::uint8_t>> stun_answer(std::span<const std::uint8_
     response.type = kb::stun::Type::binding_success;
     response.transaction = request->transaction;
     response.mapped = from;
-    return kb::stun::encode(response);
+    auto answer = kb::stun::encode(response);
+    // Never more bytes back than came in: a spoofed source gains nothing by sending here (our
+    // agents pad their requests to kLargestBindingAnswer; security review, finding 9).
+    if (answer.size() > packet.size()) return std::nullopt;
+    return answer;
 }
 
 StunResponder::StunResponder(const Endpoint& listen) : port_(listen.port) {

@@ -4,7 +4,10 @@
 // UDP ports, P and P + 1, so an agent can compare the mappings its NAT made towards two
 // destinations (endpoint-independent or endpoint-dependent). Only well-formed Binding requests
 // are answered, from the socket and the local address they arrived on; everything else is
-// dropped, so the responder cannot be used to reflect traffic at a third party.
+// dropped. Like any UDP service it answers whatever source address a request claims, so it can
+// be made to send to a third party; it never amplifies: a request smaller than its answer (our
+// agents pad theirs with PADDING to kb::stun::kLargestBindingAnswer) gets none, so a spoofed
+// request makes it send at most as many bytes as the spoofer sent.
 #include <array>
 #include <cstdint>
 #include <optional>

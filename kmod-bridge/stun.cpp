@@ -18,6 +18,8 @@ constexpr std::uint16_t kUsername = 0x0006;
 constexpr std::uint16_t kErrorCode = 0x0009;
 constexpr std::uint16_t kIntegritySha256 = 0x001C;
 constexpr std::uint16_t kXorMappedAddress = 0x0020;
+constexpr std::uint16_t kPadding = 0x0026;  // RFC 5780
+constexpr std::size_t kMaxPadding = 1024;
 constexpr std::uint16_t kFingerprint = 0x8028;
 
 constexpr std::uint32_t kFingerprintXor = 0x5354554e;
@@ -145,6 +147,10 @@ void check_encodable(const Message& message) {
         throw Error("STUN encode: ERROR-CODE " + std::to_string(message.error_code) +
                     " is outside 300..699 (RFC 8489 section 14.8)");
     }
+    if (message.padding > kMaxPadding) {
+        throw Error("STUN encode: PADDING of " + std::to_string(message.padding) +
+                    " bytes is more than 1024");
+    }
 }
 
 struct Attribute {
@@ -218,6 +224,10 @@ bool take(Decoding& d, const Attribute& a) {
             if (code && m.error_code == 0) m.error_code = *code;
             return code.has_value();
         }
+        case kPadding:
+            if (a.value.size() > kMaxPadding) return false;
+            if (m.padding == 0) m.padding = static_cast<std::uint16_t>(a.value.size());
+            return true;
         case kIntegritySha256:
             if (a.value.size() != kIntegritySize) return false;
             m.integrity_offset = a.offset;
@@ -262,6 +272,10 @@ std::vector<std::uint8_t> encode(const Message& message, const IntegrityKey* key
             0, 0, static_cast<std::uint8_t>(message.error_code / 100),
             static_cast<std::uint8_t>(message.error_code % 100)};
         put_attribute(out, kErrorCode, value);
+    }
+    if (message.padding != 0) {
+        const std::vector<std::uint8_t> zeros(message.padding, 0);
+        put_attribute(out, kPadding, zeros);
     }
     if (key != nullptr) {
         set_length(out, kIntegrityAttribute);

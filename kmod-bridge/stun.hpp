@@ -14,6 +14,12 @@ namespace mesh::kb::stun {
 constexpr std::uint32_t kMagicCookie = 0x2112A442;
 constexpr std::size_t kHeaderSize = 20;
 constexpr std::size_t kMaxMessageSize = 1280;  // decode refuses anything larger
+// The largest Binding success our responder sends: header, XOR-MAPPED-ADDRESS of an IPv6
+// address (4 + 20), FINGERPRINT (4 + 4). It answers only requests at least this large.
+constexpr std::size_t kLargestBindingAnswer = kHeaderSize + 24 + 8;
+// PADDING our client adds to a Binding request for the responder (header 20 + PADDING 4 + this
+// + FINGERPRINT 8 = 56 bytes >= kLargestBindingAnswer).
+constexpr std::uint16_t kBindingRequestPadding = 24;
 using TransactionId = std::array<std::uint8_t, 12>;
 using IntegrityKey = std::array<std::uint8_t, 32>;
 
@@ -33,6 +39,9 @@ struct Message {
     std::optional<std::string> username;
     // ERROR-CODE (0x0009) of a binding_error: class*100+number; 0 = absent.
     std::uint16_t error_code = 0;
+    // PADDING (0x0026, RFC 5780 section 7.6): this many zero bytes, at most 1024; 0 = absent.
+    // A client pads a request so that its answer is no larger than it (no amplification).
+    std::uint16_t padding = 0;
     // Filled by decode: offset of the MESSAGE-INTEGRITY-SHA256 (0x001C) attribute header within
     // the packet, when present, and the 32-byte value it carried.
     std::optional<std::size_t> integrity_offset;
@@ -47,7 +56,8 @@ struct Message {
 // 14.7: CRC-32 of the message up to it, XOR 0x5354554e, header length counting the fingerprint).
 // The fields filled by decode (integrity_offset, integrity, has_fingerprint) are not read.
 // Throws mesh::Error for what decode would refuse: a type other than the three above, a
-// username over 513 bytes, an error_code other than 0 or 300..699 (section 14.8).
+// username over 513 bytes, an error_code other than 0 or 300..699 (section 14.8), padding over
+// 1024 bytes.
 std::vector<std::uint8_t> encode(const Message& message, const IntegrityKey* key = nullptr);
 
 // Parses one message. nullopt for anything that is not a well-formed STUN message: wrong first

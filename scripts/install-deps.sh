@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost-dev libsodium-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev catch2
-  libmnl-dev libsqlite3-dev libcli11-dev
+  libmnl-dev libsqlite3-dev libcli11-dev libssl-dev nlohmann-json3-dev
   # real parts used by the agent, the labs and the demo
   wireguard-tools wireguard-go iproute2 iputils-ping util-linux procps nftables
   # NAT labs (tests/lab/nat.sh, tests/integration/nat_lab_selftest.sh)

@@ -22,7 +22,7 @@ lab_init
 
 wg_endpoint() { # HOST PEER_HOST: the endpoint HOST's device has for PEER_HOST
   local key
-  key=$(meshctl_in "$2" status --json | sed -n 's/^ *"publicKey": "\([^"]*\)".*/\1/p' | head -1)
+  key=$({ meshctl_in "$2" status --json || true; } | sed -n 's/^ *"public_key": "\([^"]*\)".*/\1/p' | head -1)
   lab_exec "$1" env WG_COLOR_MODE=never wg show mesh0 endpoints | awk -v k="$key" '$1 == k { print $2 }'
 }
 endpoint_is() { [[ "$(wg_endpoint "$1" "$2")" == "$3" ]]; }

@@ -112,14 +112,14 @@ check "credentials are made only on the local socket" \
 
 section "key rotation reaches every peer's device"
 OLD=$(pubkey h1)
-H1_BEFORE="$(node_field h1 nodeId) $(node_field h1 addresses)"
+H1_BEFORE="$(node_field h1 node_id) $(node_field h1 addresses)"
 NEW=$(meshctl_in h1 rotate-key | sed -n 's/^new WireGuard public key \([^ ]*\) sent.*/\1/p')
 check "meshctl rotate-key prints the new key" test -n "$NEW" -a "$NEW" != "$OLD"
 check "h1's device and every peer's device switch within 2 s" lab_wait_for "rotation" 2 \
   rotated_everywhere h1 "$NEW" "$OLD" h2 h3 h4
 check "h1 still reaches every peer, and they reach it" lab_wait_for "pings after rotation" 10 mesh_all_pairs_ping "${HOSTS[@]}"
 h1_identity_kept() {
-  [[ $H1_BEFORE != *null* && "$(node_field h1 nodeId) $(node_field h1 addresses)" == "$H1_BEFORE" ]]
+  [[ $H1_BEFORE != *null* && "$(node_field h1 node_id) $(node_field h1 addresses)" == "$H1_BEFORE" ]]
 }
 check "same node id, same addresses after the rotation" h1_identity_kept
 

@@ -9,7 +9,9 @@
 #   --cpus N        vCPUs (default 1; TCG runs them on host threads)
 #   --env K=V       export K=V for CMD (repeatable)
 #   --rw DIR        share host DIR read-write at the same path (repeatable; the rest of / is
-#                   read-only, and /tmp, /var/tmp, /run are fresh tmpfs in the guest)
+#                   read-only, and /tmp, /var/tmp, /run are fresh tmpfs in the guest). The
+#                   checkout, the working directory and absolute paths among CMD's arguments are
+#                   shared this way by themselves when they live under /tmp, /var/tmp or /run.
 #   --pipe          CMD's stdout/stderr are pipes (as under ctest: no colour, block-buffered, so
 #                   output comes when the program flushes) instead of the guest's serial ttys
 #   --keep          keep the run's folder (console log, command file) even on success
@@ -54,6 +56,31 @@ while (($#)); do
 done
 (($#)) || { usage >&2; die "no command (tests/kernel/run-in-vm.sh [options] -- CMD [ARGS...])"; }
 [[ $timeout_s =~ ^[0-9]+$ && $timeout_s -gt 0 ]] || die "--timeout wants whole seconds"
+
+# ---- what the guest would not see --------------------------------------------------------------
+# The guest mounts fresh tmpfs on /tmp, /var/tmp and /run, hiding the host's. Whatever the command
+# needs from there -- this checkout, the working directory (a build folder), absolute paths among
+# its arguments -- is shared in read-write at the same path: its top folder there (/tmp/X).
+shadowed_top() { # PATH: the folder right under /tmp, /var/tmp or /run that holds PATH, if any
+  local p
+  p=$(readlink -f -- "$1" 2>/dev/null) || return 1
+  [[ -e $p ]] || return 1
+  case $p in
+    /var/tmp/*/* | /var/tmp/*) p=/var/tmp/$(cut -d/ -f4 <<<"$p") ;;
+    /tmp/* | /run/*) p=$(cut -d/ -f1-3 <<<"$p") ;;
+    *) return 1 ;;
+  esac
+  [[ -d $p ]] && printf '%s\n' "$p"
+}
+share_if_shadowed() {
+  local top existing
+  top=$(shadowed_top "$1") || return 0
+  for existing in "${rws[@]}"; do [[ $existing == "$top" ]] && return 0; done
+  rws+=("$top")
+}
+share_if_shadowed "$repo"
+share_if_shadowed "$PWD"
+for arg in "$@"; do [[ $arg == /* ]] && share_if_shadowed "$arg"; done
 
 # ---- kernel, initramfs, qemu ----------------------------------------------------------------
 if [[ ! -s $KDIR/vmlinux || ! -s $KDIR/initramfs.cpio ]] || ! command -v qemu-system-x86_64 >/dev/null; then

@@ -14,7 +14,8 @@
 #                                          MESH_DISTINCT_PORTS=1 51820 + its lab index (hosts
 #                                          behind one NAT should not share a port: see below)
 #   mesh_fingerprint                       the coordinator certificate's fingerprint
-#   mesh_join NAME TOKEN                   meshctl join inside NAME (output to stdout)
+#   mesh_join NAME TOKEN                   meshctl join inside NAME, the token on stdin (output
+#                                          to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
 #   mesh_ping_pair NAME PEER               one ping over the overlay
 #   mesh_all_pairs_ping NAME...            every ordered pair pings
@@ -111,8 +112,10 @@ mesh_nat_host() {
 
 mesh_join() {
   local name=$1 token=$2 out
-  out=$(meshctl_in "$name" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" --token "$token" \
-    --fingerprint "$(mesh_fingerprint)" --hostname "$name") || { printf '%s\n' "$out"; return 1; }
+  # The token on stdin, as the README shows: never on a command line other users can read.
+  out=$(printf '%s\n' "$token" | meshctl_in "$name" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" \
+    --token-file - --fingerprint "$(mesh_fingerprint)" --hostname "$name") ||
+    { printf '%s\n' "$out"; return 1; }
   printf '%s\n' "$out"
   # "joined as NAME (ID), addresses 100.64.0.N/10 fd..."
   _MESH_IP[$name]=$(sed -n 's/.*addresses \([0-9.]*\)\/.*/\1/p' <<<"$out")
@@ -131,7 +134,8 @@ mesh_all_pairs_ping() { # NAME...
 
 mesh_ip() {
   if [[ -z "${_MESH_IP[$1]:-}" ]]; then
-    _MESH_IP[$1]=$(meshctl_in "$1" status --json | sed -n 's/.*"\(100\.[0-9.]*\)\/[0-9]*".*/\1/p' | head -1)
+    # status exits 3 while disconnected: the addresses are there all the same.
+    _MESH_IP[$1]=$({ meshctl_in "$1" status --json || true; } | sed -n 's/.*"\(100\.[0-9.]*\)\/[0-9]*".*/\1/p' | head -1)
   fi
   printf '%s\n' "${_MESH_IP[$1]}"
 }

@@ -6,10 +6,12 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <sstream>
 
 #include "agent/device_ownership.hpp"
 #include "agent/keys.hpp"
 #include "agent/state.hpp"
+#include "agent/token_file.hpp"
 #include "kmod-bridge/error.hpp"
 
 using namespace mesh::agent;
@@ -101,4 +103,19 @@ TEST_CASE("operator review: a device is adopted only when it is ours or empty") 
     CHECK(claim_device("", peers_only, me) == DeviceClaim::foreign);
     CHECK(claim_device("wg-quick", empty, me) == DeviceClaim::foreign);  // someone's label
     CHECK(owner_alias(key_of(1)).size() < 256);
+}
+
+TEST_CASE("security 13: a token file holds exactly one token; stdin gives one line") {
+    CHECK(token_from_text("mesh1_abc_def\n", "f") == "mesh1_abc_def");
+    CHECK(token_from_text("  mesh1_abc_def \r\n", "f") == "mesh1_abc_def");
+    CHECK_THROWS_WITH(token_from_text("\n\n", "the token file t"),
+                      Catch::Contains("t holds no join token"));
+    CHECK_THROWS_WITH(token_from_text("one two", "f"), Catch::Contains("more than one word"));
+    std::istringstream pasted("mesh1_abc_def\nsecond line ignored\n");
+    CHECK(read_token_line(pasted, "stdin") == "mesh1_abc_def");
+    std::istringstream huge(std::string(5000, 'a'));
+    CHECK_THROWS_WITH(read_token_stream(huge, "f"), Catch::Contains("larger than a join token"));
+    std::istringstream long_line(std::string(5000, 'a'));
+    CHECK_THROWS_WITH(read_token_line(long_line, "stdin"), Catch::Contains("longer"));
+    CHECK_THROWS_WITH(read_token_file("/nonexistent/token"), Catch::Contains("/nonexistent/token"));
 }

@@ -55,7 +55,18 @@ TEST_CASE("hostnames are normalized, validated and made unique") {
     CHECK(unique_hostname("db", [&](const std::string& h) { return taken.contains(h); }) == "db");
 }
 
-TEST_CASE("durations") {
+TEST_CASE("durations (operator review): w, d, h, m, s, combined largest first") {
+    CHECK(parse_duration("1w") == 7 * 86400);
+    CHECK(parse_duration("1h30m") == 5400);
+    CHECK(parse_duration("1w2d3h4m5s") == 9 * 86400 + 3 * 3600 + 4 * 60 + 5);
+    CHECK(parse_duration("3650d") == 3650LL * 86400);  // a 10-year node key TTL
+    CHECK_THROWS(parse_duration("3651d"));
+    CHECK_THROWS(parse_duration("1m1h"));  // not largest first
+    CHECK_THROWS(parse_duration("1h1h"));
+    CHECK_THROWS(parse_duration("1h30"));  // a bare number only on its own
+    CHECK_THROWS(parse_duration("h"));
+    CHECK_THROWS(parse_duration("1.5h"));
+    CHECK_THROWS_WITH(parse_duration("1x\n"), Catch::Contains("1x\\x0a"));
     CHECK(parse_duration("90") == 90);
     CHECK(parse_duration("15m") == 900);
     CHECK(parse_duration("24h") == 86400);

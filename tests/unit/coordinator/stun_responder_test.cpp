@@ -121,6 +121,7 @@ std::vector<std::uint8_t> message(stun::Type type, std::uint8_t seed) {
     m.transaction.fill(seed);
     if (type != stun::Type::binding_request) m.mapped = loopback(9);
     if (type == stun::Type::binding_error) m.error_code = 400;
+    if (type == stun::Type::binding_request) m.padding = stun::kBindingRequestPadding;  // as agents
     return stun::encode(m);
 }
 
@@ -185,6 +186,28 @@ TEST_CASE("stun: the pure answer matches only well-formed binding requests", "[s
     CHECK(decoded->type == stun::Type::binding_success);
     CHECK(decoded->mapped == from);
     CHECK(decoded->transaction[11] == 3);
+}
+
+TEST_CASE("security 9: the responder never answers with more bytes than it was sent", "[stun]") {
+    stun::Message bare;  // 28 bytes: header and FINGERPRINT, as most STUN clients send
+    bare.transaction.fill(5);
+    auto small = stun::encode(bare);
+    REQUIRE(small.size() < stun::kLargestBindingAnswer);
+    CHECK_FALSE(stun_answer(small, loopback(40000)));
+    auto v6 = mesh::kb::IpAddress::parse("2001:db8::1");
+    for (const auto& from : {loopback(40000), Endpoint{v6, 40000}}) {
+        auto request = message(stun::Type::binding_request, 6);
+        auto answer = stun_answer(request, from);
+        REQUIRE(answer);
+        CHECK(answer->size() <= request.size());
+    }
+    // Over the wire: the unpadded request gets nothing, the padded one its answer.
+    auto responder = start_responder();
+    UdpClient client;
+    client.send_to(loopback(responder->port()), small);
+    CHECK_FALSE(client.receive());
+    client.send_to(loopback(responder->port()), message(stun::Type::binding_request, 8));
+    CHECK(client.receive(std::chrono::seconds(2)));
 }
 
 TEST_CASE("stun: a port in use is refused with an error naming it", "[stun]") {

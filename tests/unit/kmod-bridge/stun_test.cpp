@@ -503,3 +503,18 @@ TEST_CASE("stun: a binding error carries its ERROR-CODE", "[stun]") {
         REQUIRE_THROWS_AS(encode(m), mesh::Error);
     }
 }
+
+TEST_CASE("stun: PADDING is zeros before the FINGERPRINT, and decodes back", "[stun]") {
+    Message m;
+    m.transaction.fill(9);
+    m.padding = kBindingRequestPadding;
+    const Bytes bytes = encode(m);
+    REQUIRE(bytes.size() == kHeaderSize + 4 + kBindingRequestPadding + 8);
+    REQUIRE(bytes.size() >= kLargestBindingAnswer);
+    REQUIRE(bytes[20] == 0x00);
+    REQUIRE(bytes[21] == 0x26);
+    for (std::size_t i = 24; i < 24 + kBindingRequestPadding; ++i) REQUIRE(bytes[i] == 0);
+    REQUIRE(decode(bytes) == as_decoded(m));
+    m.padding = 1025;
+    REQUIRE_THROWS_AS(encode(m), mesh::Error);
+}
