@@ -2,6 +2,7 @@
 
 #include <libmnl/libmnl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,6 +22,12 @@ std::string advice(int err) {
     switch (err) {
         case EPERM:
         case EACCES:
+            // Root is refused too, for instance an IPv6 address where IPv6 is disabled: the
+            // advice to run as root would send a root user the wrong way.
+            if (::geteuid() == 0) {
+                return "; refused even to root (IPv6 disabled on the interface? a security "
+                       "module?)";
+            }
             return "; run as root or with CAP_NET_ADMIN";
         case ENODEV:
             return "; the interface does not exist (has wireguard-go exited?)";

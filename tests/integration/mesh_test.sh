@@ -97,7 +97,7 @@ mesh_agent_stop h1
 mesh_agent_start h1  # returns once its socket answers
 after=$(meshctl_in h1 status --json)
 field() { grep -o "\"$1\": \"[^\"]*\"" <<<"$2" | head -1; }
-check "same node id" test "$(field node_id "$before")" = "$(field nodeId "$after")"
+check "same node id" test "$(field node_id "$before")" = "$(field node_id "$after")"
 check "same public key" test "$(field public_key "$before")" = "$(field public_key "$after")"
 check "same overlay addresses" test "$(grep -A2 '"addresses"' <<<"$before")" = "$(grep -A2 '"addresses"' <<<"$after")"
 check "no second node" test "$(node_count)" = "$nodes_before"
