@@ -15,6 +15,10 @@ constexpr int kRoundOffsetsMs[] = {0, 50, 150, 300, 500, 800, 1200, 1700, 2300};
 constexpr int kRounds = static_cast<int>(std::size(kRoundOffsetsMs));
 constexpr std::size_t kMaxCandidates = 16;
 constexpr auto kOutstandingLifetime = std::chrono::seconds(10);
+// Probe bursts a peer's changed candidate lists may start: a budget of kReportBursts, refilled
+// by one every kReportBurstInterval (security review, finding 4).
+constexpr int kReportBursts = 3;
+constexpr auto kReportBurstInterval = std::chrono::seconds(3);
 
 }  // namespace
 
@@ -119,6 +123,19 @@ void PathFinder::activity(const std::string& id, TimePoint now) {
     if (was_idle && !peer.check_outstanding) peer.next_check = std::min(peer.next_check, now);
 }
 
+// One burst from the peer's budget for bursts its candidate changes start; false when spent.
+bool PathFinder::take_report_burst(Peer& peer, TimePoint now) {
+    if (peer.report_burst == TimePoint{}) peer.report_burst = now;
+    while (peer.report_budget < kReportBursts && now - peer.report_burst >= kReportBurstInterval) {
+        ++peer.report_budget;
+        peer.report_burst += kReportBurstInterval;
+    }
+    if (peer.report_budget >= kReportBursts) peer.report_burst = now;
+    if (peer.report_budget == 0) return false;
+    --peer.report_budget;
+    return true;
+}
+
 // Probing starts because something changed: watch the peer closely for a while either way.
 void PathFinder::start_burst(Peer& peer, TimePoint now) {
     peer.last_activity = now;
@@ -145,8 +162,23 @@ void PathFinder::set_peers(const std::map<std::string, std::vector<Endpoint>>& p
         auto first = first_candidates(reported);
         if (!inserted && it->second.reported == first) continue;
         merge_reported(it->second, std::move(first));
-        start_burst(it->second, now);
         if (inserted) changed_ = true;
+        // A peer changing its candidates all the time (a compromised one, aiming the mesh's
+        // probes somewhere: security review, finding 4) starts one burst per interval at most.
+        // A burst under way takes the new candidates into its remaining rounds; after it, a
+        // change starts a new one from a budget of kReportBursts, one more every
+        // kReportBurstInterval (a join's phases and a move get through at once; churn waits).
+        Peer& peer = it->second;
+        if (!inserted) {
+            const bool bursting = peer.burst_round >= 0 && peer.burst_round < kRounds && !peer.slow;
+            if (bursting) continue;
+            if (!take_report_burst(peer, now)) {
+                peer.deferred_burst = peer.report_burst + kReportBurstInterval;
+                continue;
+            }
+        }
+        peer.deferred_burst.reset();
+        start_burst(peer, now);
     }
 }
 
@@ -316,6 +348,10 @@ std::vector<Probe> PathFinder::due(TimePoint now) {
     });
     std::vector<Probe> out;
     for (auto& [id, peer] : peers_) {
+        if (peer.deferred_burst && *peer.deferred_burst <= now && take_report_burst(peer, now)) {
+            peer.deferred_burst.reset();
+            start_burst(peer, now);
+        }
         for (auto& c : peer.candidates) {
             if (c.send_now && *c.send_now <= now) send(out, id, peer, c, now);
         }
@@ -328,6 +364,7 @@ std::vector<Probe> PathFinder::due(TimePoint now) {
 TimePoint PathFinder::next_due() const {
     auto next = TimePoint::max();
     for (const auto& [id, peer] : peers_) {
+        if (peer.deferred_burst) next = std::min(next, *peer.deferred_burst);
         if (peer.burst_round >= 0) {
             next = std::min(next, peer.next_round);
         } else if (peer.chosen) {

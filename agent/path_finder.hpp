@@ -111,6 +111,11 @@ class PathFinder {
         bool check_outstanding = false;
         int misses = 0;
         TimePoint last_activity{};
+        // Bursts a changed candidate list starts come from a small budget that refills slowly;
+        // a change when it is spent starts one when the next comes in.
+        TimePoint report_burst{};  // when the budget last refilled (or was full)
+        int report_budget = 3;
+        std::optional<TimePoint> deferred_burst;
     };
     struct Outstanding {
         std::string peer;
@@ -119,6 +124,7 @@ class PathFinder {
     };
 
     void start_burst(Peer& peer, TimePoint now);
+    bool take_report_burst(Peer& peer, TimePoint now);
     void merge_reported(Peer& peer, std::vector<Endpoint> reported);
     Candidate& candidate(Peer& peer, const Endpoint& endpoint);
     void reselect(Peer& peer, TimePoint now);

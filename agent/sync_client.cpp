@@ -108,6 +108,7 @@ bool SyncClient::report_paths(const PathReport& report) {
 
 SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     Outcome outcome;
+    partial_full_.reset();  // chunks of a map from an earlier stream are of no use
     grpc::ClientContext context;
     {
         std::lock_guard lock(mutex_);
@@ -188,6 +189,11 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
 
 // Returns false when the stream must be dropped (resync, removal or a malformed message).
 bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
+    if (partial_full_ && !message.has_full()) {
+        outcome.error = "the coordinator interrupted a full map's chunks";
+        outcome.resync = true;
+        return false;
+    }
     if (message.has_ready()) {
         const auto& r = message.ready();
         handlers_.on_ready({r.initiate().begin(), r.initiate().end()},
@@ -197,7 +203,22 @@ bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
     MapUpdate update;
     try {
         if (message.has_full()) {
-            update = from_proto(message.full());
+            // A large map comes in chunks (NetMap.continued): gathered, applied at the last.
+            MapUpdate chunk = from_proto(message.full());
+            if (partial_full_) {
+                if (chunk.version != partial_full_->version) {
+                    outcome.error = "a full map's chunks name different versions";
+                    outcome.resync = true;
+                    partial_full_.reset();
+                    return false;
+                }
+                for (auto& p : chunk.upserted) partial_full_->upserted.push_back(std::move(p));
+            } else {
+                partial_full_ = std::move(chunk);
+            }
+            if (message.full().continued()) return true;
+            update = std::move(*partial_full_);
+            partial_full_.reset();
         } else if (message.has_delta()) {
             update = from_proto(message.delta());
         } else {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +73,7 @@ class SyncClient {
     Keys keys_;
     Handlers handlers_;
     std::unique_ptr<v1::Coordinator::Stub> stub_;
+    std::optional<MapUpdate> partial_full_;  // the chunks of a full map so far (stream thread)
 
     std::mutex mutex_;  // guards the fields below
     std::condition_variable wake_;

@@ -140,11 +140,17 @@ grpc::Status AdminService::ListTokens(grpc::ServerContext* context, const v1::Li
 grpc::Status AdminService::ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest*,
                                      v1::ListNodesResponse* response) {
     return guarded(context, [&] {
-        response->set_version(registry_.store().version());
-        auto nodes = registry_.store().nodes();
+        std::vector<NodeRecord> nodes;
         std::set<std::string> known;
-        for (const auto& n : nodes) known.insert(n.id);
-        for (const auto& n : nodes) {
+        response->set_version(registry_.with_map([&](const MeshMap& map) {
+            for (const auto& [id, n] : map.nodes()) {
+                nodes.push_back(n.record);
+                known.insert(id);
+            }
+            return map.version();
+        }));
+        for (auto& n : nodes) {
+            n.last_seen = registry_.last_seen(n);
             auto* info = response->add_nodes();
             info->set_node_id(n.id);
             info->set_hostname(n.hostname);
@@ -171,6 +177,7 @@ grpc::Status AdminService::RemoveNode(grpc::ServerContext* context,
                                       v1::RemoveNodeResponse* response) {
     return guarded(context, [&] {
         auto id = registry_.remove_node(request->node());
+        hub_.forget(id);
         response->set_node_id(id);
         spdlog::info("event=node_removed node={}", id);
     });

@@ -1,7 +1,7 @@
 #pragma once
 // The gRPC adapter for mesh.v1.Admin: on the operator's unix socket (local), and on the TLS
 // admin port (remote), where every call must carry the operator credential first.
-#include "coordinator/hub.hpp"
+#include "coordinator/fanout/fanout.hpp"
 #include "coordinator/registry.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
 
@@ -10,7 +10,7 @@ namespace mesh::coord {
 class AdminService final : public v1::Admin::Service {
   public:
     enum class Access { local, remote };
-    AdminService(Registry& registry, Hub& hub, Access access, std::string fingerprint)
+    AdminService(Registry& registry, Fanout& hub, Access access, std::string fingerprint)
         : registry_(registry), hub_(hub), access_(access), fingerprint_(std::move(fingerprint)) {}
 
     grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest* request,
@@ -37,7 +37,7 @@ class AdminService final : public v1::Admin::Service {
     void authorize(grpc::ServerContext* context);
 
     Registry& registry_;
-    Hub& hub_;
+    Fanout& hub_;
     Access access_;
     std::string fingerprint_;
 };

@@ -1,7 +1,9 @@
 #include "coordinator/convert.hpp"
 
+#include <algorithm>
 #include <set>
 
+#include "coordinator/endpoint_policy.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::coord {
@@ -32,23 +34,8 @@ v1::NetworkSettings to_proto(const NetworkConfig& network) {
     return n;
 }
 
-v1::SyncResponse to_proto(const MapMessage& m, const NetworkConfig& network) {
-    v1::SyncResponse out;
-    if (m.full) {
-        auto* full = out.mutable_full();
-        full->set_version(m.version);
-        *full->mutable_self() = to_proto(*m.self);
-        for (const auto& peer : m.peers) *full->add_peers() = to_proto(peer);
-        *full->mutable_network() = to_proto(network);
-    } else {
-        auto* delta = out.mutable_delta();
-        delta->set_from_version(m.from_version);
-        delta->set_version(m.version);
-        if (m.self) *delta->mutable_self() = to_proto(*m.self);
-        for (const auto& peer : m.peers) *delta->add_upserted() = to_proto(peer);
-        for (const auto& id : m.removed) delta->add_removed(id);
-    }
-    return out;
+std::string encode_peer(const NodeRecord& node) {
+    return to_proto(node).SerializeAsString();
 }
 
 Key key_from_bytes(const std::string& bytes, const char* field) {
@@ -62,20 +49,29 @@ Key key_from_bytes(const std::string& bytes, const char* field) {
 }
 
 std::vector<Endpoint> endpoints_from_proto(
-    const google::protobuf::RepeatedPtrField<std::string>& endpoints) {
-    if (endpoints.size() > 64) {
-        throw StatusError(Code::invalid_argument, "at most 64 endpoints may be reported");
+    const google::protobuf::RepeatedPtrField<std::string>& endpoints,
+    const NetworkConfig& network) {
+    if (endpoints.size() > static_cast<int>(kMaxEndpoints)) {
+        throw StatusError(Code::invalid_argument, "at most " + std::to_string(kMaxEndpoints) +
+                                                      " endpoints may be reported");
     }
     std::vector<Endpoint> out;
     for (int i = 0; i < endpoints.size(); ++i) {
+        Endpoint e;
         try {
-            out.push_back(Endpoint::parse(endpoints[i]));
+            e = Endpoint::parse(endpoints[i]);
         } catch (const Error&) {
             // Not echoed: a Join is checked here before its token, so this text is anyone's.
             throw StatusError(Code::invalid_argument,
                               "endpoint #" + std::to_string(i + 1) +
                                   " is not an address with a port (a.b.c.d:port or [v6]:port)");
         }
+        if (auto why = endpoint_refusal(e, network)) {
+            throw StatusError(Code::invalid_argument, "endpoint #" + std::to_string(i + 1) +
+                                                          " is " + *why +
+                                                          ", which peers cannot be sent to");
+        }
+        if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
     }
     return out;
 }
@@ -213,6 +209,12 @@ grpc::Status to_grpc(const StatusError& error) {
             break;
         case Code::unavailable:
             code = grpc::StatusCode::UNAVAILABLE;
+            break;
+        case Code::cancelled:
+            code = grpc::StatusCode::CANCELLED;
+            break;
+        case Code::deadline_exceeded:
+            code = grpc::StatusCode::DEADLINE_EXCEEDED;
             break;
     }
     return {code, error.what()};

@@ -1,49 +1,75 @@
 #include "coordinator/coordinator_service.hpp"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <fmt/ranges.h>
 
-#include <atomic>
-#include <thread>
-
 #include "coordinator/convert.hpp"
 #include "coordinator/machine_proof.hpp"
 #include "coordinator/node_paths.hpp"
+#include "coordinator/sync_reactor.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
 #include "sync_proof.hpp"
 
 namespace mesh::coord {
 
-namespace {
-constexpr auto kIdleWakeup = std::chrono::seconds(10);
-
-std::string new_challenge() {
-    std::string nonce(v1::kChallengeBytes, '\0');
-    randombytes_buf(nonce.data(), nonce.size());
-    return nonce;
+CoordinatorService::CoordinatorService(Registry& registry, Fanout& fanout, std::string fingerprint,
+                                       ServiceLimits limits)
+    : registry_(registry),
+      fanout_(fanout),
+      fingerprint_(std::move(fingerprint)),
+      limits_(limits),
+      gate_(limits.gate),
+      endpoints_(limits.endpoint_interval),
+      work_(limits.work_queue) {
+    gate_thread_ = std::thread([this] { run_gate(); });
+    flusher_thread_ = std::thread([this] { run_flusher(); });
 }
 
-}  // namespace
-
-grpc::Status CoordinatorService::Join(grpc::ServerContext* context, const v1::JoinRequest* request,
-                                      v1::JoinResponse* response) {
-    try {
-        NodeRecord node = admit(*request, response);
-        spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}", node.id,
-                     node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
-                     node.ephemeral, context->peer());
-        return grpc::Status::OK;
-    } catch (const StatusError& e) {
-        spdlog::warn("event=join_refused peer={} reason={}", context->peer(),
-                     kb::log_quote(e.what()));
-        return to_grpc(e);
-    } catch (const std::exception& e) {
-        spdlog::error("event=join_failed peer={} error={}", context->peer(),
-                      kb::log_quote(e.what()));
-        return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+CoordinatorService::~CoordinatorService() {
+    {
+        std::lock_guard lock(gate_mutex_);
+        stopping_ = true;
     }
+    {
+        std::lock_guard lock(endpoints_mutex_);  // the flusher waits on this one
+    }
+    gate_wake_.notify_all();
+    endpoints_wake_.notify_all();
+    gate_thread_.join();
+    flusher_thread_.join();
+    flush_endpoints();  // what was reported before the end
+}
+
+// ---- Join --------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* CoordinatorService::Join(grpc::CallbackServerContext* context,
+                                                   const v1::JoinRequest* request,
+                                                   v1::JoinResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    const std::string peer = context->peer();
+    bool queued = work_.post([this, reactor, request, response, peer] {
+        grpc::Status status;
+        try {
+            NodeRecord node = admit(*request, response);
+            spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}",
+                         node.id, node.hostname, node.ipv4.to_string(), fmt::join(node.tags, ","),
+                         node.ephemeral, peer);
+        } catch (const StatusError& e) {
+            spdlog::warn("event=join_refused peer={} reason={}", peer, kb::log_quote(e.what()));
+            status = to_grpc(e);
+        } catch (const std::exception& e) {
+            spdlog::error("event=join_failed peer={} error={}", peer, kb::log_quote(e.what()));
+            status = {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+        }
+        reactor->Finish(status);
+    });
+    if (!queued) {
+        spdlog::warn("event=join_refused peer={} reason=busy queue={}", peer, work_.size());
+        reactor->Finish({grpc::StatusCode::UNAVAILABLE,
+                         "the coordinator has too many joins waiting; retry with backoff"});
+    }
+    return reactor;
 }
 
 NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinResponse* response) {
@@ -54,7 +80,7 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     params.machine_signature = request.machine_signature();
     params.coordinator_fingerprint = fingerprint_;
     params.hostname = request.hostname();
-    params.endpoints = endpoints_from_proto(request.endpoints());
+    params.endpoints = endpoints_from_proto(request.endpoints(), registry_.network());
     params.requested_tags = {request.requested_tags().begin(), request.requested_tags().end()};
     NodeRecord node = registry_.join(params);
     response->set_node_id(node.id);
@@ -69,6 +95,13 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     return node;
 }
 
+// ---- Sync --------------------------------------------------------------------------------------
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CoordinatorService::Sync(
+    grpc::CallbackServerContext* context) {
+    return new SyncReactor(*this, context);
+}
+
 NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::string& challenge) {
     if (hello.node_id().empty() || hello.node_id().size() > 64) {
         throw StatusError(Code::invalid_argument, "the hello's node_id must be 1..64 bytes");
@@ -77,7 +110,7 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::s
         throw StatusError(Code::unauthenticated,
                           "the hello carries no signature over the stream's challenge");
     }
-    auto node = registry_.store().node(hello.node_id());
+    auto node = registry_.node(hello.node_id());
     if (!node) {
         // Not echoed: nothing in the hello is authenticated yet.
         throw StatusError(Code::not_found,
@@ -95,68 +128,13 @@ NodeRecord CoordinatorService::authenticate(const v1::Hello& hello, const std::s
     return *node;
 }
 
-grpc::Status CoordinatorService::Sync(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) {
-    const std::string challenge = new_challenge();
-    {
-        v1::SyncResponse message;
-        message.mutable_challenge()->set_nonce(challenge);
-        if (!stream->Write(message)) return {grpc::StatusCode::CANCELLED, "stream closed"};
-    }
-    v1::SyncRequest first;
-    if (!stream->Read(&first)) return {grpc::StatusCode::CANCELLED, "stream closed before hello"};
-    if (!first.has_hello()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "the first Sync message must be a hello"};
-    }
-    NodeRecord node;
-    std::uint64_t client_version = first.hello().last_applied_version();
-    try {
-        node = authenticate(first.hello(), challenge);
-        if (first.hello().endpoints_size() > 0) {
-            registry_.update_endpoints(node.id, endpoints_from_proto(first.hello().endpoints()));
-        }
-    } catch (const StatusError& e) {
-        spdlog::warn("event=sync_refused peer={} reason={}", context->peer(),
-                     kb::log_quote(e.what()));
-        return to_grpc(e);
-    }
-    if (client_version > registry_.store().version()) client_version = 0;
-    hub_.set_applied(node.id, client_version);
-    auto session = hub_.attach(node.id);
-    registry_.touch(node.id);
-    spdlog::info("event=sync_open node={} hostname={} from_version={} peer={}", node.id,
-                 node.hostname, client_version, context->peer());
-
-    std::atomic<bool> reader_done{false};
-    grpc::Status reader_status;  // written by the reader before reader_done
-    std::thread reader([&] {
-        reader_status = read_requests(stream, *session);
-        reader_done = true;
-        hub_.publish();
-    });
-
-    stream_map(context, stream, session, client_version, reader_done);
-    if (!reader_done) context->TryCancel();  // unblocks the reader if the client is still there
-    reader.join();
-    hub_.detach(session);
-    try {
-        registry_.touch(node.id);
-    } catch (const std::exception&) {
-        // removed meanwhile, or storage trouble: last_seen is bookkeeping only
-    }
-    spdlog::info("event=sync_closed node={} hostname={}", node.id, node.hostname);
-    if (!reader_status.ok()) return reader_status;
-    if (hub_.is_shutdown()) return {grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"};
-    return grpc::Status::OK;
-}
-
-void CoordinatorService::handle_request(const Hub::Session& session, const v1::SyncRequest& req) {
+void CoordinatorService::handle_request(const Fanout::Session& session,
+                                        const v1::SyncRequest& req) {
     const std::string& id = session.node_id;
     if (req.has_ack()) {
-        hub_.set_applied(id, std::min(req.ack().version(), registry_.store().version()));
+        fanout_.ack(session, req.ack().version());
     } else if (req.has_endpoints()) {
-        registry_.update_endpoints(id, endpoints_from_proto(req.endpoints().endpoints()));
+        report_endpoints(id, endpoints_from_proto(req.endpoints().endpoints(), registry_.network()));
     } else if (req.has_paths()) {
         record_paths(session, paths_from_proto(req.paths()));
     } else if (req.has_rotate_key()) {
@@ -169,30 +147,16 @@ void CoordinatorService::handle_request(const Hub::Session& session, const v1::S
     }
 }
 
-grpc::Status CoordinatorService::read_requests(
-    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
-    const Hub::Session& session) {
-    const std::string& id = session.node_id;
-    v1::SyncRequest req;
-    try {
-        while (stream->Read(&req)) handle_request(session, req);
-    } catch (const StatusError& e) {
-        spdlog::warn("event=sync_bad_request node={} error={}", id, kb::log_quote(e.what()));
-        return to_grpc(e);
-    } catch (const std::exception& e) {
-        spdlog::error("event=sync_failed node={} error={}", id, kb::log_quote(e.what()));
-        return {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
-    }
-    return grpc::Status::OK;
-}
-
-void CoordinatorService::record_paths(const Hub::Session& session, NodePaths paths) {
+void CoordinatorService::record_paths(const Fanout::Session& session, NodePaths paths) {
     // The contract ignores ids that are not peers: they are neither kept nor logged.
-    std::erase_if(paths.peers, [&](const PeerPath& p) {
-        return p.node_id == session.node_id || !registry_.store().node(p.node_id);
+    registry_.with_map([&](const MeshMap& map) {
+        std::erase_if(paths.peers, [&](const PeerPath& p) {
+            return p.node_id == session.node_id || !map.find(p.node_id);
+        });
+        return 0;
     });
     std::optional<NodePaths> before;
-    if (!hub_.set_paths(session, paths, before)) return;  // a replaced stream
+    if (!fanout_.set_paths(session, paths, before)) return;  // a replaced stream
     auto changes = path_changes(before, paths);
     if (changes.nat_changed) {
         spdlog::info("event=nat node={} nat={} reflexive={}", session.node_id, nat_name(paths.nat),
@@ -213,44 +177,102 @@ void CoordinatorService::record_paths(const Hub::Session& session, NodePaths pat
     }
 }
 
-void CoordinatorService::stream_map(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
-    const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,
-    const std::atomic<bool>& reader_done) {
-    SyncSession logic(session->node_id, client_version);
-    auto applied = [this](const std::string& id) { return hub_.applied(id); };
-    while (!reader_done && !session->replaced && !hub_.is_shutdown() && !context->IsCancelled()) {
-        std::uint64_t seen = hub_.epoch();
-        try {
-            if (auto message = logic.next_map(registry_.store())) {
-                if (!stream->Write(to_proto(*message, registry_.network()))) return;
-            }
-        } catch (const StatusError& e) {
-            // Removed while connected: tell the agent in-band, since cancelling drops the status.
-            v1::SyncResponse bye;
-            bye.mutable_delta()->set_from_version(logic.sent_version());
-            bye.mutable_delta()->set_version(registry_.store().version());
-            bye.mutable_delta()->add_removed(session->node_id);
-            stream->Write(bye);
-            hub_.forget(session->node_id);
-            spdlog::info("event=sync_removed node={}", session->node_id);
-            return;
+// ---- the hello gate ----------------------------------------------------------------------------
+
+std::optional<std::uint64_t> CoordinatorService::admit_stream(const std::string& source,
+                                                              std::shared_ptr<StreamSink> sink) {
+    std::lock_guard lock(gate_mutex_);
+    if (stopping_) return std::nullopt;
+    auto ticket = gate_.admit(source, StreamGate::Clock::now());
+    if (!ticket) return std::nullopt;
+    waiting_[*ticket] = std::move(sink);
+    gate_wake_.notify_all();
+    return ticket;
+}
+
+void CoordinatorService::hello_done(std::uint64_t ticket) {
+    std::lock_guard lock(gate_mutex_);
+    gate_.release(ticket);
+    waiting_.erase(ticket);
+}
+
+void CoordinatorService::run_gate() {
+    std::unique_lock lock(gate_mutex_);
+    while (!stopping_) {
+        auto next = gate_.next_deadline();
+        if (next) {
+            gate_wake_.wait_until(lock, *next);
+        } else {
+            gate_wake_.wait(lock);
         }
-        auto ready = logic.newly_ready(applied);
-        if (!ready.empty()) {
-            v1::SyncResponse msg;
-            for (auto& peer : ready) {
-                if (peer.initiate) {
-                    msg.mutable_ready()->add_initiate(peer.node_id);
-                } else {
-                    msg.mutable_ready()->add_respond(peer.node_id);
-                }
-            }
-            if (!stream->Write(msg)) return;
+        std::vector<std::shared_ptr<StreamSink>> late;
+        for (auto ticket : gate_.expired(StreamGate::Clock::now())) {
+            auto it = waiting_.find(ticket);
+            if (it == waiting_.end()) continue;
+            late.push_back(std::move(it->second));
+            waiting_.erase(it);
         }
-        hub_.wait(*session, seen,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(kIdleWakeup));
+        if (late.empty()) continue;
+        lock.unlock();
+        for (auto& sink : late) {
+            sink->finish(Code::deadline_exceeded,
+                         "no hello within " +
+                             std::to_string(limits_.gate.hello_deadline.count() / 1000) +
+                             " s of the challenge");
+        }
+        spdlog::warn("event=sync_hello_timeout streams={}", late.size());
+        lock.lock();
+    }
+}
+
+// ---- endpoint reports --------------------------------------------------------------------------
+
+void CoordinatorService::report_endpoints(const std::string& node_id,
+                                          std::vector<Endpoint> endpoints) {
+    {
+        std::lock_guard lock(endpoints_mutex_);
+        endpoints_.report(node_id, std::move(endpoints), EndpointCoalescer::Clock::now());
+    }
+    endpoints_wake_.notify_all();
+}
+
+void CoordinatorService::flush_endpoints() {
+    std::vector<EndpointUpdate> due;
+    {
+        std::lock_guard lock(endpoints_mutex_);
+        for (auto& [id, endpoints] : endpoints_.take_due(EndpointCoalescer::Clock::now())) {
+            due.push_back({id, std::move(endpoints)});
+        }
+    }
+    if (due.empty()) return;
+    try {
+        auto changed = registry_.update_endpoints_batch(due);
+        if (spdlog::should_log(spdlog::level::debug)) {
+            spdlog::debug("event=endpoints_written reports={} changed={}", due.size(),
+                          changed.size());
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("event=endpoints_failed reports={} error={}", due.size(),
+                      kb::log_quote(e.what()));
+    }
+}
+
+void CoordinatorService::run_flusher() {
+    std::unique_lock lock(endpoints_mutex_);
+    for (;;) {
+        {
+            std::lock_guard gate(gate_mutex_);
+            if (stopping_) return;
+        }
+        auto due = endpoints_.next_due();
+        if (!due) {
+            endpoints_wake_.wait_for(lock, std::chrono::milliseconds(500));
+        } else if (*due > EndpointCoalescer::Clock::now()) {
+            endpoints_wake_.wait_until(lock, *due);
+        }
+        lock.unlock();
+        flush_endpoints();
+        lock.lock();
     }
 }
 

@@ -1,50 +1,102 @@
 #pragma once
-// The gRPC adapter for mesh.v1.Coordinator: converts, validates at the boundary, and delegates
-// to the Registry (joins, endpoints) and the Hub + SyncSession (the map stream, path reports).
-#include "coordinator/hub.hpp"
+// The gRPC adapter for mesh.v1.Coordinator, on gRPC's callback API: no thread per stream. Join
+// runs on a work queue (its store write must not hold one of gRPC's threads); each Sync stream
+// is a SyncReactor (sync_reactor.hpp) fed by the Fanout. This class holds what the streams
+// share: the hello gate (deadline and caps on streams without a hello), the endpoint coalescer
+// and the cores every message goes through.
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "coordinator/fanout/fanout.hpp"
+#include "coordinator/fanout/rate_limits.hpp"
+#include "coordinator/fanout/stream_gate.hpp"
 #include "coordinator/log_budget.hpp"
 #include "coordinator/registry.hpp"
+#include "coordinator/work_queue.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
 
 namespace mesh::coord {
 
-class CoordinatorService final : public v1::Coordinator::Service {
+class SyncReactor;
+
+struct ServiceLimits {
+    StreamGate::Limits gate;
+    double messages_per_second = 100;  // what one stream may send us, on average ...
+    double message_burst = 400;        // ... and at once
+    std::chrono::milliseconds endpoint_interval{1000};  // one endpoint change per node per this
+    std::size_t work_queue = 4096;     // joins and rotations waiting for the store
+};
+
+class CoordinatorService final
+    : public v1::Coordinator::WithCallbackMethod_Join<
+          v1::Coordinator::WithRawCallbackMethod_Sync<v1::Coordinator::Service>> {
   public:
     // fingerprint: this coordinator's certificate fingerprint ("sha256:<hex>"), which every Join
     // and Sync proof must name.
-    CoordinatorService(Registry& registry, Hub& hub, std::string fingerprint)
-        : registry_(registry), hub_(hub), fingerprint_(std::move(fingerprint)) {}
+    CoordinatorService(Registry& registry, Fanout& fanout, std::string fingerprint,
+                       ServiceLimits limits = {});
+    ~CoordinatorService() override;
 
-    grpc::Status Join(grpc::ServerContext* context, const v1::JoinRequest* request,
-                      v1::JoinResponse* response) override;
-    grpc::Status Sync(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream) override;
+    grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
+                                   const v1::JoinRequest* request,
+                                   v1::JoinResponse* response) override;
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Sync(
+        grpc::CallbackServerContext* context) override;
 
-    // The handlers' cores without gRPC's stream and context (also what the fuzzers drive). Both
+    // The handlers' cores without gRPC's context and stream (also what the fuzzers drive). Both
     // throw StatusError with the status the client gets.
     // Join: validates, admits (or re-admits) the node and fills the response.
     NodeRecord admit(const v1::JoinRequest& request, v1::JoinResponse* response);
-    // One client message on an authenticated Sync stream, after the hello.
-    void handle_request(const Hub::Session& session, const v1::SyncRequest& request);
+    // A hello: the node, when its proof over `challenge` verifies and its key is live.
+    NodeRecord authenticate(const v1::Hello& hello, const std::string& challenge);
+    // One client message on an authenticated Sync stream, after the hello. Endpoint reports are
+    // coalesced (flush_endpoints writes them).
+    void handle_request(const Fanout::Session& session, const v1::SyncRequest& request);
+    // Writes the endpoint reports that are due now (the flusher thread does it by itself).
+    void flush_endpoints();
+
+    Registry& registry() { return registry_; }
+    Fanout& fanout() { return fanout_; }
+    WorkQueue& work() { return work_; }
+    const ServiceLimits& limits() const { return limits_; }
 
   private:
-    NodeRecord authenticate(const v1::Hello& hello, const std::string& challenge);
-    void stream_map(grpc::ServerContext* context,
-                    grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
-                    const std::shared_ptr<Hub::Session>& session, std::uint64_t client_version,
-                    const std::atomic<bool>& reader_done);
-    // Reads the client's messages after the hello until the stream ends; a malformed one ends
-    // it with the returned status.
-    grpc::Status read_requests(grpc::ServerReaderWriter<v1::SyncResponse, v1::SyncRequest>* stream,
-                               const Hub::Session& session);
-    void record_paths(const Hub::Session& session, NodePaths paths);
+    friend class SyncReactor;
+    // The hello gate, shared by every stream; the gate thread ends streams past their deadline.
+    std::optional<std::uint64_t> admit_stream(const std::string& source,
+                                              std::shared_ptr<StreamSink> sink);
+    void hello_done(std::uint64_t ticket);
+    void run_gate();
+    void report_endpoints(const std::string& node_id, std::vector<Endpoint> endpoints);
+    void run_flusher();
+    void record_paths(const Fanout::Session& session, NodePaths paths);
 
     Registry& registry_;
-    Hub& hub_;
+    Fanout& fanout_;
     const std::string fingerprint_;
-    // Per-node warnings (a peer without a direct path): 10 at once, then one per 6 s.
+    const ServiceLimits limits_;
+
+    std::mutex gate_mutex_;
+    std::condition_variable gate_wake_;
+    StreamGate gate_;
+    // The streams in the gate, by ticket: ended with DEADLINE_EXCEEDED when theirs passes.
+    std::unordered_map<std::uint64_t, std::shared_ptr<StreamSink>> waiting_;
+    bool stopping_ = false;
+
+    std::mutex endpoints_mutex_;
+    std::condition_variable endpoints_wake_;
+    EndpointCoalescer endpoints_;
+
     std::mutex warnings_mutex_;
-    LogBudget warnings_{10, 6};
+    LogBudget warnings_{10, 6};  // per node: a peer without a direct path
+
+    WorkQueue work_;
+    std::thread gate_thread_;
+    std::thread flusher_thread_;
 };
 
 }  // namespace mesh::coord

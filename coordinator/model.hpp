@@ -57,12 +57,11 @@ inline bool key_lapsed(const NodeRecord& node, std::int64_t now) {
     return node.expired || (node.key_expires_at != 0 && node.key_expires_at <= now);
 }
 
-// What changed in the map after some version, read atomically.
-struct MapChanges {
-    std::uint64_t version = 0;         // the map's current version
-    std::vector<NodeRecord> changed;   // nodes with version > since (all nodes when since=0)
-    std::vector<std::string> removed;  // ids removed after since (empty when since=0)
-    bool complete = false;             // true when `since` was too old (or 0): full map
+// A node id removed from the map, at the version that removed it (a tombstone): deltas from
+// older versions carry it.
+struct Removal {
+    std::string id;
+    std::uint64_t version = 0;
 };
 
 struct NetworkConfig {

@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <set>
 
 #include "coordinator/hostname.hpp"
 #include "coordinator/ipam.hpp"
@@ -27,11 +26,50 @@ std::string new_node_id() {
 
 }  // namespace
 
-Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on_change)
+Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on_change,
+                   MeshMap::PeerEncoder encode_peer)
     : store_(store),
       network_(std::move(network)),
       clock_(std::move(clock)),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      map_(network_.ipv4_prefix,
+           encode_peer ? std::move(encode_peer) : [](const NodeRecord&) { return std::string(); }) {
+    map_.load(store_.nodes(), store_.removals(), store_.version());
+}
+
+void Registry::commit(const std::function<void()>& write,
+                      const std::function<void(MeshMap&)>& apply) {
+    store_.transaction(write);
+    std::uint64_t before = 0, after = 0;
+    {
+        std::unique_lock lock(map_mutex_);
+        before = map_.version();
+        apply(map_);
+        after = map_.version();
+    }
+    if (after != before) on_change_(after);
+}
+
+std::optional<NodeRecord> Registry::node(const std::string& id) const {
+    std::optional<NodeRecord> out;
+    {
+        std::shared_lock lock(map_mutex_);
+        if (const auto* n = map_.find(id)) out = n->record;
+    }
+    if (out) out->last_seen = last_seen(*out);
+    return out;
+}
+
+std::uint64_t Registry::version() const {
+    std::shared_lock lock(map_mutex_);
+    return map_.version();
+}
+
+std::int64_t Registry::last_seen(const NodeRecord& node) const {
+    std::lock_guard lock(touched_mutex_);
+    auto it = touched_.find(node.id);
+    return it == touched_.end() ? node.last_seen : std::max(it->second, node.last_seen);
+}
 
 NewToken Registry::create_token(const TokenParams& params) {
     std::int64_t ttl_seconds = params.ttl_seconds;
@@ -48,11 +86,13 @@ NewToken Registry::create_token(const TokenParams& params) {
     auto token = generate_token(clock_(), ttl_seconds, params.reusable, params.max_uses);
     token.record.tags = std::move(tags);
     token.record.ephemeral = params.ephemeral;
+    std::lock_guard lock(write_mutex_);
     store_.put_token(token.record);
     return token;
 }
 
 void Registry::revoke_token(const std::string& token_id) {
+    std::lock_guard lock(write_mutex_);
     store_.transaction([&] {
         auto record = store_.token(token_id);
         if (!record) {
@@ -71,9 +111,7 @@ std::int64_t Registry::key_expiry() const {
 
 NodeRecord Registry::create_node(const JoinParams& params, const std::string& hostname,
                                  std::uint64_t version) {
-    std::set<IpAddress> used;
-    for (const auto& n : store_.nodes()) used.insert(n.ipv4);
-    auto ipv4 = allocate_ipv4(network_.ipv4_prefix, used);
+    auto ipv4 = map_.free_ipv4();
     if (!ipv4) {
         throw StatusError(Code::resource_exhausted, "the overlay prefix " +
                                                         network_.ipv4_prefix.to_string() +
@@ -81,8 +119,7 @@ NodeRecord Registry::create_node(const JoinParams& params, const std::string& ho
     }
     NodeRecord node;
     node.id = new_node_id();
-    node.hostname = unique_hostname(
-        hostname, [&](const std::string& h) { return store_.node_by_hostname(h).has_value(); });
+    node.hostname = map_.unique_hostname(hostname);
     node.wireguard_key = params.wireguard_key;
     node.machine_key = params.machine_key;
     node.ipv4 = *ipv4;
@@ -106,85 +143,110 @@ NodeRecord Registry::join(const JoinParams& params) {
             params.coordinator_fingerprint, params.token,
             std::string(reinterpret_cast<const char*>(params.wireguard_key.bytes.data()), 32)),
         "the join's machine_signature");
+    std::lock_guard lock(write_mutex_);
     NodeRecord result;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        auto record = store_.token(presented.id);
-        if (!record) {
-            throw StatusError(Code::unauthenticated,
-                              "unknown join token; ask the operator for a new one");
-        }
-        check_token(*record, presented, clock_());
-        auto holder = store_.node_by_wireguard_key(params.wireguard_key);
-        if (holder && holder->machine_key != params.machine_key) {
-            throw StatusError(Code::permission_denied,
-                              "this WireGuard key already belongs to another machine; generate a "
-                              "new key");
-        }
-        version = store_.bump_version();
-        if (auto existing = store_.node_by_machine_key(params.machine_key)) {
-            result = *existing;
-            if (result.wireguard_key != params.wireguard_key) result.key_version = version;
-            result.wireguard_key = params.wireguard_key;
-            if (result.hostname != hostname) {
-                result.hostname = unique_hostname(hostname, [&](const std::string& h) {
-                    auto other = store_.node_by_hostname(h);
-                    return other && other->id != result.id;
-                });
+    commit(
+        [&] {
+            auto record = store_.token(presented.id);
+            if (!record) {
+                throw StatusError(Code::unauthenticated,
+                                  "unknown join token; ask the operator for a new one");
             }
-            result.version = version;
-        } else {
-            result = create_node(params, hostname, version);
-        }
-        // The token decides tags and ephemerality; params.requested_tags is never read.
-        result.tags = record->tags;
-        result.ephemeral = record->ephemeral;
-        result.key_expires_at = key_expiry();
-        result.expired = false;
-        result.last_seen = clock_();
-        if (!params.endpoints.empty()) result.endpoints = params.endpoints;
-        store_.put_node(result);
-        record->uses += 1;
-        store_.put_token(*record);
-    });
-    on_change_(version);
+            check_token(*record, presented, clock_());
+            const auto* holder = map_.by_wireguard_key(params.wireguard_key);
+            if (holder && holder->record.machine_key != params.machine_key) {
+                throw StatusError(Code::permission_denied,
+                                  "this WireGuard key already belongs to another machine; "
+                                  "generate a new key");
+            }
+            std::uint64_t version = store_.bump_version();
+            if (const auto* existing = map_.by_machine_key(params.machine_key)) {
+                result = existing->record;
+                if (result.wireguard_key != params.wireguard_key) result.key_version = version;
+                result.wireguard_key = params.wireguard_key;
+                if (result.hostname != hostname) {
+                    result.hostname = map_.unique_hostname(hostname, result.id);
+                }
+                result.version = version;
+            } else {
+                result = create_node(params, hostname, version);
+            }
+            // The token decides tags and ephemerality; params.requested_tags is never read.
+            result.tags = record->tags;
+            result.ephemeral = record->ephemeral;
+            result.key_expires_at = key_expiry();
+            result.expired = false;
+            result.last_seen = clock_();
+            if (!params.endpoints.empty()) result.endpoints = params.endpoints;
+            store_.put_node(result);
+            record->uses += 1;
+            store_.put_token(*record);
+        },
+        [&](MeshMap& map) { map.upsert(result); });
     return result;
+}
+
+// A node acting on its own record: it must exist and its key must not have expired.
+NodeRecord Registry::live_node(const std::string& node_id) const {
+    const auto* node = map_.find(node_id);
+    if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
+    if (key_lapsed(node->record, clock_())) {
+        throw StatusError(Code::permission_denied,
+                          "this node's key expired; join again with a token");
+    }
+    return node->record;
 }
 
 bool Registry::update_endpoints(const std::string& node_id,
                                 const std::vector<Endpoint>& endpoints) {
-    bool changed = false;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        auto node = live_node(node_id);
-        if (node->endpoints == endpoints) return;
-        version = store_.bump_version();
-        node->endpoints = endpoints;
-        node->version = version;
-        store_.put_node(*node);
-        changed = true;
-    });
-    if (changed) on_change_(version);
-    return changed;
+    std::lock_guard lock(write_mutex_);
+    NodeRecord node = live_node(node_id);
+    if (node.endpoints == endpoints) return false;
+    commit(
+        [&] {
+            node.version = store_.bump_version();
+            node.endpoints = endpoints;
+            store_.put_node(node);
+        },
+        [&](MeshMap& map) { map.upsert(node); });
+    return true;
 }
 
-// A node acting on its own record: it must exist and its key must not have expired.
-std::optional<NodeRecord> Registry::live_node(const std::string& node_id) {
-    auto node = store_.node(node_id);
-    if (!node) throw StatusError(Code::not_found, "node " + node_id + " does not exist");
-    if (key_lapsed(*node, clock_())) {
-        throw StatusError(Code::permission_denied,
-                          "this node's key expired; join again with a token");
+std::vector<std::string> Registry::update_endpoints_batch(
+    const std::vector<EndpointUpdate>& updates) {
+    std::lock_guard lock(write_mutex_);
+    const std::int64_t now = clock_();
+    std::vector<NodeRecord> changed;
+    for (const auto& u : updates) {
+        const auto* node = map_.find(u.node_id);
+        if (!node || key_lapsed(node->record, now) || node->record.endpoints == u.endpoints) {
+            continue;
+        }
+        changed.push_back(node->record);
+        changed.back().endpoints = u.endpoints;
     }
-    return node;
+    if (changed.empty()) return {};
+    commit(
+        [&] {
+            for (auto& n : changed) {
+                n.version = store_.bump_version();
+                store_.put_node(n);
+            }
+        },
+        [&](MeshMap& map) {
+            for (const auto& n : changed) map.upsert(n);
+        });
+    std::vector<std::string> ids;
+    for (const auto& n : changed) ids.push_back(n.id);
+    return ids;
 }
 
-std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname) {
+const MapNode* Registry::find_node(const std::string& id_or_hostname) const {
     if (id_or_hostname.empty() || id_or_hostname.size() > 255) {
         throw StatusError(Code::invalid_argument, "give a node id or hostname (see nodes list)");
     }
-    auto node = store_.node(id_or_hostname);
-    if (!node) node = store_.node_by_hostname(id_or_hostname);
+    const auto* node = map_.find(id_or_hostname);
+    if (!node) node = map_.by_hostname(id_or_hostname);
     if (!node) {
         throw StatusError(Code::not_found, "no node with id or hostname '" +
                                                kb::escape_untrusted(id_or_hostname) + "'");
@@ -193,143 +255,163 @@ std::optional<NodeRecord> Registry::find_node(const std::string& id_or_hostname)
 }
 
 std::string Registry::remove_node(const std::string& id_or_hostname) {
-    std::string id;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        auto node = find_node(id_or_hostname);
-        id = node->id;
-        version = store_.bump_version();
-        store_.remove_node(id, version);
-    });
-    on_change_(version);
+    std::lock_guard lock(write_mutex_);
+    const std::string id = find_node(id_or_hostname)->record.id;
+    Removal removal{id, 0};
+    commit(
+        [&] {
+            removal.version = store_.bump_version();
+            store_.remove_node(id, removal.version);
+        },
+        [&](MeshMap& map) { map.remove(removal.id, removal.version); });
+    std::lock_guard touched(touched_mutex_);
+    touched_.erase(id);
     return id;
 }
 
 std::string Registry::expire_node(const std::string& id_or_hostname) {
-    std::string id;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        auto node = find_node(id_or_hostname);
-        id = node->id;
-        if (node->expired) return;
-        version = store_.bump_version();
-        node->expired = true;
-        node->key_expires_at = clock_();  // expired now, whatever was left
-        node->version = version;
-        store_.put_node(*node);
-    });
-    if (version) on_change_(version);
-    return id;
+    std::lock_guard lock(write_mutex_);
+    NodeRecord node = find_node(id_or_hostname)->record;
+    if (node.expired) return node.id;
+    commit(
+        [&] {
+            node.version = store_.bump_version();
+            node.expired = true;
+            node.key_expires_at = clock_();  // expired now, whatever was left
+            store_.put_node(node);
+        },
+        [&](MeshMap& map) { map.upsert(node); });
+    return node.id;
 }
 
 NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard_key) {
     if (wireguard_key.is_zero()) {
         throw StatusError(Code::invalid_argument, "the new WireGuard public key is all zeros");
     }
-    NodeRecord result;
-    std::uint64_t version = 0;
+    std::lock_guard lock(write_mutex_);
+    NodeRecord node = live_node(node_id);
+    if (node.wireguard_key == wireguard_key) {
+        throw StatusError(Code::invalid_argument,
+                          "the new WireGuard key is the current one; generate a fresh key");
+    }
+    const auto* holder = map_.by_wireguard_key(wireguard_key);
+    if (holder && holder->record.id != node_id) {
+        throw StatusError(Code::permission_denied,
+                          "this WireGuard key belongs to another node; generate a new key");
+    }
+    commit(
+        [&] {
+            node.version = store_.bump_version();
+            node.wireguard_key = wireguard_key;
+            node.key_version = node.version;
+            node.key_expires_at = key_expiry();
+            store_.put_node(node);
+        },
+        [&](MeshMap& map) { map.upsert(node); });
+    return node;
+}
+
+void Registry::touch(const std::string& node_id) {
+    const std::int64_t now = clock_();
+    std::lock_guard lock(touched_mutex_);
+    touched_[node_id] = now;
+}
+
+void Registry::flush_last_seen() {
+    std::unordered_map<std::string, std::int64_t> pending;
+    {
+        std::lock_guard lock(touched_mutex_);
+        pending.swap(touched_);
+    }
+    if (pending.empty()) return;
+    std::lock_guard lock(write_mutex_);
+    std::vector<std::pair<std::string, std::int64_t>> present;
+    for (const auto& [id, seen] : pending) {
+        if (map_.find(id)) present.emplace_back(id, seen);
+    }
     store_.transaction([&] {
-        auto node = live_node(node_id);
-        if (node->wireguard_key == wireguard_key) {
-            throw StatusError(Code::invalid_argument,
-                              "the new WireGuard key is the current one; generate a fresh key");
-        }
-        auto holder = store_.node_by_wireguard_key(wireguard_key);
-        if (holder && holder->id != node_id) {
-            throw StatusError(Code::permission_denied,
-                              "this WireGuard key belongs to another node; generate a new key");
-        }
-        version = store_.bump_version();
-        node->wireguard_key = wireguard_key;
-        node->key_version = version;
-        node->key_expires_at = key_expiry();
-        node->version = version;
-        store_.put_node(*node);
-        result = *node;
+        for (const auto& [id, seen] : present) store_.touch_node(id, seen);
     });
-    on_change_(version);
+    std::unique_lock map_lock(map_mutex_);
+    for (const auto& [id, seen] : present) map_.set_last_seen(id, seen);
+}
+
+ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
+                          std::int64_t serving_since) {
+    const std::int64_t now = clock_();
+    std::lock_guard lock(write_mutex_);
+    std::vector<NodeRecord> expire;
+    std::vector<std::string> remove;
+    for (const auto& [id, node] : map_.nodes()) {
+        const auto& r = node.record;
+        if (r.ephemeral && !connected(id) &&
+            std::max(last_seen(r), serving_since) + network_.ephemeral_inactivity <= now) {
+            remove.push_back(id);
+        } else if (!r.expired && r.key_expires_at != 0 && r.key_expires_at <= now) {
+            expire.push_back(r);
+        }
+    }
+    if (expire.empty() && remove.empty()) return {};
+    ReapResult result;
+    std::vector<Removal> removals;
+    commit(
+        [&] {
+            for (const auto& id : remove) {
+                removals.push_back({id, store_.bump_version()});
+                store_.remove_node(id, removals.back().version);
+            }
+            for (auto& n : expire) {
+                n.version = store_.bump_version();
+                n.expired = true;
+                store_.put_node(n);
+            }
+        },
+        [&](MeshMap& map) {
+            for (const auto& n : expire) map.upsert(n);
+            for (const auto& r : removals) map.remove(r.id, r.version);
+        });
+    for (const auto& n : expire) result.expired.push_back(n.id);
+    result.removed = remove;
     return result;
 }
 
 std::vector<std::string> Registry::settle_key_expiry() {
     const std::int64_t now = clock_();
     const std::int64_t ttl = network_.node_key_ttl;
-    std::vector<std::string> changed;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        for (auto& node : store_.nodes()) {
-            if (key_lapsed(node, now)) continue;  // the reaper's (it runs right after)
-            std::int64_t wanted = node.key_expires_at;
-            if (ttl == 0) {
-                wanted = 0;  // agents rotate only under a TTL: an old expiry would just lapse
-            } else if (node.key_expires_at == 0 || node.key_expires_at > now + ttl) {
-                wanted = now + ttl;
-            }
-            if (wanted == node.key_expires_at) continue;
-            version = store_.bump_version();
-            node.key_expires_at = wanted;
-            node.version = version;
-            store_.put_node(node);
-            changed.push_back(node.id);
+    std::lock_guard lock(write_mutex_);
+    std::vector<NodeRecord> changed;
+    for (const auto& [id, node] : map_.nodes()) {
+        const auto& r = node.record;
+        if (key_lapsed(r, now)) continue;  // the reaper's (it runs right after)
+        std::int64_t wanted = r.key_expires_at;
+        if (ttl == 0) {
+            wanted = 0;  // agents rotate only under a TTL: an old expiry would just lapse
+        } else if (r.key_expires_at == 0 || r.key_expires_at > now + ttl) {
+            wanted = now + ttl;
         }
-    });
-    if (version) on_change_(version);
-    return changed;
-}
-
-void Registry::touch(const std::string& node_id) {
-    store_.touch_node(node_id, clock_());
-}
-
-ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
-                          std::int64_t serving_since) {
-    const std::int64_t now = clock_();
-    enum class Due { nothing, remove, expire };
-    auto due = [&](const NodeRecord& node) {
-        if (node.ephemeral && !connected(node.id) &&
-            std::max(node.last_seen, serving_since) + network_.ephemeral_inactivity <= now) {
-            return Due::remove;
-        }
-        if (!node.expired && node.key_expires_at != 0 && node.key_expires_at <= now) {
-            return Due::expire;
-        }
-        return Due::nothing;
-    };
-    // The pass runs every second: it reads only the nodes that may be due (the store's index
-    // does the filtering), and takes SQLite's write lock only when one is.
-    auto candidates = store_.reap_candidates(now);
-    if (std::none_of(candidates.begin(), candidates.end(),
-                     [&](const NodeRecord& n) { return due(n) != Due::nothing; })) {
-        return {};
+        if (wanted == r.key_expires_at) continue;
+        changed.push_back(r);
+        changed.back().key_expires_at = wanted;
     }
-    ReapResult result;
-    std::uint64_t version = 0;
-    store_.transaction([&] {
-        for (auto& node : store_.reap_candidates(now)) {  // again, inside the transaction
-            switch (due(node)) {
-                case Due::remove:
-                    version = store_.bump_version();
-                    store_.remove_node(node.id, version);
-                    result.removed.push_back(node.id);
-                    break;
-                case Due::expire:
-                    version = store_.bump_version();
-                    node.expired = true;
-                    node.version = version;
-                    store_.put_node(node);
-                    result.expired.push_back(node.id);
-                    break;
-                case Due::nothing:
-                    break;
+    if (changed.empty()) return {};
+    commit(
+        [&] {
+            for (auto& n : changed) {
+                n.version = store_.bump_version();
+                store_.put_node(n);
             }
-        }
-    });
-    if (version) on_change_(version);
-    return result;
+        },
+        [&](MeshMap& map) {
+            for (const auto& n : changed) map.upsert(n);
+        });
+    std::vector<std::string> ids;
+    for (const auto& n : changed) ids.push_back(n.id);
+    return ids;
 }
 
 std::string Registry::create_operator_credential() {
     auto credential = generate_operator_credential();
+    std::lock_guard lock(write_mutex_);
     store_.set_meta("operator_credential",
                     encode_credential_record(credential.id, credential.hash));
     return credential.text;

@@ -1,12 +1,22 @@
 #pragma once
-// The coordinator's core: joins, endpoint reports, removals, tokens. No gRPC, no sockets: the
-// store and the clock come in as parameters, and every change ends in on_change(new version)
-// after it committed, which the fan-out hub turns into deltas.
+// The coordinator's core: joins, endpoint reports, removals, expiry, tokens. No gRPC, no sockets:
+// the store and the clock come in as parameters. It keeps the map in memory (MeshMap), loaded
+// from the store at construction, and answers every lookup from it; the store is the durable
+// log every change is committed to first. After a change committed, the map has it, and
+// on_change(new version) tells the fan-out.
+//
+// Thread safety: every method may be called from any thread. Changes are serialized (one at a
+// time, each one store transaction); readers of the map (with_map) run beside each other and
+// beside a change being prepared, and wait only while one is applied to the map.
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "coordinator/fanout/mesh_map.hpp"
 #include "coordinator/model.hpp"
 #include "coordinator/store.hpp"
 #include "coordinator/token.hpp"
@@ -42,12 +52,21 @@ struct ReapResult {
     std::vector<std::string> removed;  // ephemeral node ids removed for inactivity
 };
 
+// One node's endpoint report, for update_endpoints_batch.
+struct EndpointUpdate {
+    std::string node_id;
+    std::vector<Endpoint> endpoints;
+};
+
 class Registry {
   public:
     using Clock = std::function<std::int64_t()>;  // unix seconds
     using OnChange = std::function<void(std::uint64_t version)>;
 
-    Registry(Store& store, NetworkConfig network, Clock clock, OnChange on_change);
+    // Loads the map from the store. encode_peer makes a node's Peer bytes for the fan-out
+    // (empty: none are made, for users that never stream maps).
+    Registry(Store& store, NetworkConfig network, Clock clock, OnChange on_change,
+             MeshMap::PeerEncoder encode_peer = {});
 
     NewToken create_token(const TokenParams& params);
     // Throws not_found. Nodes that joined with it stay.
@@ -57,6 +76,9 @@ class Registry {
     // Returns false (and stores nothing) when the list is unchanged. Throws not_found, and
     // permission_denied for an expired node.
     bool update_endpoints(const std::string& node_id, const std::vector<Endpoint>& endpoints);
+    // Several nodes' reports in one store transaction, each its own map version. Reports for
+    // nodes that are gone or expired, and unchanged lists, are skipped. Returns the ids changed.
+    std::vector<std::string> update_endpoints_batch(const std::vector<EndpointUpdate>& updates);
     // Accepts a node id or a hostname; returns the removed node's id. Throws not_found.
     std::string remove_node(const std::string& id_or_hostname);
     // Marks the node's key expired now: out of every map until it joins again. Throws not_found.
@@ -64,24 +86,38 @@ class Registry {
     // A new WireGuard key for the node, in place; resets its expiry. Throws invalid_argument (zero
     // or unchanged key), permission_denied (another node holds it), not_found.
     NodeRecord rotate_key(const std::string& node_id, const Key& wireguard_key);
-    // Brings every live node's key expiry in line with the network's node_key_ttl, as it is at
-    // this start: a TTL turned on or shortened gives the nodes whose expiry is later (or never)
-    // now + TTL; a TTL turned off clears their expiry. Each change is a map change (peers see the
-    // new key_expires_at). Returns the ids of the nodes changed.
-    std::vector<std::string> settle_key_expiry();
-    // Records that the node's Sync stream opened or closed now (no map change).
+    // Records that the node's Sync stream opened or closed now: last_seen, in memory at once and
+    // in the store at the next flush_last_seen (no map change, no version).
     void touch(const std::string& node_id);
+    void flush_last_seen();
     // Expires lapsed keys and removes ephemeral nodes offline for longer than the network's
     // ephemeral_inactivity. `connected` says which nodes have a Sync stream; a node offline since
     // before `serving_since` counts from then (the coordinator itself was down).
     ReapResult reap(const std::function<bool(const std::string&)>& connected,
                     std::int64_t serving_since);
+    // Brings every live node's key expiry in line with the network's node_key_ttl, as it is at
+    // this start: a TTL turned on or shortened gives the nodes whose expiry is later (or never)
+    // now + TTL; a TTL turned off clears their expiry. Each change is a map change (peers see the
+    // new key_expires_at). Returns the ids of the nodes changed.
+    std::vector<std::string> settle_key_expiry();
 
     // The operator credential for the TLS admin port: a new one replaces the old.
     std::string create_operator_credential();
     // Throws StatusError: unauthenticated (missing, malformed, wrong), permission_denied (a join
     // token in its place).
     void check_operator(const std::string& presented);
+
+    // Runs f(map) with the map held still (shared with other readers); f must not call back
+    // into the registry's changing methods.
+    template <class F>
+    auto with_map(F&& f) const {
+        std::shared_lock lock(map_mutex_);
+        return f(static_cast<const MeshMap&>(map_));
+    }
+    // The node's record with its freshest last_seen; nullopt when there is no such node.
+    std::optional<NodeRecord> node(const std::string& id) const;
+    std::uint64_t version() const;
+    std::int64_t last_seen(const NodeRecord& node) const;  // record or a touch not yet flushed
 
     const NetworkConfig& network() const { return network_; }
     Store& store() { return store_; }
@@ -90,14 +126,22 @@ class Registry {
   private:
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
-    std::optional<NodeRecord> find_node(const std::string& id_or_hostname);
-    std::optional<NodeRecord> live_node(const std::string& node_id);
+    const MapNode* find_node(const std::string& id_or_hostname) const;
+    NodeRecord live_node(const std::string& node_id) const;
     std::int64_t key_expiry() const;
+    // Runs `write` in one store transaction; once it committed, `apply` brings the map along
+    // (under its lock) and the new version is announced. The caller holds write_mutex_.
+    void commit(const std::function<void()>& write, const std::function<void(MeshMap&)>& apply);
 
     Store& store_;
     NetworkConfig network_;
     Clock clock_;
     OnChange on_change_;
+    std::mutex write_mutex_;               // one change at a time
+    mutable std::shared_mutex map_mutex_;  // readers of map_ vs. applying a change
+    MeshMap map_;
+    mutable std::mutex touched_mutex_;
+    std::unordered_map<std::string, std::int64_t> touched_;  // last_seen not yet in the store
 };
 
 // The interface addresses of a node, with the overlay prefix lengths: IPv4 first.

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "coordinator/admin_service.hpp"
+#include "coordinator/convert.hpp"
 #include "coordinator/coordinator_service.hpp"
+#include "coordinator/fanout/fanout.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/stun_responder.hpp"
@@ -85,7 +87,7 @@ void check_durations(const ServerOptions& options) {
 
 // One pass of the reaper: expires lapsed keys, removes idle ephemeral nodes, logs what it did.
 // `since`: when this coordinator started serving (a node offline before counts from then).
-void reap_once(Registry& registry, Hub& hub, std::int64_t since) {
+void reap_once(Registry& registry, Fanout& hub, std::int64_t since) {
     try {
         auto result =
             registry.reap([&hub](const std::string& id) { return hub.connected(id); }, since);
@@ -100,10 +102,10 @@ void reap_once(Registry& registry, Hub& hub, std::int64_t since) {
     }
 }
 
-// Runs reap_once every second, until stopped.
+// Runs reap_once every second, and writes last_seen to the store every 10 s, until stopped.
 class Reaper {
   public:
-    Reaper(Registry& registry, Hub& hub, std::int64_t since)
+    Reaper(Registry& registry, Fanout& hub, std::int64_t since)
         : registry_(registry), hub_(hub), since_(since) {
         thread_ = std::thread([this] { run(); });
     }
@@ -119,15 +121,27 @@ class Reaper {
   private:
     void run() {
         std::unique_lock lock(mutex_);
+        int passes = 0;
         while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
             lock.unlock();
             reap_once(registry_, hub_, since_);
+            if (++passes % 10 == 0) flush_last_seen();
             lock.lock();
+        }
+        lock.unlock();
+        flush_last_seen();
+    }
+
+    void flush_last_seen() {
+        try {
+            registry_.flush_last_seen();
+        } catch (const std::exception& e) {
+            spdlog::warn("event=last_seen_failed error={}", kb::log_quote(e.what()));
         }
     }
 
     Registry& registry_;
-    Hub& hub_;
+    Fanout& hub_;
     const std::int64_t since_;
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -168,8 +182,16 @@ int run_server(const ServerOptions& options) {
                      options.state_dir, tls.fingerprint);
     }
 
-    Hub hub;
-    Registry registry(store, network, unix_now, [&hub](std::uint64_t) { hub.publish(); });
+    Fanout* announce = nullptr;  // set once the fan-out exists (the registry comes first)
+    Registry registry(
+        store, network, unix_now,
+        [&announce](std::uint64_t) {
+            if (announce) announce->map_changed();
+        },
+        encode_peer);
+    Fanout hub(registry, MapMessages(to_proto(network).SerializeAsString(), 1 << 20), {});
+    announce = &hub;
+    hub.start();
     CoordinatorService coordinator(registry, hub, tls.fingerprint);
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
@@ -199,7 +221,9 @@ int run_server(const ServerOptions& options) {
     // 5 minutes without data) would answer that with GOAWAY and drop every idle Sync stream.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // An agent needs one Sync stream (and a Join now and then): a few streams per connection,
+    // so one connection cannot open thousands (security review, finding 1).
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 8);
     builder.RegisterService(&coordinator);
     auto server = builder.BuildAndStart();
     if (!server || listen_port == 0) {
@@ -224,10 +248,12 @@ int run_server(const ServerOptions& options) {
     Reaper reaper(registry, hub, serving_since);
 
     spdlog::info(
-        "event=started listen={} admin_socket={} admin_listen={} fingerprint={} ipv4_prefix={} "
+        "event=started nodes={} listen={} admin_socket={} admin_listen={} fingerprint={} "
+        "ipv4_prefix={} "
         "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={} "
         "release={} commit={}",
-        options.listen, admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen,
+        registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
+        admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen,
         tls.fingerprint, network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
         network.stun_port, network.node_key_ttl, network.ephemeral_inactivity, store.version(),
         mesh::version(), mesh::commit());

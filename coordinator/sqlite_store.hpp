@@ -1,5 +1,6 @@
 #pragma once
 // The embedded default store: one SQLite file in WAL mode with synchronous commits.
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,20 +33,21 @@ class SqliteStore final : public Store {
     std::optional<NodeRecord> node_by_wireguard_key(const Key& key) override;
     std::optional<NodeRecord> node_by_hostname(const std::string& hostname) override;
     std::vector<NodeRecord> nodes() override;
-    std::vector<NodeRecord> reap_candidates(std::int64_t now) override;
     void touch_node(const std::string& id, std::int64_t last_seen) override;
     void remove_node(const std::string& id, std::uint64_t version) override;
-    MapChanges changes_since(std::uint64_t since) override;
+    std::vector<Removal> removals() override;
 
   private:
     class Statement;
+    class Query;
+    Statement& statement(const char* sql);  // prepared once, reset for this use
     void exec(const char* sql);
     void migrate();
     std::optional<NodeRecord> node_where(const char* column, const void* value, int size);
-    std::vector<NodeRecord> nodes_query(const char* sql, std::int64_t arg);
 
     std::string path_;
     sqlite3* db_ = nullptr;
+    std::map<const char*, std::unique_ptr<Statement>> statements_;  // by the SQL literal
     std::recursive_mutex mutex_;
     int depth_ = 0;  // transaction nesting, guarded by mutex_  // recursive: methods are called
                      // inside transaction()

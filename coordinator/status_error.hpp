@@ -14,6 +14,8 @@ enum class Code {
     resource_exhausted,
     aborted,
     unavailable,
+    cancelled,          // a stream ended by the coordinator (replaced, removed)
+    deadline_exceeded,  // a stream that did not say hello in time
 };
 
 class StatusError : public Error {

@@ -1,7 +1,9 @@
 #pragma once
 // One storage interface for the coordinator. SQLite is the embedded default; etcd comes later.
 // Every method is atomic on its own; `transaction` groups several into one atomic unit (used to
-// consume a token and create a node together).
+// consume a token and create a node together). The coordinator reads nodes and tombstones once,
+// at start, into its map in memory (coordinator/fanout/mesh_map.hpp); after that it only writes
+// them, and reads tokens and meta.
 #include <functional>
 #include <optional>
 #include <string>
@@ -35,14 +37,12 @@ class Store {
     virtual std::optional<NodeRecord> node_by_wireguard_key(const Key& key) = 0;
     virtual std::optional<NodeRecord> node_by_hostname(const std::string& hostname) = 0;
     virtual std::vector<NodeRecord> nodes() = 0;
-    // Ephemeral nodes, and nodes whose key lapsed by `now` but are not marked expired yet.
-    virtual std::vector<NodeRecord> reap_candidates(std::int64_t now) = 0;
     // Sets last_seen only: bookkeeping, not a map change (no version, no delta).
     virtual void touch_node(const std::string& id, std::int64_t last_seen) = 0;
     // Deletes the node and remembers its removal at `version` so deltas can carry it.
     virtual void remove_node(const std::string& id, std::uint64_t version) = 0;
-
-    virtual MapChanges changes_since(std::uint64_t since) = 0;
+    // Every tombstone remove_node left: the removed ids with their versions.
+    virtual std::vector<Removal> removals() = 0;
 };
 
 }  // namespace mesh::coord

@@ -345,7 +345,7 @@ TEST_CASE("Ephemeral nodes are removed after inactivity, never while connected")
     connected_stream.ctx.TryCancel();
     connected_stream.finish();
     REQUIRE(eventually([&] { return !s.hub.connected(j2.node_id()); }));
-    REQUIRE(eventually([&] { return s.store.node(j2.node_id())->last_seen == s.now; }));
+    REQUIRE(eventually([&] { return s.registry.node(j2.node_id())->last_seen == s.now; }));
     s.now += 3600;
     CHECK(s.registry.reap(connected, s.now - 10).removed.empty());
     CHECK(s.registry.reap(connected, s.now - 61).removed == std::vector<std::string>{j2.node_id()});

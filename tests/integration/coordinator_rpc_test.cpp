@@ -155,8 +155,11 @@ TEST_CASE("Sync: full map, delta for a new peer, readiness after both acks") {
     ack.mutable_ack()->set_version(msg.delta().version());
     REQUIRE(stream->Write(ack));
 
-    // b acknowledges a's key (as its agent would after applying its full map): a is ready.
-    s.hub.set_applied(jb.node_id(), s.store.version());
+    // b syncs and acknowledges its full map (a's key in it): the pair is ready.
+    SyncStream sb(s, b, jb.node_id());
+    v1::SyncRequest ack_b;
+    ack_b.mutable_ack()->set_version(sb.full.version());
+    REQUIRE(sb.rw->Write(ack_b));
     REQUIRE(stream->Read(&msg));
     REQUIRE(msg.has_ready());
     REQUIRE(msg.ready().respond_size() == 1);  // a is older: b starts the handshake
@@ -244,7 +247,7 @@ TEST_CASE("Sync: a malformed path or endpoint report ends the stream with INVALI
     add_path(twice, jb.node_id(), v1::PATH_LAN);
     add_path(twice, jb.node_id(), v1::PATH_NONE);
     auto too_many = path_report(v1::NAT_NONE, "");
-    for (int i = 0; i < 4097; ++i) {  // at most 4096
+    for (int i = 0; i <= kMaxPathPeers; ++i) {  // one more than a mesh can have peers
         add_path(too_many, "n-" + std::to_string(i), v1::PATH_LAN);
     }
     v1::SyncRequest endpoints;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <thread>
 #include "coordinator/admin_service.hpp"
+#include "coordinator/convert.hpp"
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/nodes_table.hpp"
 #include "coordinator/sqlite_store.hpp"
@@ -52,20 +53,30 @@ struct ServerSetup {
     std::uint32_t node_key_ttl = 0;  // seconds; 0 = keys never expire
     std::uint32_t ephemeral_inactivity = 1800;
     std::string database = ":memory:";
+    ServiceLimits limits = [] {
+        ServiceLimits l;
+        l.endpoint_interval = std::chrono::milliseconds(0);  // reports reach the map at once
+        return l;
+    }();
 };
 
 struct Server {
     ServerSetup setup;
     SqliteStore store{setup.database};
-    Hub hub;
     NetworkConfig network;
     // Read by the server's threads: gRPC's own synchronization is invisible to TSan (not
     // instrumented), so the test's clock is atomic rather than relying on it.
     std::atomic<std::int64_t> now{std::time(nullptr)};
+    std::atomic<Fanout*> announce{nullptr};
     Registry registry{store, network, [this] { return now.load(); },
-                      [this](std::uint64_t) { hub.publish(); }};
+                      [this](std::uint64_t) {
+                          if (auto* f = announce.load()) f->map_changed();
+                      },
+                      encode_peer};
+    Fanout hub{registry, MapMessages(to_proto(network).SerializeAsString(), 1 << 20),
+               {std::chrono::milliseconds(2), 1 << 20}};
     TlsIdentity tls = make_self_signed_identity();
-    CoordinatorService service{registry, hub, tls.fingerprint};
+    CoordinatorService service{registry, hub, tls.fingerprint, setup.limits};
     AdminService admin_service{registry, hub, AdminService::Access::local, tls.fingerprint};
     AdminService remote_admin_service{registry, hub, AdminService::Access::remote, tls.fingerprint};
     std::unique_ptr<grpc::Server> server;
@@ -79,6 +90,8 @@ struct Server {
         : setup(std::move(given)), network(network_config(setup)) {
         REQUIRE(sodium_init() >= 0);
         proof_fingerprint() = tls.fingerprint;
+        announce = &hub;
+        hub.start();
         grpc::SslServerCredentialsOptions tls_options;
         tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
         grpc::ServerBuilder builder;

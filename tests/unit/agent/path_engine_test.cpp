@@ -413,3 +413,28 @@ TEST_CASE("an idle pair is checked every 25 s, an active one every 500 ms", "[pa
     CHECK(active >= 60);
     CHECK(net.direct("a", "b", PathKind::nat_direct));
 }
+
+TEST_CASE("security 4: a peer whose candidates churn starts few probe bursts", "[paths]") {
+    // The review's attack: one peer alternating two lists of 16 candidates, 200 times a second
+    // for 10 s (the coordinator lets through one change a second; this is the agent's own
+    // bound). Unbounded, that was 3,200 probes a second.
+    PathFinder finder(PathConfig{}, counter_transaction);
+    auto list = [](int base) {
+        std::vector<Endpoint> out;
+        for (int i = 0; i < 16; ++i) {
+            out.push_back(Endpoint::parse("198.51.100." + std::to_string(base + i) + ":51820"));
+        }
+        return out;
+    };
+    std::size_t probes = 0;
+    for (int tick = 0; tick < 2000; ++tick) {  // every 5 ms for 10 s
+        auto now = TimePoint{} + milliseconds(5 * tick);
+        finder.set_peers({{"x", list(tick % 2 ? 1 : 100)}}, now);
+        probes += finder.due(now).size();
+    }
+    INFO("probes in 10 s: " << probes);
+    // The first burst, then a few from the budget, then one per 3 s: each at most 9 rounds of
+    // 16 candidates (144 probes), and the checks in between.
+    CHECK(probes <= 8 * 144);
+    CHECK(probes >= 144);  // probing still happens
+}

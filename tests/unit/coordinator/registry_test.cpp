@@ -10,7 +10,6 @@
 #include "coordinator/registry.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/status_error.hpp"
-#include "coordinator/sync_session.hpp"
 
 using namespace mesh::coord;
 using mesh::test::key_of;
@@ -123,93 +122,6 @@ TEST_CASE("duplicate hostnames get a suffix") {
     auto token = f.registry.create_token(token_params(60, true, 0)).text;
     f.join(token, 1, 101, "web");
     CHECK(f.join(token, 2, 102, "web").hostname == "web-2");
-}
-
-TEST_CASE("sync session: full map, then deltas, removals and readiness") {
-    Fixture f;
-    auto token = f.registry.create_token(token_params(60, true, 0)).text;
-    auto a = f.join(token, 1, 101, "a");
-    auto b = f.join(token, 2, 102, "b");
-
-    SyncSession session(a.id, 0);
-    auto full = session.next_map(f.store);
-    REQUIRE(full);
-    CHECK(full->full);
-    REQUIRE(full->self);
-    CHECK(full->self->id == a.id);
-    REQUIRE(full->peers.size() == 1);
-    CHECK(full->peers[0].id == b.id);
-    CHECK_FALSE(session.next_map(f.store));  // nothing new
-
-    std::map<std::string, std::uint64_t> applied;
-    auto lookup = [&](const std::string& id) -> std::optional<std::uint64_t> {
-        auto it = applied.find(id);
-        if (it == applied.end()) return std::nullopt;
-        return it->second;
-    };
-    applied[a.id] = full->version;
-    CHECK(session.newly_ready(lookup).empty());  // b has not applied a yet
-    applied[b.id] = a.key_version;               // b learned about a... but a joined first
-    // a joined first, so b (the younger) starts the handshake.
-    CHECK(session.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, false}});
-    CHECK(session.newly_ready(lookup).empty());  // announced once
-
-    auto c = f.join(token, 3, 103, "c");
-    auto delta = session.next_map(f.store);
-    REQUIRE(delta);
-    CHECK_FALSE(delta->full);
-    CHECK(delta->from_version == full->version);
-    REQUIRE(delta->peers.size() == 1);
-    CHECK(delta->peers[0].id == c.id);
-
-    f.registry.remove_node("b");
-    auto removal = session.next_map(f.store);
-    REQUIRE(removal);
-    CHECK(removal->removed == std::vector<std::string>{b.id});
-    CHECK(removal->from_version == delta->version);
-
-    f.registry.remove_node(a.id);
-    CHECK_THROWS_AS(session.next_map(f.store), StatusError);
-}
-
-TEST_CASE("a resuming session gets a delta from its version") {
-    Fixture f;
-    auto token = f.registry.create_token(token_params(60, true, 0)).text;
-    auto a = f.join(token, 1, 101, "a");
-    auto version = f.store.version();
-    auto b = f.join(token, 2, 102, "b");
-    SyncSession resumed(a.id, version);
-    auto m = resumed.next_map(f.store);
-    REQUIRE(m);
-    CHECK_FALSE(m->full);
-    REQUIRE(m->peers.size() == 1);
-    CHECK(m->peers[0].id == b.id);
-
-    SyncSession from_future(a.id, version + 100);
-    auto full = from_future.next_map(f.store);
-    REQUIRE(full);
-    CHECK(full->full);
-}
-
-TEST_CASE("a resumed session knows its own key version before announcing readiness") {
-    Fixture f;
-    auto token = f.registry.create_token(token_params(60, true, 0)).text;
-    auto a = f.join(token, 1, 101, "a");
-    auto b = f.join(token, 2, 102, "b");
-    auto version = f.store.version();
-    auto c = f.join(token, 3, 103, "c");  // c appears after a's last applied version
-
-    std::map<std::string, std::uint64_t> applied{{a.id, version}, {b.id, version}, {c.id, 0}};
-    auto lookup = [&](const std::string& id) -> std::optional<std::uint64_t> {
-        return applied.at(id);
-    };
-    SyncSession resumed(a.id, version);
-    REQUIRE(resumed.next_map(f.store));
-    applied[a.id] = f.store.version();
-    // b was ready before; it is announced again. c has applied nothing yet: not ready.
-    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{b.id, false}});
-    applied[c.id] = f.store.version();
-    CHECK(resumed.newly_ready(lookup) == std::vector<ReadyPeer>{{c.id, false}});
 }
 
 TEST_CASE("the store refuses a node clashing with another on a unique column, deleting nothing") {

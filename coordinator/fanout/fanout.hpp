@@ -1,0 +1,140 @@
+#pragma once
+// The fan-out: every connected node's Sync stream, and what each must be sent next. Map changes
+// are coalesced for a short window, then one pass builds the delta once and hands the same bytes
+// to every up-to-date stream (streams behind get theirs, too far behind a full map in chunks);
+// readiness is worked out per ack from the keys that ack covers, never by scanning all peers.
+// One thread does the passes; acks, write completions and attaches come from gRPC's threads.
+// Each stream has at most one write in flight and a queue of at most one full map's chunks, so a
+// slow reader costs memory for its position, not for the changes it has not read.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "coordinator/fanout/map_messages.hpp"
+#include "coordinator/model.hpp"
+#include "coordinator/status_error.hpp"
+
+namespace mesh::coord {
+
+class Registry;
+
+// Where a stream's messages go (the gRPC reactor). Thread-safe; never blocks.
+class StreamSink {
+  public:
+    virtual ~StreamSink() = default;
+    // Starts writing one message; its completion is reported with Fanout::write_done. False
+    // when the stream has ended (nothing was written and no completion will come).
+    virtual bool write(WireMessage message) = 0;
+    // Ends the stream with this status once the write in flight (if any) completed.
+    virtual void finish(Code code, std::string message) = 0;
+};
+
+class Fanout {
+  public:
+    struct Options {
+        std::chrono::milliseconds window{10};      // coalescing: a pass at most this often
+        std::size_t max_message_bytes = 1 << 20;   // full-map chunks, deltas, ready messages
+    };
+
+    class Session {
+      public:
+        explicit Session(std::string id) : node_id(std::move(id)) {}
+        const std::string node_id;
+
+      private:
+        friend class Fanout;
+        std::shared_ptr<StreamSink> sink;
+        std::uint64_t sent_version = 0;  // the map version the stream's last map message ended at
+        bool sent_any = false;
+        bool writing = false;
+        bool closing = false;           // finished (removed, replaced, shut down): no more writes
+        bool scan_ready = false;        // the stream's ready set is still to be sent
+        std::deque<WireMessage> queue;  // the rest of a full map's chunks, or of ready messages
+        std::vector<std::string> initiate, respond;
+    };
+
+    Fanout(Registry& registry, MapMessages messages, Options options);
+    ~Fanout();
+    Fanout(const Fanout&) = delete;
+    Fanout& operator=(const Fanout&) = delete;
+
+    void start();  // the pass thread; without it, pass_now() drives everything (tests)
+    // Ends every stream with UNAVAILABLE ("coordinator shutting down") and stops the thread.
+    void shutdown();
+    bool is_shutdown() const;
+
+    // A stream whose hello was accepted: the node says it applied `client_version` (0 = none).
+    // An older stream of the node is finished (CANCELLED, replaced). sink may be null (tests).
+    std::shared_ptr<Session> attach(const std::string& node_id, std::uint64_t client_version,
+                                    std::shared_ptr<StreamSink> sink);
+    void detach(const std::shared_ptr<Session>& session);
+    // Whether `session` is still its node's current stream.
+    bool current(const Session& session) const;
+
+    void map_changed();  // the registry committed a change
+    // The stream's write completed (ok = false: the stream broke).
+    void write_done(const std::shared_ptr<Session>& session, bool ok);
+    // The node applied every map message up to `version`. A version not above its last ack is
+    // ignored; one beyond what the stream was sent is taken as what it was sent. Returns whether
+    // it counted.
+    bool ack(const Session& session, std::uint64_t version);
+
+    bool connected(const std::string& node_id) const;
+    std::optional<std::uint64_t> applied(const std::string& node_id) const;
+    void forget(const std::string& node_id);  // a removed node's bookkeeping
+    // The node's path report while `session` is its current stream (false for a replaced one);
+    // `previous` receives what it replaced.
+    bool set_paths(const Session& session, NodePaths paths, std::optional<NodePaths>& previous);
+    std::optional<NodePaths> paths(const std::string& node_id) const;
+    std::size_t session_count() const;
+
+    // One pass on the caller's thread, now (tests, fuzzers, and the thread's own loop).
+    void pass_now();
+
+  private:
+    struct Outgoing {
+        std::shared_ptr<Session> session;
+        WireMessage message;
+    };
+    void run();
+    // The next message for `s`, if any; under mutex_ and the map's read lock.
+    void service(const MeshMap& map, const std::shared_ptr<Session>& s,
+                 std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
+                 std::vector<Outgoing>& out);
+    void queue_map(const MeshMap& map, Session& s,
+                   std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
+                   std::vector<WireMessage>& messages);
+    void add_ready_set(const MeshMap& map, Session& s);
+    void queue_ready(const std::string& node_id, const std::string& peer, bool initiate);
+    void send(std::vector<Outgoing>& out);
+    void want(const std::shared_ptr<Session>& s);
+
+    Registry& registry_;
+    MapMessages messages_;
+    const Options options_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    bool shutdown_ = false;
+    bool map_dirty_ = true;
+    std::chrono::steady_clock::time_point pending_since_{};
+    std::uint64_t pass_version_ = 0;
+    std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // by node id
+    std::unordered_set<std::shared_ptr<Session>> wanting_;  // to visit at the next pass
+    std::unordered_map<std::string, std::uint64_t> applied_;  // every node that ever acked
+    std::unordered_map<std::string, NodePaths> paths_;        // connected nodes only
+    std::thread thread_;
+};
+
+}  // namespace mesh::coord

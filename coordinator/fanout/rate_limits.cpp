@@ -1,0 +1,58 @@
+#include "coordinator/fanout/rate_limits.hpp"
+
+#include <algorithm>
+
+namespace mesh::coord {
+
+bool TokenBucket::take(Clock::time_point now) {
+    if (last_ != Clock::time_point{} && now > last_) {
+        tokens_ = std::min(burst_,
+                           tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+    }
+    last_ = now;
+    if (tokens_ < 1) return false;
+    tokens_ -= 1;
+    return true;
+}
+
+void EndpointCoalescer::report(const std::string& node_id, std::vector<Endpoint> endpoints,
+                               Clock::time_point) {
+    pending_[node_id] = std::move(endpoints);
+}
+
+std::vector<std::pair<std::string, std::vector<Endpoint>>> EndpointCoalescer::take_due(
+    Clock::time_point now) {
+    std::vector<std::pair<std::string, std::vector<Endpoint>>> out;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto written = written_.find(it->first);
+        if (written != written_.end() && now - written->second < interval_) {
+            ++it;
+            continue;
+        }
+        written_[it->first] = now;
+        out.emplace_back(it->first, std::move(it->second));
+        it = pending_.erase(it);
+    }
+    // Nodes written long ago need no entry: their next report is due at once anyway.
+    std::erase_if(written_, [&](const auto& w) {
+        return now - w.second >= interval_ && !pending_.contains(w.first);
+    });
+    return out;
+}
+
+std::optional<EndpointCoalescer::Clock::time_point> EndpointCoalescer::next_due() const {
+    std::optional<Clock::time_point> due;
+    for (const auto& [id, endpoints] : pending_) {
+        auto written = written_.find(id);
+        auto at = written == written_.end() ? Clock::time_point{} : written->second + interval_;
+        if (!due || at < *due) due = at;
+    }
+    return due;
+}
+
+void EndpointCoalescer::forget(const std::string& node_id) {
+    pending_.erase(node_id);
+    written_.erase(node_id);
+}
+
+}  // namespace mesh::coord
