@@ -21,7 +21,10 @@ CoordinatorService::CoordinatorService(Registry& registry, Fanout& fanout, std::
       limits_(limits),
       gate_(limits.gate),
       endpoints_(limits.endpoint_interval),
-      work_(limits.work_queue) {
+      work_(limits.work_queue) {}
+
+void CoordinatorService::start() {
+    work_.start();
     gate_thread_ = std::thread([this] { run_gate(); });
     flusher_thread_ = std::thread([this] { run_flusher(); });
 }
@@ -36,9 +39,13 @@ CoordinatorService::~CoordinatorService() {
     }
     gate_wake_.notify_all();
     endpoints_wake_.notify_all();
-    gate_thread_.join();
-    flusher_thread_.join();
-    flush_endpoints();  // what was reported before the end
+    if (gate_thread_.joinable()) gate_thread_.join();
+    if (flusher_thread_.joinable()) flusher_thread_.join();
+    try {
+        flush_endpoints();  // what was reported before the end
+    } catch (const std::exception& e) {
+        spdlog::error("event=endpoints_failed error={}", kb::log_quote(e.what()));
+    }
 }
 
 // ---- Join --------------------------------------------------------------------------------------
@@ -134,7 +141,9 @@ void CoordinatorService::handle_request(const Fanout::Session& session,
     if (req.has_ack()) {
         fanout_.ack(session, req.ack().version());
     } else if (req.has_endpoints()) {
-        report_endpoints(id, endpoints_from_proto(req.endpoints().endpoints(), registry_.network()));
+        auto endpoints = endpoints_from_proto(req.endpoints().endpoints(), registry_.network());
+        registry_.check_live(id);
+        report_endpoints(id, std::move(endpoints));
     } else if (req.has_paths()) {
         record_paths(session, paths_from_proto(req.paths()));
     } else if (req.has_rotate_key()) {

@@ -28,7 +28,7 @@ struct ServiceLimits {
     double messages_per_second = 100;  // what one stream may send us, on average ...
     double message_burst = 400;        // ... and at once
     std::chrono::milliseconds endpoint_interval{1000};  // one endpoint change per node per this
-    std::size_t work_queue = 4096;     // joins and rotations waiting for the store
+    std::size_t work_queue = 4096;                      // joins and rotations waiting for the store
 };
 
 class CoordinatorService final
@@ -40,6 +40,9 @@ class CoordinatorService final
     CoordinatorService(Registry& registry, Fanout& fanout, std::string fingerprint,
                        ServiceLimits limits = {});
     ~CoordinatorService() override;
+    // The service's threads: the work queue, the hello gate's timer, the endpoint flusher.
+    // Without them (the fuzzers) only the cores below run, on the caller's thread.
+    void start();
 
     grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                    const v1::JoinRequest* request,

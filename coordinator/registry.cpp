@@ -32,8 +32,9 @@ Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on
       network_(std::move(network)),
       clock_(std::move(clock)),
       on_change_(std::move(on_change)),
-      map_(network_.ipv4_prefix,
-           encode_peer ? std::move(encode_peer) : [](const NodeRecord&) { return std::string(); }) {
+      map_(
+          network_.ipv4_prefix,
+          encode_peer ? std::move(encode_peer) : [](const NodeRecord&) { return std::string(); }) {
     map_.load(store_.nodes(), store_.removals(), store_.version());
 }
 
@@ -195,6 +196,11 @@ NodeRecord Registry::live_node(const std::string& node_id) const {
                           "this node's key expired; join again with a token");
     }
     return node->record;
+}
+
+void Registry::check_live(const std::string& node_id) const {
+    std::shared_lock lock(map_mutex_);
+    live_node(node_id);
 }
 
 bool Registry::update_endpoints(const std::string& node_id,

@@ -114,6 +114,9 @@ class Registry {
         std::shared_lock lock(map_mutex_);
         return f(static_cast<const MeshMap&>(map_));
     }
+    // Throws what a node acting on its own record gets when it cannot: not_found (gone),
+    // permission_denied (its key lapsed).
+    void check_live(const std::string& node_id) const;
     // The node's record with its freshest last_seen; nullopt when there is no such node.
     std::optional<NodeRecord> node(const std::string& id) const;
     std::uint64_t version() const;

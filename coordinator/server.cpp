@@ -22,8 +22,8 @@
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/files.hpp"
-#include "kmod-bridge/version.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
+#include "kmod-bridge/version.hpp"
 #include "local_socket.hpp"
 
 namespace mesh::coord {
@@ -193,6 +193,7 @@ int run_server(const ServerOptions& options) {
     announce = &hub;
     hub.start();
     CoordinatorService coordinator(registry, hub, tls.fingerprint);
+    coordinator.start();
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
 
@@ -253,10 +254,10 @@ int run_server(const ServerOptions& options) {
         "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={} "
         "release={} commit={}",
         registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
-        admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen,
-        tls.fingerprint, network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
-        network.stun_port, network.node_key_ttl, network.ephemeral_inactivity, store.version(),
-        mesh::version(), mesh::commit());
+        admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
+        network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(), network.stun_port,
+        network.node_key_ttl, network.ephemeral_inactivity, store.version(), mesh::version(),
+        mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);

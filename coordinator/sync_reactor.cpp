@@ -107,7 +107,6 @@ bool ReactorSink::finishing() const {
 
 SyncReactor::SyncReactor(CoordinatorService& service, grpc::CallbackServerContext* context)
     : service_(service),
-      context_(context),
       sink_(std::make_shared<ReactorSink>(this)),
       peer_(context->peer()),
       bucket_(service.limits().messages_per_second, service.limits().message_burst) {
@@ -195,8 +194,8 @@ void SyncReactor::on_hello(const v1::SyncRequest& first) {
     std::uint64_t client_version = first.hello().last_applied_version();
     if (client_version > service_.registry().version()) client_version = 0;  // another database
     if (first.hello().endpoints_size() > 0) {
-        service_.report_endpoints(
-            node.id, endpoints_from_proto(first.hello().endpoints(), service_.registry().network()));
+        service_.report_endpoints(node.id, endpoints_from_proto(first.hello().endpoints(),
+                                                                service_.registry().network()));
     }
     hostname_ = node.hostname;
     session_ = service_.fanout().attach(node.id, client_version, sink_);

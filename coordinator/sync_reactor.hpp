@@ -69,7 +69,6 @@ class SyncReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
     void read_next();
 
     CoordinatorService& service_;
-    grpc::CallbackServerContext* context_;
     std::shared_ptr<ReactorSink> sink_;
     std::string peer_;
     std::string challenge_;

@@ -4,7 +4,9 @@
 
 namespace mesh::coord {
 
-WorkQueue::WorkQueue(std::size_t capacity) : capacity_(capacity) {
+WorkQueue::WorkQueue(std::size_t capacity) : capacity_(capacity) {}
+
+void WorkQueue::start() {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -14,7 +16,7 @@ WorkQueue::~WorkQueue() {
         stop_ = true;
     }
     wake_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
 }
 
 bool WorkQueue::post(std::function<void()> work) {

@@ -14,6 +14,7 @@ class WorkQueue {
   public:
     explicit WorkQueue(std::size_t capacity);
     ~WorkQueue();  // runs what is queued, then stops
+    void start();  // the thread; before it, work waits (and post still bounds the queue)
     WorkQueue(const WorkQueue&) = delete;
     WorkQueue& operator=(const WorkQueue&) = delete;
 

@@ -89,6 +89,11 @@ bool Fanout::current(const Session& session) const {
     return it != sessions_.end() && it->second.get() == &session && !session.closing;
 }
 
+std::uint64_t Fanout::sent_version(const Session& session) const {
+    std::lock_guard lock(mutex_);
+    return session.sent_version;
+}
+
 void Fanout::map_changed() {
     {
         std::lock_guard lock(mutex_);
@@ -226,7 +231,8 @@ void Fanout::add_ready_set(const MeshMap& map, Session& s) {
         if (id == s.node_id || p.expired || mine->second < p.key_version) continue;
         auto theirs = applied_.find(id);
         if (theirs == applied_.end() || theirs->second < own_key) continue;
-        const bool younger = own_key > p.key_version || (own_key == p.key_version && s.node_id > id);
+        const bool younger =
+            own_key > p.key_version || (own_key == p.key_version && s.node_id > id);
         (younger ? s.initiate : s.respond).push_back(id);
     }
 }
@@ -345,9 +351,7 @@ void Fanout::pass_now() {
 void Fanout::run() {
     std::unique_lock lock(mutex_);
     while (!stop_) {
-        wake_.wait(lock, [&] {
-            return stop_ || map_dirty_ || !wanting_.empty();
-        });
+        wake_.wait(lock, [&] { return stop_ || map_dirty_ || !wanting_.empty(); });
         if (stop_) break;
         // Coalesce: whatever else arrives within the window goes out in the same pass.
         auto due = pending_since_ + options_.window;

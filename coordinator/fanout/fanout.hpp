@@ -42,8 +42,8 @@ class StreamSink {
 class Fanout {
   public:
     struct Options {
-        std::chrono::milliseconds window{10};      // coalescing: a pass at most this often
-        std::size_t max_message_bytes = 1 << 20;   // full-map chunks, deltas, ready messages
+        std::chrono::milliseconds window{10};     // coalescing: a pass at most this often
+        std::size_t max_message_bytes = 1 << 20;  // full-map chunks, deltas, ready messages
     };
 
     class Session {
@@ -80,6 +80,8 @@ class Fanout {
     void detach(const std::shared_ptr<Session>& session);
     // Whether `session` is still its node's current stream.
     bool current(const Session& session) const;
+    // The map version the stream's last map message ended at (what its acks are clamped to).
+    std::uint64_t sent_version(const Session& session) const;
 
     void map_changed();  // the registry committed a change
     // The stream's write completed (ok = false: the stream broke).
@@ -131,7 +133,7 @@ class Fanout {
     std::chrono::steady_clock::time_point pending_since_{};
     std::uint64_t pass_version_ = 0;
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // by node id
-    std::unordered_set<std::shared_ptr<Session>> wanting_;  // to visit at the next pass
+    std::unordered_set<std::shared_ptr<Session>> wanting_;    // to visit at the next pass
     std::unordered_map<std::string, std::uint64_t> applied_;  // every node that ever acked
     std::unordered_map<std::string, NodePaths> paths_;        // connected nodes only
     std::thread thread_;

@@ -49,8 +49,7 @@ void MapMessages::rebuild(const MeshMap& map, const std::string& key) {
     Block block;
     auto bytes = std::make_shared<std::string>();
     const auto& nodes = map.nodes();
-    for (auto it = nodes.lower_bound(key); it != nodes.end() && block_key(it->first) == key;
-         ++it) {
+    for (auto it = nodes.lower_bound(key); it != nodes.end() && block_key(it->first) == key; ++it) {
         if (it->second.record.expired) continue;
         std::size_t begin = bytes->size();
         wire::put_bytes(*bytes, netmap::peers, *it->second.peer_bytes);
@@ -161,8 +160,7 @@ std::optional<WireMessage> MapMessages::delta(const MeshMap& map, std::uint64_t 
     return delta_body(map, from, recipient, nullptr);
 }
 
-std::optional<SharedDelta> MapMessages::shared_delta(const MeshMap& map,
-                                                     std::uint64_t from) const {
+std::optional<SharedDelta> MapMessages::shared_delta(const MeshMap& map, std::uint64_t from) const {
     SharedDelta d;
     auto message = delta_body(map, from, "", &d.touched);
     if (!message) return std::nullopt;

@@ -53,7 +53,8 @@ void MeshMap::free_address(const IpAddress& a) {
 std::optional<IpAddress> MeshMap::free_ipv4() const {
     const std::uint64_t size = std::uint64_t{1} << (32 - ipv4_prefix_.length);
     std::uint64_t offset = holes_.empty() ? high_water_ : *holes_.begin();
-    if (size < 4 || offset >= size - 1) return std::nullopt;  // the broadcast address is never given
+    if (size < 4 || offset >= size - 1)
+        return std::nullopt;  // the broadcast address is never given
     return IpAddress::v4(to_u32(ipv4_prefix_.address) + static_cast<std::uint32_t>(offset));
 }
 

@@ -87,13 +87,13 @@ class MeshMap {
     PeerEncoder encode_;
     std::uint64_t version_ = 0;
     std::map<std::string, MapNode> nodes_;
-    std::unordered_map<std::string, std::string> by_hostname_;     // hostname -> id
-    std::map<Key, std::string> by_machine_key_;                    // -> id
-    std::map<Key, std::string> by_wireguard_key_;                  // -> id
-    std::map<std::uint64_t, std::string> by_version_;              // record version -> id
-    std::map<std::uint64_t, std::string> by_key_version_;          // key version -> id
-    std::map<std::uint64_t, std::string> removed_;                 // tombstones, by version
-    std::unordered_map<std::string, std::uint64_t> removed_ids_;   // id -> its tombstone version
+    std::unordered_map<std::string, std::string> by_hostname_;    // hostname -> id
+    std::map<Key, std::string> by_machine_key_;                   // -> id
+    std::map<Key, std::string> by_wireguard_key_;                 // -> id
+    std::map<std::uint64_t, std::string> by_version_;             // record version -> id
+    std::map<std::uint64_t, std::string> by_key_version_;         // key version -> id
+    std::map<std::uint64_t, std::string> removed_;                // tombstones, by version
+    std::unordered_map<std::string, std::uint64_t> removed_ids_;  // id -> its tombstone version
     // Addresses: every one below high_water_ is taken except those in holes_.
     std::uint64_t high_water_ = 1;  // offset in the prefix of the first never-used address
     std::set<std::uint64_t> holes_;

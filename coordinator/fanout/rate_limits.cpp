@@ -6,8 +6,8 @@ namespace mesh::coord {
 
 bool TokenBucket::take(Clock::time_point now) {
     if (last_ != Clock::time_point{} && now > last_) {
-        tokens_ = std::min(burst_,
-                           tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+        tokens_ =
+            std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
     }
     last_ = now;
     if (tokens_ < 1) return false;

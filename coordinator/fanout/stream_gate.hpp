@@ -17,8 +17,8 @@ class StreamGate {
     using Clock = std::chrono::steady_clock;
     struct Limits {
         std::chrono::milliseconds hello_deadline{10000};
-        std::size_t max_waiting = 1024;            // streams without a hello, in all
-        std::size_t max_waiting_per_source = 64;   // ... from one source address
+        std::size_t max_waiting = 1024;           // streams without a hello, in all
+        std::size_t max_waiting_per_source = 64;  // ... from one source address
     };
 
     explicit StreamGate(Limits limits) : limits_(limits) {}

@@ -11,6 +11,7 @@
 // The generated protobuf code is not instrumented; our conversions are.
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -18,6 +19,7 @@
 #include <string_view>
 
 #include "coordinator/convert.hpp"
+#include "coordinator/endpoint_policy.hpp"
 #include "coordinator/hostname.hpp"
 #include "coordinator/machine_proof.hpp"
 #include "coordinator/status_error.hpp"
@@ -64,10 +66,19 @@ void validate(const mesh::v1::JoinRequest& request) {
     FUZZ_CHECK(as_bytes(wireguard_key) == request.wireguard_public_key());
     FUZZ_CHECK(as_bytes(machine_key) == request.machine_public_key());
 
-    auto endpoints = endpoints_from_proto(request.endpoints());
-    FUZZ_CHECK(endpoints.size() == static_cast<std::size_t>(request.endpoints_size()));
-    FUZZ_CHECK(endpoints.size() <= 64);
-    for (const auto& e : endpoints) FUZZ_CHECK(Endpoint::parse(e.to_string()) == e);
+    static const NetworkConfig network = [] {
+        NetworkConfig n;
+        n.ipv6_prefix = IpPrefix::parse("fd7a:115c:a1e0::/48");
+        return n;
+    }();
+    auto endpoints = endpoints_from_proto(request.endpoints(), network);
+    FUZZ_CHECK(endpoints.size() <= static_cast<std::size_t>(request.endpoints_size()));
+    FUZZ_CHECK(endpoints.size() <= kMaxEndpoints);
+    for (const auto& e : endpoints) {
+        FUZZ_CHECK(Endpoint::parse(e.to_string()) == e);
+        FUZZ_CHECK(!endpoint_refusal(e, network));  // only endpoints peers may be sent to
+        FUZZ_CHECK(std::count(endpoints.begin(), endpoints.end(), e) == 1);
+    }
 
     if (wireguard_key.is_zero()) {
         throw StatusError(Code::invalid_argument, "the WireGuard public key is all zeros");

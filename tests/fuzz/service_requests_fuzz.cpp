@@ -40,8 +40,8 @@
 
 #include "coordinator/convert.hpp"
 #include "coordinator/coordinator_service.hpp"
+#include "coordinator/fanout/fanout.hpp"
 #include "coordinator/hostname.hpp"
-#include "coordinator/hub.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/registry.hpp"
 #include "coordinator/sqlite_store.hpp"
@@ -132,12 +132,13 @@ Snapshot snapshot(Store& store) {
 struct World {
     NetworkConfig network;
     std::unique_ptr<SqliteStore> store;
-    std::unique_ptr<Hub> hub;
     std::unique_ptr<Registry> registry;
+    std::unique_ptr<Fanout> hub;
     std::unique_ptr<CoordinatorService> service;
     std::string ids[kMachines];  // of the nodes the fixture joined
-    // The Sync streams an input can pick (service_fixture.hpp: byte 0 bits 1-2).
-    std::shared_ptr<Hub::Session> sessions[4];
+    // The Sync streams an input can pick (service_fixture.hpp: byte 0 bits 1-2), and db's.
+    std::shared_ptr<Fanout::Session> sessions[4];
+    std::shared_ptr<Fanout::Session> db_session;
     // The state every input starts from.
     std::uint64_t pristine_version = 0;
     std::vector<NodeRecord> pristine_nodes;
@@ -164,8 +165,6 @@ struct World {
         network.stun_port = 3478;
         network.node_key_ttl = kKeyTtl;
         store = std::make_unique<SqliteStore>(":memory:");
-        registry = std::make_unique<Registry>(
-            *store, network, [] { return kNow; }, [this](std::uint64_t) { hub->publish(); });
         new_hub();
 
         store->put_token(
@@ -180,6 +179,7 @@ struct World {
             p.wireguard_key = key_from_bytes(wireguard_key(m), "wireguard_public_key");
             p.machine_key = key_from_bytes(machines()[m].public_bytes(), "machine_public_key");
             p.machine_signature = machines()[m].sign_join(kTokenValid, wireguard_key(m));
+            p.coordinator_fingerprint = mesh::fuzz_fixture::kCoordinatorFingerprint;
             p.hostname = kHostnames[m];
             p.endpoints = {Endpoint::parse("192.0.2." + std::to_string(m + 1) + ":51820")};
             ids[m] = registry->join(p).id;
@@ -195,26 +195,34 @@ struct World {
         new_hub();
     }
 
-    // A fresh hub and service, and the streams: web's (twice, the first replaced by the second),
-    // old's and gone's, with web and db having applied the current map.
+    // A fresh registry (its map loaded from the store), hub and service, and the streams: web's
+    // (twice, the first replaced by the second), old's and gone's, with web and db having applied
+    // the current map. No threads: the handlers run on the fuzzer's.
     void new_hub() {
         service.reset();
-        hub = std::make_unique<Hub>();
-        service = std::make_unique<CoordinatorService>(*registry, *hub,
-                                                       fuzz_fixture::kCoordinatorFingerprint);
+        hub.reset();
+        registry = std::make_unique<Registry>(
+            *store, network, [] { return kNow; }, [](std::uint64_t) {}, encode_peer);
+        hub = std::make_unique<Fanout>(*registry,
+                                       MapMessages(to_proto(network).SerializeAsString(), 1 << 20),
+                                       Fanout::Options{});
+        ServiceLimits limits;
+        limits.endpoint_interval = std::chrono::milliseconds(0);  // every report due at once
+        service = std::make_unique<CoordinatorService>(
+            *registry, *hub, mesh::fuzz_fixture::kCoordinatorFingerprint, limits);
         if (ids[kWeb].empty()) return;  // still building the fixture
-        hub->set_applied(ids[kWeb], pristine_version);
-        hub->set_applied(ids[kDb], pristine_version);
-        sessions[3] = hub->attach(ids[kWeb]);
-        sessions[0] = hub->attach(ids[kWeb]);
-        sessions[1] = hub->attach(ids[kOld]);
-        sessions[2] = hub->attach(ids[kGone]);
+        db_session = hub->attach(ids[kDb], pristine_version, nullptr);
+        sessions[3] = hub->attach(ids[kWeb], pristine_version, nullptr);
+        sessions[0] = hub->attach(ids[kWeb], pristine_version, nullptr);
+        sessions[1] = hub->attach(ids[kOld], pristine_version, nullptr);
+        sessions[2] = hub->attach(ids[kGone], pristine_version, nullptr);
     }
 
     // Puts back what an input changed, through the Store interface: the nodes it created go
-    // (their tombstones stay in the removed table, which only changes_since reads, and no handler
-    // under test calls it), the fixture's nodes, tokens and version are written back, and the hub
-    // is replaced. Far cheaper than a new database (~15 ms with the sanitizers).
+    // (their tombstones stay in the removed table: deltas would carry them, no handler under test
+    // reads them), the fixture's nodes, tokens and version are written back, and the registry
+    // (whose map is loaded from the store) and the hub are made anew. Far cheaper than a new
+    // database (~15 ms with the sanitizers).
     void restore() {
         for (const auto& n : store->nodes()) {
             if (std::none_of(pristine_nodes.begin(), pristine_nodes.end(),
@@ -358,7 +366,7 @@ bool join(World& w, v1::JoinRequest& request, bool sign) {
     FUZZ_CHECK(response.addresses(0) == (IpPrefix{node->ipv4, 29}.to_string()));
     FUZZ_CHECK(response.addresses(1) == (IpPrefix{node->ipv6, 48}.to_string()));
     if (request.endpoints_size() > 0) {
-        FUZZ_CHECK(node->endpoints == endpoints_from_proto(request.endpoints()));
+        FUZZ_CHECK(node->endpoints == endpoints_from_proto(request.endpoints(), w.network));
     } else if (existing) {
         FUZZ_CHECK(node->endpoints == existing->endpoints);
     }
@@ -396,7 +404,7 @@ const char* kind_name(const v1::SyncRequest& r) {
 }
 
 // One client message on a Sync stream. Returns whether it was accepted.
-bool sync(World& w, const Hub::Session& session, const v1::SyncRequest& request) {
+bool sync(World& w, const Fanout::Session& session, const v1::SyncRequest& request) {
     const std::string& id = session.node_id;
     const Snapshot before = w.before_call();
     std::optional<NodeRecord> node_before;
@@ -404,8 +412,10 @@ bool sync(World& w, const Hub::Session& session, const v1::SyncRequest& request)
         if (n.id == id) node_before = n;
     }
     const auto paths_before = w.hub->paths(id);
+    const auto applied_before = w.hub->applied(id);
     try {
         w.service->handle_request(session, request);
+        w.service->flush_endpoints();  // endpoint reports are written in batches
     } catch (const StatusError& e) {
         outcome("handle_request", kind_name(request), &e);
         FUZZ_CHECK(expected_refusal(e.code()));
@@ -428,11 +438,14 @@ bool sync(World& w, const Hub::Session& session, const v1::SyncRequest& request)
             break;
         case v1::SyncRequest::kAck:
             w.unchanged(before);
-            FUZZ_CHECK(w.hub->applied(id) == std::min(request.ack().version(), version));
+            // Acks only go up, and never past what the stream was sent.
+            FUZZ_CHECK(w.hub->applied(id) ==
+                       std::max(applied_before.value_or(0),
+                                std::min(request.ack().version(), w.hub->sent_version(session))));
             break;
         case v1::SyncRequest::kEndpoints: {
             FUZZ_CHECK(node_before && node);
-            auto endpoints = endpoints_from_proto(request.endpoints().endpoints());
+            auto endpoints = endpoints_from_proto(request.endpoints().endpoints(), w.network);
             FUZZ_CHECK(node->endpoints == endpoints);
             const bool changed = node_before->endpoints != endpoints;
             FUZZ_CHECK(version == before.version + (changed ? 1 : 0));
@@ -441,9 +454,13 @@ bool sync(World& w, const Hub::Session& session, const v1::SyncRequest& request)
         }
         case v1::SyncRequest::kPaths: {
             w.unchanged(before);
-            const bool current = !session.replaced;
-            FUZZ_CHECK(w.hub->paths(id) ==
-                       (current ? paths_from_proto(request.paths()) : paths_before));
+            const bool current = w.hub->current(session);
+            // Kept: the report's paths to nodes that are peers (in the map, not itself).
+            auto expected = paths_from_proto(request.paths());
+            std::erase_if(expected.peers, [&](const PeerPath& p) {
+                return p.node_id == id || !w.registry->node(p.node_id);
+            });
+            FUZZ_CHECK(w.hub->paths(id) == (current ? expected : paths_before));
             break;
         }
         case v1::SyncRequest::kRotateKey:

@@ -73,7 +73,8 @@ struct Server {
                           if (auto* f = announce.load()) f->map_changed();
                       },
                       encode_peer};
-    Fanout hub{registry, MapMessages(to_proto(network).SerializeAsString(), 1 << 20),
+    Fanout hub{registry,
+               MapMessages(to_proto(network).SerializeAsString(), 1 << 20),
                {std::chrono::milliseconds(2), 1 << 20}};
     TlsIdentity tls = make_self_signed_identity();
     CoordinatorService service{registry, hub, tls.fingerprint, setup.limits};
@@ -92,6 +93,7 @@ struct Server {
         proof_fingerprint() = tls.fingerprint;
         announce = &hub;
         hub.start();
+        service.start();
         grpc::SslServerCredentialsOptions tls_options;
         tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
         grpc::ServerBuilder builder;
