@@ -189,7 +189,7 @@ TEST_CASE("A client pinning another certificate, or speaking plaintext, gets not
     CHECK(plain->Join(&with_deadline(ctx2), {}, &r).error_code() == grpc::StatusCode::UNAVAILABLE);
 }
 
-TEST_CASE("Join: a revoked token is refused; a wrong secret for a known id is UNAUTHENTICATED") {
+TEST_CASE("Join: a revoked token is refused, a wrong secret for a known id is UNAUTHENTICATED") {
     Server s;
     auto token = s.registry.create_token(token_params(3600, true, 0));
     Machine a, b, c;
@@ -206,7 +206,7 @@ TEST_CASE("Join: a revoked token is refused; a wrong secret for a known id is UN
     CHECK(s.store.nodes().size() == 1);
 }
 
-TEST_CASE("Tags come from the token; tags a client asks for are ignored") {
+TEST_CASE("Tags come from the token, tags a client asks for are ignored") {
     Server s;
     auto tagged = s.registry.create_token(token_params(3600, true, 0, {"Web", "prod"})).text;
     auto plain = s.registry.create_token(token_params(3600, true, 0)).text;

@@ -51,7 +51,7 @@ std::string temp_database() {
 
 }  // namespace
 
-TEST_CASE("security 1: 300 streams without a hello are closed by the deadline; joins go on") {
+TEST_CASE("security 1: 300 streams without a hello are closed by the deadline, and joins go on") {
     ServerSetup setup;
     setup.limits.gate.hello_deadline = std::chrono::milliseconds(2000);
     setup.limits.gate.max_waiting_per_source = 512;  // all 300 from 127.0.0.1

@@ -21,7 +21,7 @@ MapUpdate full(std::uint64_t version, std::vector<PeerInfo> peers) {
 
 }  // namespace
 
-TEST_CASE("a full map replaces everything; deltas must start at our version") {
+TEST_CASE("a full map replaces everything, deltas must start at our version") {
     NetMap map;
     REQUIRE(apply_update(map, full(5, {peer("a", 1, 1), peer("b", 2, 2)}), "self") ==
             ApplyResult::applied);
@@ -68,7 +68,7 @@ TEST_CASE("readiness: kept for unchanged keys, dropped when a key changes") {
     CHECK(map.initiate.empty());
 }
 
-TEST_CASE("desired config: older peers wait for readiness; the younger side initiates") {
+TEST_CASE("desired config: older peers wait for readiness, the younger side initiates") {
     auto a = peer("a", 1, 1);
     a.key_version = 3;  // joined before us
     auto b = peer("b", 2, 2);

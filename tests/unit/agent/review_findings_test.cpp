@@ -105,7 +105,7 @@ TEST_CASE("operator review: a device is adopted only when it is ours or empty") 
     CHECK(owner_alias(key_of(1)).size() < 256);
 }
 
-TEST_CASE("security 13: a token file holds exactly one token; stdin gives one line") {
+TEST_CASE("security 13: a token file holds exactly one token, stdin gives one line") {
     CHECK(token_from_text("mesh1_abc_def\n", "f") == "mesh1_abc_def");
     CHECK(token_from_text("  mesh1_abc_def \r\n", "f") == "mesh1_abc_def");
     CHECK_THROWS_WITH(token_from_text("\n\n", "the token file t"),

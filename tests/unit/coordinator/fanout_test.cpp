@@ -302,7 +302,7 @@ TEST_CASE("fanout: a resumed stream is told its ready set again") {
     CHECK(told);
 }
 
-TEST_CASE("fanout: an expired peer leaves the map as removed; an expired node is told and ended") {
+TEST_CASE("fanout: an expired peer leaves the map as removed, an expired node is told and ended") {
     World w;
     auto a = w.join(1, "a");
     auto b = w.join(2, "b");
