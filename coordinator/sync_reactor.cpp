@@ -198,7 +198,16 @@ void SyncReactor::on_hello(const v1::SyncRequest& first) {
                                                                 service_.registry().network()));
     }
     hostname_ = node.hostname;
-    session_ = service_.fanout().attach(node.id, client_version, sink_);
+    auto session = service_.fanout().attach(node.id, client_version, sink_);
+    bool completed_early = false;
+    {
+        // The fan-out may have written (and gRPC completed) the first message before attach
+        // returned: that completion waited for the session.
+        std::lock_guard lock(session_mutex_);
+        session_ = session;
+        completed_early = std::exchange(early_write_done_, false);
+    }
+    if (completed_early) service_.fanout().write_done(session, early_write_ok_);
     service_.registry().touch(node.id);
     spdlog::info("event=sync_open node={} hostname={} from_version={} peer={}", node.id,
                  node.hostname, client_version, peer_);
@@ -207,7 +216,18 @@ void SyncReactor::on_hello(const v1::SyncRequest& first) {
 void SyncReactor::OnWriteDone(bool ok) {
     const bool fanout = sink_->write_completed();
     if (!ok) end(Code::cancelled, "write failed");
-    if (fanout && session_) service_.fanout().write_done(session_, ok);
+    if (!fanout) return;
+    std::shared_ptr<Fanout::Session> session;
+    {
+        std::lock_guard lock(session_mutex_);
+        if (!session_) {
+            early_write_done_ = true;  // on_hello reports it once it holds the session
+            early_write_ok_ = ok;
+            return;
+        }
+        session = session_;
+    }
+    service_.fanout().write_done(session, ok);
 }
 
 void SyncReactor::OnCancel() {

@@ -73,7 +73,10 @@ class SyncReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
     std::string peer_;
     std::string challenge_;
     std::optional<std::uint64_t> ticket_;  // while waiting for the hello
+    std::mutex session_mutex_;  // session_ is set on the read thread, used on the write one
     std::shared_ptr<Fanout::Session> session_;
+    bool early_write_done_ = false;
+    bool early_write_ok_ = true;
     std::string hostname_;
     TokenBucket bucket_;
     grpc::ByteBuffer read_buffer_;
