@@ -1,6 +1,7 @@
 #include "coordinator/server.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -126,6 +127,10 @@ class Reaper {
             lock.unlock();
             reap_once(registry_, hub_, since_);
             if (++passes % 10 == 0) flush_last_seen();
+            // What a burst of full maps left behind (every agent's map, encrypted, in flight at
+            // once after a restart) goes back to the system instead of staying in malloc's
+            // arenas: the coordinator's RSS is what it holds, not its highest mark.
+            if (passes % 5 == 0) malloc_trim(0);
             lock.lock();
         }
         lock.unlock();
@@ -158,6 +163,8 @@ std::int64_t unix_now() {
 }  // namespace
 
 int run_server(const ServerOptions& options) {
+    // gRPC's threads would each get an arena of their own: two keep freed memory reusable.
+    mallopt(M_ARENA_MAX, 2);
     check_durations(options);
     kb::ensure_private_dir(options.state_dir);
     DirLock lock(options.state_dir, "coordinator.lock", "mesh-coordinator");
@@ -225,6 +232,9 @@ int run_server(const ServerOptions& options) {
     // An agent needs one Sync stream (and a Join now and then): a few streams per connection,
     // so one connection cannot open thousands (security review, finding 1).
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 8);
+    // TLS records of at most 4 KiB: each connection's frame buffers shrink with them (measured:
+    // 23 KiB less per connected agent at 1,000; gRPC's default is 16 KiB).
+    builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
     builder.RegisterService(&coordinator);
     auto server = builder.BuildAndStart();
     if (!server || listen_port == 0) {

@@ -144,7 +144,7 @@ TrialResults run_trials(Swarm& swarm, int trials) {
 
 // The floor: the same number of streams on a trivial server, one message of `size` to all.
 Percentiles run_floor(const std::string& self, std::size_t n, int trials, std::size_t size,
-                      double& floor_cpu) {
+                      double& floor_cpu, std::uint64_t& floor_rss_kib) {
     auto dir = fs::temp_directory_path() / fs::path("mesh-floor-" + std::to_string(getpid()));
     fs::create_directories(dir);
     auto id = mesh::coord::make_self_signed_identity();
@@ -175,10 +175,11 @@ Percentiles run_floor(const std::string& self, std::size_t n, int trials, std::s
                                [](auto& c) { return c->attached.load(); });
         },
         std::chrono::seconds(60 + n / 50));
-    std::fprintf(stderr, "floor: %zu of %zu attached\n",
+    floor_rss_kib = proc_stats(pid).rss_kib;
+    std::fprintf(stderr, "floor: %zu of %zu attached, floor server RSS %.1f MiB\n",
                  static_cast<std::size_t>(std::count_if(
                      clients.begin(), clients.end(), [](auto& c) { return c->attached.load(); })),
-                 n);
+                 n, static_cast<double>(proc_stats(pid).rss_kib) / 1024.0);
     auto control = mesh::tls::pinned_channel(address, id.fingerprint);
     std::vector<double> ms;
     const double cpu_before = proc_stats(pid).cpu_seconds;
@@ -371,6 +372,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
     const double idle_cpu =
         coordinator ? (proc_stats(coordinator->pid()).cpu_seconds - idle0) / o.idle_seconds : 0;
+    // What it holds with everyone connected, once the storm's transient buffers went back.
+    const ProcStats steady = coordinator ? proc_stats(coordinator->pid()) : ProcStats{};
 
     const double trials_coord0 = coordinator ? proc_stats(coordinator->pid()).cpu_seconds : 0;
     const double trials_client0 = own_cpu_seconds();
@@ -436,7 +439,10 @@ int main(int argc, char** argv) {
 
     Percentiles floor;
     double floor_cpu = 0;
-    if (o.floor && !o.check) floor = run_floor(self, n, o.trials, delta_size, floor_cpu);
+    std::uint64_t floor_rss_kib = 0;
+    if (o.floor && !o.check) {
+        floor = run_floor(self, n, o.trials, delta_size, floor_cpu, floor_rss_kib);
+    }
 
     fmt::print(
         "\n| N | join rate | all hold the map | all pairs ready | change -> N-1 p50 / p99 / max | "
@@ -453,15 +459,16 @@ int main(int argc, char** argv) {
                 : std::string("-"),
         floor.n && floor.p99 > 0 ? fmt::format("{:.2f}x", lat.p99 / floor.p99) : std::string("-"),
         change_coord_cpu, trials.bytes_per_receiver,
-        coordinator
-            ? (static_cast<double>(converged.rss_kib) - rss_map_kib) / static_cast<double>(n)
-            : 0.0,
-        idle_cpu * 100, converged.threads, storm_client_cpu, storm_seconds, change_client_cpu);
+        coordinator ? (static_cast<double>(steady.rss_kib) - rss_map_kib) / static_cast<double>(n)
+                    : 0.0,
+        idle_cpu * 100, steady.threads, storm_client_cpu, storm_seconds, change_client_cpu);
     fmt::print(
-        "coordinator: RSS {:.1f} MiB converged, {:.1f} MiB idle with the same map, {:.1f} MiB "
-        "empty; CPU {:.1f} s during the storm; floor server CPU {:.3f} s per broadcast\n",
-        converged.rss_kib / 1024.0, rss_map_kib / 1024.0, empty.rss_kib / 1024.0, storm_coord_cpu,
-        floor_cpu);
+        "coordinator: RSS {:.1f} MiB right after the storm, {:.1f} MiB steady, {:.1f} MiB idle "
+        "with the same map, {:.1f} MiB empty; CPU {:.1f} s during the storm; floor server CPU "
+        "{:.3f} s per broadcast, RSS {:.1f} KiB per stream\n",
+        converged.rss_kib / 1024.0, steady.rss_kib / 1024.0, rss_map_kib / 1024.0,
+        empty.rss_kib / 1024.0, storm_coord_cpu, floor_cpu,
+        static_cast<double>(floor_rss_kib) / static_cast<double>(n));
     fmt::print("{} passed, {} failed\n", 6 - failures, failures);
     if (coordinator) coordinator->stop();
     if (!run_dir.empty()) fs::remove_all(run_dir);
