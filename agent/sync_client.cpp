@@ -109,6 +109,8 @@ bool SyncClient::report_paths(const PathReport& report) {
 SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     Outcome outcome;
     partial_full_.reset();  // chunks of a map from an earlier stream are of no use
+    full_chunks_ = 0;
+    full_bytes_ = 0;
     grpc::ClientContext context;
     {
         std::lock_guard lock(mutex_);
@@ -205,6 +207,8 @@ bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
         if (message.has_full()) {
             // A large map comes in chunks (NetMap.continued): gathered, applied at the last.
             MapUpdate chunk = from_proto(message.full());
+            full_chunks_ += 1;
+            full_bytes_ += message.ByteSizeLong();
             if (partial_full_) {
                 if (chunk.version != partial_full_->version) {
                     outcome.error = "a full map's chunks name different versions";
@@ -219,6 +223,10 @@ bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
             if (message.full().continued()) return true;
             update = std::move(*partial_full_);
             partial_full_.reset();
+            spdlog::info("event=full_map version={} peers={} chunks={} bytes={}", update.version,
+                         update.upserted.size(), full_chunks_, full_bytes_);
+            full_chunks_ = 0;
+            full_bytes_ = 0;
         } else if (message.has_delta()) {
             update = from_proto(message.delta());
         } else {

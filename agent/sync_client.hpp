@@ -74,6 +74,7 @@ class SyncClient {
     Handlers handlers_;
     std::unique_ptr<v1::Coordinator::Stub> stub_;
     std::optional<MapUpdate> partial_full_;  // the chunks of a full map so far (stream thread)
+    std::size_t full_chunks_ = 0, full_bytes_ = 0;
 
     std::mutex mutex_;  // guards the fields below
     std::condition_variable wake_;

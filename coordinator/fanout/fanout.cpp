@@ -98,6 +98,7 @@ void Fanout::map_changed() {
     {
         std::lock_guard lock(mutex_);
         map_dirty_ = true;
+        last_change_ = std::chrono::steady_clock::now();
         if (pending_since_ == std::chrono::steady_clock::time_point{}) {
             pending_since_ = std::chrono::steady_clock::now();
         }
@@ -353,9 +354,16 @@ void Fanout::run() {
     while (!stop_) {
         wake_.wait(lock, [&] { return stop_ || map_dirty_ || !wanting_.empty(); });
         if (stop_) break;
-        // Coalesce: whatever else arrives within the window goes out in the same pass.
-        auto due = pending_since_ + options_.window;
-        wake_.wait_until(lock, due, [&] { return stop_; });
+        // Coalesce: what arrives while changes keep coming (up to max_window) goes out in the
+        // same pass.
+        for (;;) {
+            const auto latest = pending_since_ + options_.max_window;
+            const auto quiet = std::max(pending_since_, last_change_) + options_.window;
+            const auto due = std::min(latest, quiet);
+            if (std::chrono::steady_clock::now() >= due) break;
+            wake_.wait_until(lock, due, [&] { return stop_; });
+            if (stop_) break;
+        }
         if (stop_) break;
         lock.unlock();
         try {

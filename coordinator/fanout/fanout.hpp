@@ -42,7 +42,10 @@ class StreamSink {
 class Fanout {
   public:
     struct Options {
-        std::chrono::milliseconds window{10};     // coalescing: a pass at most this often
+        // Coalescing: a pass once no change came for `window`, or `max_window` after the first
+        // (a single change goes out after 5 ms; a storm of them every 50 ms, in one delta).
+        std::chrono::milliseconds window{5};
+        std::chrono::milliseconds max_window{50};
         std::size_t max_message_bytes = 1 << 20;  // full-map chunks, deltas, ready messages
     };
 
@@ -131,6 +134,7 @@ class Fanout {
     bool shutdown_ = false;
     bool map_dirty_ = true;
     std::chrono::steady_clock::time_point pending_since_{};
+    std::chrono::steady_clock::time_point last_change_{};
     std::uint64_t pass_version_ = 0;
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;  // by node id
     std::unordered_set<std::shared_ptr<Session>> wanting_;    // to visit at the next pass

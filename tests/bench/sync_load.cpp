@@ -12,6 +12,7 @@
 //   sync_load --address H:P --fingerprint F --token T --agents 5000 --endpoints 16 --join-only
 #include <signal.h>
 #include <sodium.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -154,6 +155,7 @@ Percentiles run_floor(const std::string& self, std::size_t n, int trials, std::s
     std::fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         std::string p = std::to_string(port), c = (dir / "cert.pem").string(),
                     k = (dir / "key.pem").string();
         execl(self.c_str(), self.c_str(), "--floor-serve", p.c_str(), "--floor-cert", c.c_str(),

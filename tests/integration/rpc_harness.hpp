@@ -75,7 +75,7 @@ struct Server {
                       encode_peer};
     Fanout hub{registry,
                MapMessages(to_proto(network).SerializeAsString(), 1 << 20),
-               {std::chrono::milliseconds(2), 1 << 20}};
+               {std::chrono::milliseconds(2), std::chrono::milliseconds(10), 1 << 20}};
     TlsIdentity tls = make_self_signed_identity();
     CoordinatorService service{registry, hub, tls.fingerprint, setup.limits};
     AdminService admin_service{registry, hub, AdminService::Access::local, tls.fingerprint};

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,6 +90,7 @@ void CoordinatorProcess::start(int port, const std::vector<std::string>& extra) 
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the generator, even if it crashes
         FILE* out = std::freopen(log.c_str(), "a", stdout);
         if (out) ::dup2(::fileno(out), 2);
         ::execv(argv[0], argv.data());

@@ -17,15 +17,39 @@ std::int64_t now_ns() {
 
 // ---- IdTable, Bitset ---------------------------------------------------------------------------
 
+namespace {
+
+// A node id "n-" + 16 hex digits as its number (no allocation per lookup: the generator looks up
+// every peer of every message); any other id by its hash.
+std::uint64_t id_key(std::string_view id) {
+    if (id.size() == 18 && id[0] == 'n' && id[1] == '-') {
+        std::uint64_t v = 0;
+        bool hex = true;
+        for (char c : id.substr(2)) {
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0) {
+                hex = false;
+                break;
+            }
+            v = v << 4 | static_cast<std::uint64_t>(d);
+        }
+        if (hex) return v;
+    }
+    return std::hash<std::string_view>{}(id);
+}
+
+}  // namespace
+
 int IdTable::index(std::string_view id) {
-    auto& shard = shards_[std::hash<std::string_view>{}(id) % kShards];
+    const std::uint64_t key = id_key(id);
+    auto& shard = shards_[key % kShards];
     {
         std::shared_lock lock(shard.mutex);
-        auto it = shard.ids.find(std::string(id));
+        auto it = shard.ids.find(key);
         if (it != shard.ids.end()) return it->second;
     }
     std::unique_lock lock(shard.mutex);
-    auto [it, inserted] = shard.ids.try_emplace(std::string(id), -1);
+    auto [it, inserted] = shard.ids.try_emplace(key, -1);
     if (inserted) {
         int i = next_++;
         it->second = static_cast<std::size_t>(i) < capacity_ ? i : -1;

@@ -43,7 +43,7 @@ class IdTable {
     static constexpr int kShards = 64;
     struct Shard {
         mutable std::shared_mutex mutex;
-        std::unordered_map<std::string, int> ids;
+        std::unordered_map<std::uint64_t, int> ids;  // "n-" + 16 hex digits, as a number
     };
     std::size_t capacity_;
     std::atomic<int> next_{0};
