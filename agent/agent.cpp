@@ -328,6 +328,7 @@ void Agent::reconcile_locked(const char* reason) {
     auto desired = desired_config(state_->netmap, state_->network, identity, established,
                                   engine_ ? &paths : nullptr);
     auto update = data_plane_.apply(desired, current);
+    restart_stalled_handshakes_locked(desired, current, update);
     if (engine_) {
         for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
     }
@@ -345,6 +346,33 @@ void Agent::reconcile_locked(const char* reason) {
         "event=reconciled reason={} version={} peers_added={} peers_changed={} "
         "peers_removed={}",
         reason, state_->netmap.version, added, changed, removed);
+}
+
+// A peer this side initiates to, whose keepalive (the start of the handshake) goes on only now,
+// and whose device entry already sent an initiation that got no answer (traffic came before the
+// path was verified, so it went to a candidate that does not answer): WireGuard would retry only
+// after its 5 s REKEY_TIMEOUT. Put back, the peer initiates at once, to the verified endpoint.
+void Agent::restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
+                                              const kb::DeviceState& current,
+                                              const kb::DeviceUpdate& update) {
+    for (const auto& u : update.peers) {
+        if (u.remove || !u.persistent_keepalive || *u.persistent_keepalive == 0) continue;
+        auto was = std::find_if(current.peers.begin(), current.peers.end(),
+                                [&](const auto& p) { return p.config.public_key == u.public_key; });
+        if (was == current.peers.end() || was->last_handshake_sec != 0 || was->tx_bytes == 0 ||
+            was->config.persistent_keepalive != 0) {
+            continue;
+        }
+        auto want = std::find_if(desired.peers.begin(), desired.peers.end(),
+                                 [&](const auto& p) { return p.public_key == u.public_key; });
+        if (want == desired.peers.end()) continue;
+        try {
+            data_plane_.reset_peer(*want);
+            spdlog::info("event=handshake_restarted public_key={}", u.public_key.to_base64());
+        } catch (const std::exception& e) {
+            spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
+        }
+    }
 }
 
 SyncClient::Verdict Agent::on_map(const MapUpdate& update) {

@@ -100,6 +100,9 @@ class Agent {
     void renew_key_if_due_locked();
     void start_sync_locked();
     void reconcile_locked(const char* reason);
+    void restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
+                                           const kb::DeviceState& current,
+                                           const kb::DeviceUpdate& update);
     std::vector<std::string> endpoints_locked();
     void start_paths_locked();
     std::unique_ptr<NetworkLoop> stop_paths_locked();  // the caller stops it outside the lock

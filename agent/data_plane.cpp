@@ -219,6 +219,22 @@ void DataPlane::refresh_endpoints() {
     if (!update.empty()) driver_->apply(update);
 }
 
+void DataPlane::reset_peer(const kb::PeerConfig& peer) {
+    if (!driver_) throw Error("the WireGuard device is not up");
+    kb::DeviceUpdate update;
+    kb::PeerUpdate gone;
+    gone.public_key = peer.public_key;
+    gone.remove = true;
+    kb::PeerUpdate again;
+    again.public_key = peer.public_key;
+    again.endpoint = peer.endpoint;
+    again.persistent_keepalive = peer.persistent_keepalive;
+    again.replace_allowed_ips = true;
+    again.allowed_ips = peer.allowed_ips;
+    update.peers = {gone, again};
+    driver_->apply(update);
+}
+
 void DataPlane::down() {
     driver_.reset();
     if (process_) {

@@ -53,6 +53,9 @@ class DataPlane {
     // wireguard-go (0.0.20220316) keeps sending from its cached old source address until its next
     // handshake; a set endpoint clears that cache.
     void refresh_endpoints();
+    // Removes the peer and adds it again as configured, in one update: its handshake state
+    // (an unanswered initiation's 5 s back-off) goes, and keepalive starts a new one at once.
+    void reset_peer(const kb::PeerConfig& peer);
     // Lets go of the device: stops a wireguard-go this agent started (the device disappears with
     // it); a kernel device stays (decision 0003).
     void down();
