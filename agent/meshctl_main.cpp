@@ -8,6 +8,7 @@
 #include "agent/status_view.hpp"
 #include "agent/token_file.hpp"
 #include "kmod-bridge/version.hpp"
+#include "local_socket.hpp"
 #include "mesh/v1/agent.grpc.pb.h"
 
 namespace {
@@ -27,8 +28,7 @@ std::string explain(const grpc::Status& status, const std::string& socket) {
 }
 
 std::unique_ptr<mesh::v1::Agent::Stub> connect(const std::string& socket) {
-    return mesh::v1::Agent::NewStub(
-        grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+    return mesh::v1::Agent::NewStub(mesh::local::local_channel(socket));
 }
 
 }  // namespace

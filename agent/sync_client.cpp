@@ -206,7 +206,15 @@ bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
     try {
         if (message.has_full()) {
             // A large map comes in chunks (NetMap.continued): gathered, applied at the last.
-            MapUpdate chunk = from_proto(message.full());
+            // The first chunk carries self and the network; later ones only peers.
+            MapUpdate chunk;
+            if (partial_full_) {
+                chunk.version = message.full().version();
+                for (const auto& p : message.full().peers())
+                    chunk.upserted.push_back(from_proto(p));
+            } else {
+                chunk = from_proto(message.full());
+            }
             full_chunks_ += 1;
             full_bytes_ += message.ByteSizeLong();
             if (partial_full_) {

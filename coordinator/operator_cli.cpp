@@ -4,12 +4,13 @@
 #include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 
-#include "coordinator/duration.hpp"
 #include "coordinator/admin_json.hpp"
+#include "coordinator/duration.hpp"
 #include "coordinator/nodes_table.hpp"
 #include "coordinator/token.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/files.hpp"
+#include "local_socket.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
 #include "tls_pin.hpp"
 
@@ -23,8 +24,7 @@ class AdminClient {
     explicit AdminClient(const AdminTarget& target) : target_(target) {
         std::shared_ptr<grpc::Channel> channel;
         if (target.remote.empty()) {
-            channel = grpc::CreateChannel("unix:" + target.admin_socket,
-                                          grpc::InsecureChannelCredentials());
+            channel = local::local_channel(target.admin_socket);
         } else {
             if (target.fingerprint.empty()) {
                 throw Error(
@@ -32,8 +32,12 @@ class AdminClient {
                     "fingerprint` prints it)");
             }
             observed_ = std::make_shared<tls::PinObservation>();
+            // The node list of a large fleet outgrows gRPC's 4 MiB default; the far end is
+            // the pinned coordinator.
+            grpc::ChannelArguments args;
+            args.SetMaxReceiveMessageSize(-1);
             channel = tls::pinned_channel(target.remote, tls::parse_fingerprint(target.fingerprint),
-                                          observed_);
+                                          observed_, args);
         }
         stub_ = v1::Admin::NewStub(channel);
     }

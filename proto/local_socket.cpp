@@ -1,5 +1,7 @@
 #include "local_socket.hpp"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_posix.h>
 #include <poll.h>
@@ -109,6 +111,12 @@ void LocalSocketServer::accept_one() {
         return;
     }
     grpc::AddInsecureChannelFromFd(&server_, fd);  // takes the descriptor
+}
+
+std::shared_ptr<grpc::Channel> local_channel(const std::string& path) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    return grpc::CreateCustomChannel("unix:" + path, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace mesh::local

@@ -7,14 +7,16 @@
 // (security review, finding 10).
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "kmod-bridge/unix_socket.hpp"
 
 namespace grpc {
+class Channel;
 class Server;
-}
+}  // namespace grpc
 
 namespace mesh::local {
 
@@ -39,6 +41,11 @@ class LocalSocketServer {
     kb::UniqueFd stop_;
     std::thread thread_;
 };
+
+// A client channel to a local socket. Replies have no size limit: the far end is this host's own
+// agent or coordinator, and a fleet's status or node list outgrows gRPC's 4 MiB default (6,500
+// peers with 16 endpoints each do).
+std::shared_ptr<grpc::Channel> local_channel(const std::string& path);
 
 // Whether a peer with this uid may use a local socket of a process running as `own_uid`: the
 // same user, or root.
