@@ -158,22 +158,27 @@ bool Fanout::ack(const Session& session, std::uint64_t version) {
         // A pair is ready once each side applied the other's current key. This ack makes the
         // node hold the keys set in (before, version]: for each, the pair is ready now if the
         // peer already holds this node's key; otherwise the peer's own ack will find it.
+        // In a storm of joins this runs for every pair of the mesh: two lookups per peer.
+        const auto& self_session = it->second;
         registry_.with_map([&](const MeshMap& map) {
             const auto* self = map.find(session.node_id);
             if (!self || self->record.expired) return;
             const std::uint64_t own_key = self->record.key_version;
             map.for_keys_set_in(before, version, [&](const MapNode& peer) {
                 const auto& p = peer.record;
-                if (p.id == session.node_id || p.expired) return;
+                if (p.expired || p.id == session.node_id) return;
                 auto theirs = applied_.find(p.id);
                 if (theirs == applied_.end() || theirs->second < own_key) return;
                 const bool younger =
                     own_key > p.key_version || (own_key == p.key_version && session.node_id > p.id);
-                queue_ready(session.node_id, p.id, younger);
+                if (!self_session->closing) {
+                    (younger ? self_session->initiate : self_session->respond).push_back(p.id);
+                }
                 queue_ready(p.id, session.node_id, !younger);
                 any = true;
             });
         });
+        if (any && !self_session->closing) want(self_session);
     }
     if (any) wake_.notify_all();
     return true;

@@ -80,8 +80,8 @@ void MeshMap::index(const MapNode& node) {
     by_hostname_[r.hostname] = r.id;
     by_machine_key_[r.machine_key] = r.id;
     by_wireguard_key_[r.wireguard_key] = r.id;
-    by_version_[r.version] = r.id;
-    by_key_version_[r.key_version] = r.id;
+    by_version_[r.version] = &node;
+    by_key_version_[r.key_version] = &node;
     take_address(r.ipv4);
 }
 
@@ -93,8 +93,12 @@ void MeshMap::unindex(const NodeRecord& r) {
     drop(by_hostname_, r.hostname);
     drop(by_machine_key_, r.machine_key);
     drop(by_wireguard_key_, r.wireguard_key);
-    drop(by_version_, r.version);
-    drop(by_key_version_, r.key_version);
+    auto drop_node = [&](auto& index, std::uint64_t key) {
+        auto it = index.find(key);
+        if (it != index.end() && it->second->record.id == r.id) index.erase(it);
+    };
+    drop_node(by_version_, r.version);
+    drop_node(by_key_version_, r.key_version);
     free_address(r.ipv4);
 }
 
@@ -157,7 +161,7 @@ MeshMap::Changes MeshMap::since(std::uint64_t since) const {
         return c;
     }
     for (auto it = by_version_.upper_bound(since); it != by_version_.end(); ++it) {
-        c.changed.push_back(find(it->second));
+        c.changed.push_back(it->second);
     }
     for (auto it = removed_.upper_bound(since); it != removed_.end(); ++it) {
         c.removed.push_back(it->second);
@@ -178,7 +182,7 @@ void MeshMap::for_keys_set_in(std::uint64_t after, std::uint64_t up_to,
     if (up_to <= after) return;
     auto end = by_key_version_.upper_bound(up_to);
     for (auto it = by_key_version_.upper_bound(after); it != end; ++it) {
-        if (const auto* node = find(it->second)) f(*node);
+        f(*it->second);
     }
 }
 

@@ -87,11 +87,13 @@ class MeshMap {
     PeerEncoder encode_;
     std::uint64_t version_ = 0;
     std::map<std::string, MapNode> nodes_;
-    std::unordered_map<std::string, std::string> by_hostname_;    // hostname -> id
-    std::map<Key, std::string> by_machine_key_;                   // -> id
-    std::map<Key, std::string> by_wireguard_key_;                 // -> id
-    std::map<std::uint64_t, std::string> by_version_;             // record version -> id
-    std::map<std::uint64_t, std::string> by_key_version_;         // key version -> id
+    std::unordered_map<std::string, std::string> by_hostname_;  // hostname -> id
+    std::map<Key, std::string> by_machine_key_;                 // -> id
+    std::map<Key, std::string> by_wireguard_key_;               // -> id
+    // By the version at which a node's record, and its key, last changed. They point into nodes_
+    // (whose elements never move): the fan-out walks them on every ack, so no lookup by id.
+    std::map<std::uint64_t, const MapNode*> by_version_;
+    std::map<std::uint64_t, const MapNode*> by_key_version_;
     std::map<std::uint64_t, std::string> removed_;                // tombstones, by version
     std::unordered_map<std::string, std::uint64_t> removed_ids_;  // id -> its tombstone version
     // Addresses: every one below high_water_ is taken except those in holes_.

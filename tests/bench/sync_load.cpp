@@ -446,6 +446,14 @@ int main(int argc, char** argv) {
         floor = run_floor(self, n, o.trials, delta_size, floor_cpu, floor_rss_kib);
     }
 
+    // A phase that did not finish within the limit shows as "> limit", never as a time.
+    const auto phase = [&](bool finished, std::int64_t at) {
+        return finished ? fmt::format("{:.2f} s", seconds_since(t0, at))
+                        : fmt::format("> {} s", limit.count());
+    };
+    const std::string join_rate = joined && join_seconds > 0
+                                      ? fmt::format("{:.0f}/s", n / join_seconds)
+                                      : fmt::format("not all in {} s", limit.count());
     fmt::print(
         "\n| N | join rate | all hold the map | all pairs ready | change -> N-1 p50 / p99 / max | "
         "floor p50 / p99 / max | p99 / floor | coord CPU per change | bytes per receiver per "
@@ -453,10 +461,10 @@ int main(int argc, char** argv) {
         "(storm; per change) |\n");
     fmt::print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     fmt::print(
-        "| {} | {:.0f}/s | {:.2f} s | {:.2f} s | {:.1f} / {:.1f} / {:.1f} ms | {} | {} | {:.3f} s "
+        "| {} | {} | {} | {} | {:.1f} / {:.1f} / {:.1f} ms | {} | {} | {:.3f} s "
         "| {:.0f} B | {:.1f} KiB | {:.1f}% | {} | {:.1f} s of {:.1f} s; {:.3f} s |\n",
-        n, join_seconds > 0 ? n / join_seconds : 0, seconds_since(t0, last_complete),
-        seconds_since(t0, last_ready), lat.p50, lat.p99, lat.max,
+        n, join_rate, phase(complete, last_complete), phase(ready, last_ready), lat.p50, lat.p99,
+        lat.max,
         floor.n ? fmt::format("{:.1f} / {:.1f} / {:.1f} ms", floor.p50, floor.p99, floor.max)
                 : std::string("-"),
         floor.n && floor.p99 > 0 ? fmt::format("{:.2f}x", lat.p99 / floor.p99) : std::string("-"),
