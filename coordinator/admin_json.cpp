@@ -38,7 +38,8 @@ nlohmann::ordered_json node_json(const v1::NodeInfo& n) {
             {"ephemeral", n.ephemeral()},
             {"key_expires_at", n.key_expires_at()},
             {"expired", n.expired()},
-            {"last_seen", n.last_seen()}};
+            {"last_seen", n.last_seen()},
+            {"container_subnets", strings(n.container_subnets())}};
 }
 
 }  // namespace

@@ -168,6 +168,7 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext* context, const v1::Lis
             info->set_key_expires_at(n.key_expires_at);
             info->set_expired(n.expired);
             info->set_last_seen(n.last_seen);
+            for (const auto& p : n.container_subnets) info->add_container_subnets(p.to_string());
         }
     });
 }

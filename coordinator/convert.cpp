@@ -19,6 +19,7 @@ v1::Peer to_proto(const NodeRecord& node) {
     p.set_key_version(node.key_version);
     for (const auto& t : node.tags) p.add_tags(t);
     p.set_key_expires_at(node.key_expires_at);
+    for (const auto& c : node.container_subnets) p.add_container_subnets(c.to_string());
     return p;
 }
 
@@ -31,6 +32,7 @@ v1::NetworkSettings to_proto(const NetworkConfig& network) {
     n.set_stun_port(network.stun_port);
     n.set_node_key_ttl_seconds(network.node_key_ttl);
     n.set_ephemeral_inactivity_seconds(network.ephemeral_inactivity);
+    for (const auto& pool : network.container_pools) n.add_container_pools(pool.prefix.to_string());
     return n;
 }
 
@@ -215,6 +217,9 @@ grpc::Status to_grpc(const StatusError& error) {
             break;
         case Code::deadline_exceeded:
             code = grpc::StatusCode::DEADLINE_EXCEEDED;
+            break;
+        case Code::failed_precondition:
+            code = grpc::StatusCode::FAILED_PRECONDITION;
             break;
     }
     return {code, error.what()};

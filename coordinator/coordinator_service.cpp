@@ -89,6 +89,7 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     params.hostname = request.hostname();
     params.endpoints = endpoints_from_proto(request.endpoints(), registry_.network());
     params.requested_tags = {request.requested_tags().begin(), request.requested_tags().end()};
+    params.container = parse_container_request(request.container_subnet());
     NodeRecord node = registry_.join(params);
     response->set_node_id(node.id);
     response->set_hostname(node.hostname);
@@ -99,6 +100,7 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     for (const auto& t : node.tags) response->add_tags(t);
     response->set_key_expires_at(node.key_expires_at);
     response->set_ephemeral(node.ephemeral);
+    for (const auto& p : node.container_subnets) response->add_container_subnets(p.to_string());
     return node;
 }
 

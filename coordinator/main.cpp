@@ -57,6 +57,22 @@ int main(int argc, char** argv) {
                       "Overlay IPv4 prefix, fixed at first start (default 100.64.0.0/10)");
     serve->add_option("--ipv6-prefix", server.ipv6_prefix,
                       "Overlay IPv6 prefix, fixed at first start (default: a random ULA /48)");
+    serve
+        ->add_option("--container-pool", server.container_pools,
+                     "Where hosts' container subnets (a join asking for \"auto\") come from: "
+                     "one prefix per address family (repeatable), or off; default 10.244.0.0/16 "
+                     "(none if that overlaps the overlay)")
+        ->allow_extra_args(false);  // one prefix per --container-pool
+    serve
+        ->add_option("--container-prefix-len", server.container_prefix_len,
+                     "Size of each host's IPv4 container subnet")
+        ->capture_default_str()
+        ->check(CLI::Range(8, 30));
+    serve
+        ->add_option("--container-prefix-len6", server.container_prefix_len6,
+                     "Size of each host's IPv6 container subnet (with an IPv6 pool)")
+        ->capture_default_str()
+        ->check(CLI::Range(32, 124));
     serve->add_option("--tls-cert", server.tls_cert,
                       "PEM certificate (chain) to serve; default: self-signed, made on first "
                       "start in STATE_DIR/tls");

@@ -46,6 +46,8 @@ struct NodeRecord {
     std::int64_t key_expires_at = 0;  // 0 = never
     bool expired = false;             // out of every map until the node joins again
     std::int64_t last_seen = 0;       // last Sync open or close; not a map change (no version)
+    // Container subnets routed to this host (at most one per family); empty = none.
+    std::vector<IpPrefix> container_subnets;
 
     bool operator==(const NodeRecord&) const = default;
 };
@@ -64,6 +66,14 @@ struct Removal {
     std::uint64_t version = 0;
 };
 
+// Where container subnets come from: blocks of `length` inside `prefix` (one pool per family).
+struct ContainerPool {
+    IpPrefix prefix;
+    unsigned length = 24;
+
+    bool operator==(const ContainerPool&) const = default;
+};
+
 struct NetworkConfig {
     IpPrefix ipv4_prefix = IpPrefix::parse("100.64.0.0/10");
     IpPrefix ipv6_prefix;  // chosen at first start (random ULA /48) unless given
@@ -71,7 +81,8 @@ struct NetworkConfig {
     std::uint32_t persistent_keepalive = 25;
     std::uint32_t stun_port = 0;     // the STUN responder's first port (it also uses +1); 0 = none
     std::uint32_t node_key_ttl = 0;  // seconds; 0 = node keys never expire
-    std::uint32_t ephemeral_inactivity = 1800;  // seconds without a Sync stream
+    std::uint32_t ephemeral_inactivity = 1800;   // seconds without a Sync stream
+    std::vector<ContainerPool> container_pools;  // for "auto"; empty = none
 };
 
 // A node's path to one peer, as its agent measured it.

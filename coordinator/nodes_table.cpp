@@ -30,6 +30,12 @@ std::string direct_label(const v1::NodeInfo& node) {
 
 namespace {
 
+std::string subnets_label(const v1::NodeInfo& node) {
+    std::string out;
+    for (const auto& p : node.container_subnets()) out += (out.empty() ? "" : ",") + p;
+    return out.empty() ? "-" : out;
+}
+
 std::string endpoints_label(const v1::NodeInfo& node) {
     std::string out;
     for (const auto& e : node.endpoints()) out += (out.empty() ? "" : ",") + e;
@@ -52,20 +58,22 @@ std::string no_direct_line(const v1::NodeInfo& node,
 }  // namespace
 
 std::string render_nodes_table(const v1::ListNodesResponse& response) {
-    std::size_t nat_width = 3;
+    // CONTAINERS comes last, after the columns scripts already read by position.
+    std::size_t nat_width = 3, endpoints_width = 9;
     std::map<std::string, std::string> hostnames;
     for (const auto& n : response.nodes()) {
         nat_width = std::max(nat_width, nat_label(n.nat()).size());
+        endpoints_width = std::max(endpoints_width, endpoints_label(n).size());
         hostnames[n.node_id()] = n.hostname();
     }
-    std::string out =
-        fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {}\n", "NODE", "HOSTNAME", "ADDRESS",
-                    "CONNECTED", "NAT", nat_width, "DIRECT", "ENDPOINTS");
+    std::string out = fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {}\n", "NODE",
+                                  "HOSTNAME", "ADDRESS", "CONNECTED", "NAT", nat_width, "DIRECT",
+                                  "ENDPOINTS", endpoints_width, "CONTAINERS");
     for (const auto& n : response.nodes()) {
-        out +=
-            fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {}\n", n.node_id(), n.hostname(),
-                        n.addresses_size() ? n.addresses(0) : "-", n.connected() ? "yes" : "no",
-                        nat_label(n.nat()), nat_width, direct_label(n), endpoints_label(n));
+        out += fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {}\n", n.node_id(),
+                           n.hostname(), n.addresses_size() ? n.addresses(0) : "-",
+                           n.connected() ? "yes" : "no", nat_label(n.nat()), nat_width,
+                           direct_label(n), endpoints_label(n), endpoints_width, subnets_label(n));
     }
     for (const auto& n : response.nodes()) out += no_direct_line(n, hostnames);
     return out;

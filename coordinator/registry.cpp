@@ -179,12 +179,82 @@ NodeRecord Registry::join(const JoinParams& params) {
             result.expired = false;
             result.last_seen = clock_();
             if (!params.endpoints.empty()) result.endpoints = params.endpoints;
+            result.container_subnets = container_subnets_for(result, params.container);
             store_.put_node(result);
             record->uses += 1;
             store_.put_token(*record);
         },
         [&](MeshMap& map) { map.upsert(result); });
     return result;
+}
+
+std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
+                                                      const ContainerRequest& request) const {
+    using Kind = ContainerRequest::Kind;
+    switch (request.kind) {
+        case Kind::unchanged:
+            return node.container_subnets;
+        case Kind::none:
+            return {};
+        case Kind::automatic:
+            break;
+        case Kind::prefix: {
+            const IpPrefix& p = request.prefix;
+            const std::string name = "container subnet " + p.to_string();
+            for (const auto& overlay : {network_.ipv4_prefix, network_.ipv6_prefix}) {
+                if (overlaps(p, overlay)) {
+                    throw StatusError(Code::invalid_argument,
+                                      name + " overlaps the overlay " + overlay.to_string());
+                }
+            }
+            for (const auto& pool : network_.container_pools) {
+                if (overlaps(p, pool.prefix)) {
+                    throw StatusError(Code::invalid_argument,
+                                      name + " overlaps the container pool " +
+                                          pool.prefix.to_string() +
+                                          ", which is reserved for --container-subnet auto");
+                }
+            }
+            if (auto held = map_.container_subnets().overlapping(p);
+                held && held->owner != node.id) {
+                const auto* other = map_.find(held->owner);
+                throw StatusError(Code::invalid_argument,
+                                  name + " overlaps " + held->prefix.to_string() + " of host " +
+                                      (other ? other->record.hostname : "?") + " (" + held->owner +
+                                      ")");
+            }
+            std::vector<IpPrefix> out{p};
+            for (const auto& have : node.container_subnets) {
+                if (have.address.family != p.address.family) out.push_back(have);
+            }
+            return out;
+        }
+    }
+    if (network_.container_pools.empty()) {
+        throw StatusError(Code::failed_precondition,
+                          "this coordinator has no container pool (mesh-coordinator serve "
+                          "--container-pool PREFIX); give the host a prefix of its own instead");
+    }
+    std::vector<IpPrefix> out;
+    for (const auto& pool : network_.container_pools) {
+        auto have = std::find_if(
+            node.container_subnets.begin(), node.container_subnets.end(),
+            [&](const IpPrefix& p) { return p.address.family == pool.prefix.address.family; });
+        if (have != node.container_subnets.end()) {
+            out.push_back(*have);  // a node keeps its subnet, from the pool or its own
+            continue;
+        }
+        auto block = first_free_block(pool.prefix, pool.length, {&map_.container_subnets()});
+        if (!block) {
+            throw StatusError(Code::resource_exhausted,
+                              "the container pool " + pool.prefix.to_string() + " has no free /" +
+                                  std::to_string(pool.length) +
+                                  " left; remove stale nodes or start the coordinator with a "
+                                  "larger --container-pool");
+        }
+        out.push_back(*block);
+    }
+    return out;
 }
 
 // A node acting on its own record: it must exist and its key must not have expired.

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/container_subnets.hpp"
 #include "coordinator/fanout/mesh_map.hpp"
 #include "coordinator/model.hpp"
 #include "coordinator/store.hpp"
@@ -36,6 +37,7 @@ struct JoinParams {
     // This coordinator's own certificate fingerprint (never the client's word for it): the
     // signature must name it.
     std::string coordinator_fingerprint;
+    ContainerRequest container;  // JoinRequest.container_subnet, parsed
 };
 
 struct TokenParams {
@@ -130,6 +132,11 @@ class Registry {
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
     const MapNode* find_node(const std::string& id_or_hostname) const;
+    // The container subnets `node` holds after a join asking for `request`; throws StatusError
+    // (invalid_argument: an overlap, naming the holder; failed_precondition: "auto" without a
+    // pool; resource_exhausted: the pool is full). The caller holds write_mutex_.
+    std::vector<IpPrefix> container_subnets_for(const NodeRecord& node,
+                                                const ContainerRequest& request) const;
     NodeRecord live_node(const std::string& node_id) const;
     std::int64_t key_expiry() const;
     // Runs `write` in one store transaction; once it committed, `apply` brings the map along

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "coordinator/admin_service.hpp"
+#include "coordinator/container_subnets.hpp"
 #include "coordinator/convert.hpp"
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/fanout/fanout.hpp"
@@ -31,6 +32,61 @@
 namespace mesh::coord {
 
 namespace {
+
+// The pools "auto" hands container subnets out of. Not fixed at first start: a node keeps the
+// subnet it has when the pool changes; only new blocks come from the new pool.
+std::vector<ContainerPool> container_pools(const ServerOptions& options,
+                                           const NetworkConfig& network) {
+    std::vector<ContainerPool> pools;
+    if (options.container_pools.size() == 1 && options.container_pools.front() == "off") {
+        return pools;
+    }
+    if (options.container_pools.empty()) {
+        const ContainerPool fallback{IpPrefix::parse("10.244.0.0/16"),
+                                     options.container_prefix_len};
+        if (overlaps(fallback.prefix, network.ipv4_prefix)) {
+            spdlog::warn(
+                "event=no_container_pool reason=\"the default pool 10.244.0.0/16 overlaps the "
+                "overlay {}\" hint=\"choose one with --container-pool\"",
+                network.ipv4_prefix.to_string());
+            return pools;
+        }
+        return {fallback};
+    }
+    for (const auto& text : options.container_pools) {
+        IpPrefix prefix;
+        try {
+            prefix = IpPrefix::parse(text);
+        } catch (const Error& e) {
+            throw Error("--container-pool " + text + ": " + e.what() +
+                        " (a prefix such as 10.244.0.0/16, or off)");
+        }
+        ContainerPool pool{prefix, prefix.address.is_v4() ? options.container_prefix_len
+                                                          : options.container_prefix_len6};
+        for (const auto& other : pools) {
+            if (other.prefix.address.family == prefix.address.family) {
+                throw Error("--container-pool: at most one pool per address family (" +
+                            other.prefix.to_string() + " and " + text + ")");
+            }
+        }
+        try {
+            validate_container_pool(pool.prefix, pool.length, network.ipv4_prefix,
+                                    network.ipv6_prefix);
+        } catch (const Error& e) {
+            throw Error(std::string("--container-pool: ") + e.what());
+        }
+        pools.push_back(pool);
+    }
+    return pools;
+}
+
+std::string pools_label(const std::vector<ContainerPool>& pools) {
+    std::string out;
+    for (const auto& p : pools) {
+        out += (out.empty() ? "" : ",") + p.prefix.to_string() + "@/" + std::to_string(p.length);
+    }
+    return out.empty() ? "off" : out;
+}
 
 // The overlay prefixes are fixed at first start: changing them later would renumber every node.
 IpPrefix settle_prefix(Store& store, const char* key, const std::string& wanted,
@@ -187,6 +243,7 @@ int run_server(const ServerOptions& options) {
     if (stun_listen) network.stun_port = stun_listen->port;
     network.node_key_ttl = static_cast<std::uint32_t>(options.node_key_ttl);
     network.ephemeral_inactivity = static_cast<std::uint32_t>(options.ephemeral_inactivity);
+    network.container_pools = container_pools(options, network);
     const TlsIdentity tls =
         load_or_create_tls_identity(options.state_dir, options.tls_cert, options.tls_key);
     if (tls.created) {
@@ -266,13 +323,13 @@ int run_server(const ServerOptions& options) {
     spdlog::info(
         "event=started nodes={} listen={} admin_socket={} admin_listen={} fingerprint={} "
         "ipv4_prefix={} "
-        "ipv6_prefix={} stun_port={} node_key_ttl={} ephemeral_inactivity={} version={} "
-        "release={} commit={}",
+        "ipv6_prefix={} container_pools={} stun_port={} node_key_ttl={} ephemeral_inactivity={} "
+        "version={} release={} commit={}",
         registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
         admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
-        network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(), network.stun_port,
-        network.node_key_ttl, network.ephemeral_inactivity, store.version(), mesh::version(),
-        mesh::commit());
+        network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
+        pools_label(network.container_pools), network.stun_port, network.node_key_ttl,
+        network.ephemeral_inactivity, store.version(), mesh::version(), mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);

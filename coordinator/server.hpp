@@ -4,6 +4,7 @@
 // keys and ephemeral nodes, until SIGINT/SIGTERM.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mesh::coord {
 
@@ -13,6 +14,11 @@ struct ServerOptions {
     std::string admin_socket;  // empty = <state_dir>/admin.sock
     std::string ipv4_prefix;   // empty = stored, else 100.64.0.0/10
     std::string ipv6_prefix;   // empty = stored, else a random ULA /48
+    // Container subnet pools ("auto"), at most one per family; "off" alone = none; empty =
+    // 10.244.0.0/16, unless that overlaps the overlay (then none, with a warning).
+    std::vector<std::string> container_pools;
+    unsigned container_prefix_len = 24;   // IPv4 blocks
+    unsigned container_prefix_len6 = 64;  // IPv6 blocks
     // The STUN responder's HOST:PORT (it also takes PORT + 1); "off" = none. Agents send to the
     // coordinator's address (the one they reach --listen at) with this port.
     std::string stun_listen = "0.0.0.0:3478";

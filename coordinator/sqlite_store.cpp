@@ -41,6 +41,7 @@ constexpr AddedColumn kAddedColumns[] = {
     {"nodes", "key_expires_at", "INTEGER NOT NULL DEFAULT 0"},
     {"nodes", "expired", "INTEGER NOT NULL DEFAULT 0"},
     {"nodes", "last_seen", "INTEGER NOT NULL DEFAULT 0"},
+    {"nodes", "container_subnets", "TEXT NOT NULL DEFAULT ''"},
 };
 
 std::string join_tags(const std::vector<std::string>& tags) {
@@ -262,8 +263,9 @@ std::uint64_t SqliteStore::version() {
 
 std::uint64_t SqliteStore::bump_version() {
     std::lock_guard lock(mutex_);
-    Query s(statement(
-        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' RETURNING value"));
+    Query s(
+        statement("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' "
+                  "RETURNING value"));
     if (!s->step()) throw Error("database " + path_ + " has no version row");
     return static_cast<std::uint64_t>(s->i64(0));
 }
@@ -317,14 +319,16 @@ void SqliteStore::put_node(const NodeRecord& n) {
         // fails loudly instead of REPLACE silently deleting the other node.
         "INSERT INTO nodes(id, hostname, wg_key, machine_key, ipv4, ipv6, "
         "endpoints, created_at, version, key_version, tags, ephemeral, key_expires_at, "
-        "expired, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "expired, last_seen, container_subnets) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, "
         "wg_key = excluded.wg_key, machine_key = excluded.machine_key, "
         "ipv4 = excluded.ipv4, ipv6 = excluded.ipv6, endpoints = excluded.endpoints, "
         "created_at = excluded.created_at, version = excluded.version, "
         "key_version = excluded.key_version, tags = excluded.tags, "
         "ephemeral = excluded.ephemeral, key_expires_at = excluded.key_expires_at, "
-        "expired = excluded.expired, last_seen = excluded.last_seen"));
+        "expired = excluded.expired, last_seen = excluded.last_seen, "
+        "container_subnets = excluded.container_subnets"));
     s->bind(1, n.id).bind(2, n.hostname);
     s->bind_blob(3, n.wireguard_key.bytes.data(), 32).bind_blob(4, n.machine_key.bytes.data(), 32);
     s->bind(5, n.ipv4.to_string()).bind(6, n.ipv6.to_string());
@@ -332,7 +336,9 @@ void SqliteStore::put_node(const NodeRecord& n) {
     s->bind(8, n.created_at).bind(9, static_cast<std::int64_t>(n.version));
     s->bind(10, static_cast<std::int64_t>(n.key_version)).bind(11, join_tags(n.tags));
     s->bind(12, std::int64_t{n.ephemeral}).bind(13, n.key_expires_at);
-    s->bind(14, std::int64_t{n.expired}).bind(15, n.last_seen).step();
+    std::vector<std::string> subnets;
+    for (const auto& p : n.container_subnets) subnets.push_back(p.to_string());
+    s->bind(14, std::int64_t{n.expired}).bind(15, n.last_seen).bind(16, join_tags(subnets)).step();
 }
 
 void SqliteStore::touch_node(const std::string& id, std::int64_t last_seen) {
@@ -358,6 +364,7 @@ static NodeRecord read_node(auto& s) {
     n.key_expires_at = s.i64(12);
     n.expired = s.i64(13) != 0;
     n.last_seen = s.i64(14);
+    for (const auto& p : split_tags(s.text(15))) n.container_subnets.push_back(IpPrefix::parse(p));
     return n;
 }
 

@@ -16,6 +16,7 @@ enum class Code {
     unavailable,
     cancelled,          // a stream ended by the coordinator (replaced, removed)
     deadline_exceeded,  // a stream that did not say hello in time
+    failed_precondition,
 };
 
 class StatusError : public Error {

@@ -83,6 +83,7 @@ void MeshMap::index(const MapNode& node) {
     by_version_[r.version] = &node;
     by_key_version_[r.key_version] = &node;
     take_address(r.ipv4);
+    for (const auto& p : r.container_subnets) container_subnets_.add(p, r.id);
 }
 
 void MeshMap::unindex(const NodeRecord& r) {
@@ -100,6 +101,10 @@ void MeshMap::unindex(const NodeRecord& r) {
     drop_node(by_version_, r.version);
     drop_node(by_key_version_, r.key_version);
     free_address(r.ipv4);
+    for (const auto& p : r.container_subnets) {
+        auto held = container_subnets_.overlapping(p);
+        if (held && held->owner == r.id) container_subnets_.remove(p);
+    }
 }
 
 void MeshMap::upsert(const NodeRecord& node) {

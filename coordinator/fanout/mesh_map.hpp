@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/container_subnets.hpp"
 #include "coordinator/model.hpp"
 
 namespace mesh::coord {
@@ -55,6 +56,8 @@ class MeshMap {
     // The lowest free host address of the overlay's IPv4 prefix (skipping the network and
     // broadcast addresses), in O(log N); nullopt when the prefix is full.
     std::optional<IpAddress> free_ipv4() const;
+    // Every node's container subnets, by prefix (owner: the node id).
+    const SubnetIndex& container_subnets() const { return container_subnets_; }
     // `base`, or base-2, base-3, ... : the first not held by a node other than `except_id`.
     // O(log N) amortized: the next suffix to try is remembered per base.
     std::string unique_hostname(const std::string& base, const std::string& except_id = "") const;
@@ -99,6 +102,7 @@ class MeshMap {
     // Addresses: every one below high_water_ is taken except those in holes_.
     std::uint64_t high_water_ = 1;  // offset in the prefix of the first never-used address
     std::set<std::uint64_t> holes_;
+    SubnetIndex container_subnets_;
     mutable std::unordered_map<std::string, unsigned> next_suffix_;  // hostname base -> hint
 };
 

@@ -1,14 +1,14 @@
 // A Join request as the coordinator validates it: arbitrary bytes -> mesh.v1.JoinRequest ->
 // the same conversions and checks, in the same order, as CoordinatorService::admit and
-// Registry::join run before they touch the store (keys, endpoints, the all-zero key, hostname,
-// token, the machine key's signature over token and WireGuard key, then the token check and the
-// unique hostname). Every refusal must be a mesh::coord::StatusError (the gRPC layer maps it to
-// the documented status; a plain mesh::Error would surface as UNAVAILABLE "storage error"), so
-// only StatusError is caught. The seeds are signed by the machine key of
-// tests/fuzz/service_fixture.hpp's web; a signature verifies only if it is that key's own over
-// the request's token and key (anything else would be a forgery). service_requests_fuzz runs the
-// real handlers against a store; this one is the cheap, fast half.
-// The generated protobuf code is not instrumented; our conversions are.
+// Registry::join run before they touch the store (keys, endpoints, the container subnet request,
+// the all-zero key, hostname, token, the machine key's signature over token and WireGuard key,
+// then the token check and the unique hostname). Every refusal must be a mesh::coord::StatusError
+// (the gRPC layer maps it to the documented status; a plain mesh::Error would surface as
+// UNAVAILABLE "storage error"), so only StatusError is caught. The seeds are signed by the machine
+// key of tests/fuzz/service_fixture.hpp's web; a signature verifies only if it is that key's own
+// over the request's token and key (anything else would be a forgery). service_requests_fuzz runs
+// the real handlers against a store; this one is the cheap, fast half. The generated protobuf code
+// is not instrumented; our conversions are.
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "coordinator/container_subnets.hpp"
 #include "coordinator/convert.hpp"
 #include "coordinator/endpoint_policy.hpp"
 #include "coordinator/hostname.hpp"
@@ -78,6 +79,13 @@ void validate(const mesh::v1::JoinRequest& request) {
         FUZZ_CHECK(Endpoint::parse(e.to_string()) == e);
         FUZZ_CHECK(!endpoint_refusal(e, network));  // only endpoints peers may be sent to
         FUZZ_CHECK(std::count(endpoints.begin(), endpoints.end(), e) == 1);
+    }
+
+    const auto container = parse_container_request(request.container_subnet());
+    if (container.kind == ContainerRequest::Kind::prefix) {
+        FUZZ_CHECK(container.prefix.masked() == container.prefix);
+        FUZZ_CHECK(IpPrefix::parse(container.prefix.to_string()) == container.prefix);
+        FUZZ_CHECK(container.prefix.length <= container.prefix.address.max_prefix());
     }
 
     if (wireguard_key.is_zero()) {

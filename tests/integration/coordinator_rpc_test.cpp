@@ -279,6 +279,45 @@ TEST_CASE("The STUN port reaches the agent in the Join response and the full map
     }
 }
 
+TEST_CASE("Join: container subnets reach the host, its peers' maps and ListNodes") {
+    Server s({.container_pools = {{IpPrefix::parse("10.244.0.0/16"), 24}}});
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    Machine a, b, c;
+    v1::JoinResponse ja, jb;
+    auto ra = join_request(a, token, "a");
+    ra.set_container_subnet("auto");
+    REQUIRE(s.join(ra, &ja).ok());
+    REQUIRE(ja.container_subnets_size() == 1);
+    CHECK(ja.container_subnets(0) == "10.244.0.0/24");
+    CHECK(ja.network().container_pools(0) == "10.244.0.0/16");
+
+    auto rb = join_request(b, token, "b");
+    rb.set_container_subnet("10.244.7.0/24");  // inside the pool: reserved for auto
+    auto status = s.join(rb, &jb);
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(status.error_message().find("container pool 10.244.0.0/16") != std::string::npos);
+    rb = join_request(b, token, "b");
+    rb.set_container_subnet("172.20.0.0/16");
+    REQUIRE(s.join(rb, &jb).ok());
+    auto rc = join_request(c, token, "c");
+    rc.set_container_subnet("172.20.5.0/24");
+    status = s.join(rc);
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(status.error_message().find("of host b (" + jb.node_id() + ")") != std::string::npos);
+    rc.set_container_subnet("172.20.5.1/24");
+    CHECK(s.join(rc).error_code() == grpc::StatusCode::INVALID_ARGUMENT);  // host bits
+
+    SyncStream sa(s, a, ja.node_id());
+    REQUIRE(sa.full.peers_size() == 1);
+    CHECK(sa.full.peers(0).container_subnets(0) == "172.20.0.0/16");
+    CHECK(sa.full.self().container_subnets(0) == "10.244.0.0/24");
+    CHECK(sa.full.network().container_pools(0) == "10.244.0.0/16");
+    auto nodes = s.list_nodes();
+    REQUIRE(nodes.nodes_size() == 2);
+    CHECK(render_nodes_table(nodes).find("172.20.0.0/16") != std::string::npos);
+    sa.ctx.TryCancel();
+}
+
 // TS-2025-007 was a one-off key checked in one transaction and consumed in another, so
 // concurrent registrations each passed the check. Here the check and the use are one transaction.
 TEST_CASE("Join: 60 concurrent joins with one single-use token make exactly one node") {

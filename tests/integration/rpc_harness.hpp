@@ -53,6 +53,7 @@ struct ServerSetup {
     std::uint32_t node_key_ttl = 0;  // seconds; 0 = keys never expire
     std::uint32_t ephemeral_inactivity = 1800;
     std::string database = ":memory:";
+    std::vector<ContainerPool> container_pools{};
     ServiceLimits limits = [] {
         ServiceLimits l;
         l.endpoint_interval = std::chrono::milliseconds(0);  // reports reach the map at once
@@ -121,6 +122,7 @@ struct Server {
         n.stun_port = setup.stun_port;
         n.node_key_ttl = setup.node_key_ttl;
         n.ephemeral_inactivity = setup.ephemeral_inactivity;
+        n.container_pools = setup.container_pools;
         return n;
     }
     ~Server() {

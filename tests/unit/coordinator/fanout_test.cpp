@@ -77,7 +77,7 @@ struct World {
         crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
                              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                              sk);
-        return registry.join({token, wg, machine, host, {}, {}, signature, kFingerprint});
+        return registry.join({token, wg, machine, host, {}, {}, signature, kFingerprint, {}});
     }
     struct Stream {
         std::shared_ptr<RecordingSink> sink = std::make_shared<RecordingSink>();
@@ -269,8 +269,8 @@ TEST_CASE("fanout: a pair is ready once both acked the other's key, announced on
     CHECK(rb.ready().initiate(0) == a.id);
     w.done(sa);
     w.done(sb);
-    CHECK_FALSE(w.fanout.ack(*sa.session, v));      // the same ack again: ignored
-    CHECK_FALSE(w.fanout.ack(*sa.session, v - 1));  // lower: ignored
+    CHECK_FALSE(w.fanout.ack(*sa.session, v));       // the same ack again: ignored
+    CHECK_FALSE(w.fanout.ack(*sa.session, v - 1));   // lower: ignored
     CHECK_FALSE(w.fanout.ack(*sa.session, v + 50));  // beyond what was sent: what was sent
     CHECK(w.fanout.applied(a.id) == v);
     w.fanout.pass_now();

@@ -106,7 +106,7 @@ TEST_CASE("security 1: streams without a hello are capped and time out") {
     auto c = gate.admit("192.0.2.2", t0);
     CHECK(c);
     CHECK_FALSE(gate.admit("192.0.2.3", t0));  // in all
-    gate.release(*a);  // its hello came
+    gate.release(*a);                          // its hello came
     CHECK(gate.admit("192.0.2.1", t0));
     CHECK(gate.expired(t0 + std::chrono::milliseconds(999)).empty());
     auto late = gate.expired(t0 + std::chrono::milliseconds(1000));
@@ -136,13 +136,14 @@ TEST_CASE("security 4: endpoint reports make one map change per node per interva
     CHECK(bucket.take(t + std::chrono::milliseconds(150)));  // refilled at 10 a second
 }
 
-TEST_CASE("security 4: loopback, multicast, broadcast, link-local and overlay endpoints are refused") {
+TEST_CASE(
+    "security 4: loopback, multicast, broadcast, link-local and overlay endpoints are refused") {
     NetworkConfig n;
     n.ipv6_prefix = IpPrefix::parse("fd7a:115c:a1e0::/48");
-    for (const char* bad : {"127.0.0.1:22", "255.255.255.255:9", "224.0.0.251:5353", "0.0.0.0:1",
-                            "169.254.1.1:1", "100.64.0.5:51820", "[::1]:22", "[ff02::1]:9",
-                            "[fe80::1]:1", "[::]:1", "[::ffff:192.0.2.1]:1",
-                            "[fd7a:115c:a1e0::5]:1"}) {
+    for (const char* bad :
+         {"127.0.0.1:22", "255.255.255.255:9", "224.0.0.251:5353", "0.0.0.0:1", "169.254.1.1:1",
+          "100.64.0.5:51820", "[::1]:22", "[ff02::1]:9", "[fe80::1]:1", "[::]:1",
+          "[::ffff:192.0.2.1]:1", "[fd7a:115c:a1e0::5]:1"}) {
         INFO(bad);
         CHECK(endpoint_refusal(Endpoint::parse(bad), n));
     }

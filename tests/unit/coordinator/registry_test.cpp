@@ -29,20 +29,27 @@ TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses
 
 const std::string kFingerprint = "sha256:" + std::string(64, 'f');
 
+NetworkConfig test_network(std::vector<ContainerPool> pools) {
+    NetworkConfig n;
+    n.ipv6_prefix = IpPrefix::parse("fd00:aa::/48");
+    n.container_pools = std::move(pools);
+    return n;
+}
+
 struct Fixture {
+    // By default a container pool of four blocks.
+    explicit Fixture(std::vector<ContainerPool> pools = {{IpPrefix::parse("10.244.0.0/22"), 24}})
+        : network(test_network(std::move(pools))) {}
+
     SqliteStore store{":memory:"};
     std::int64_t now = 1'000'000;
     std::vector<std::uint64_t> changes;
-    NetworkConfig network = [] {
-        NetworkConfig n;
-        n.ipv6_prefix = IpPrefix::parse("fd00:aa::/48");
-        return n;
-    }();
+    NetworkConfig network;
     Registry registry{store, network, [this] { return now; },
                       [this](std::uint64_t v) { changes.push_back(v); }};
 
     NodeRecord join(const std::string& token, std::uint8_t wg, std::uint8_t machine,
-                    const std::string& host) {
+                    const std::string& host, const std::string& container = "") {
         // The machine key is derived from a seed of `machine`, so the join can be signed.
         unsigned char seed[32], pk[32], sk[64];
         std::fill(std::begin(seed), std::end(seed), machine);
@@ -57,7 +64,15 @@ struct Fixture {
         crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
                              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                              sk);
-        return registry.join({token, wg_key, machine_key, host, {}, {}, signature, kFingerprint});
+        return registry.join({token,
+                              wg_key,
+                              machine_key,
+                              host,
+                              {},
+                              {},
+                              signature,
+                              kFingerprint,
+                              parse_container_request(container)});
     }
 };
 
@@ -137,4 +152,79 @@ TEST_CASE("the store refuses a node clashing with another on a unique column, de
     CHECK_THROWS_AS(f.store.put_node(clash), mesh::Error);
     CHECK(f.store.node(a.id) == a);
     CHECK(f.store.node(b.id) == b);
+}
+
+TEST_CASE("container subnets: auto blocks, own prefixes, overlaps refused naming the holder") {
+    Fixture f;
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    auto a = f.join(token, 1, 101, "a", "auto");
+    auto b = f.join(token, 2, 102, "b", "auto");
+    auto c = f.join(token, 3, 103, "c");
+    REQUIRE(a.container_subnets == std::vector{IpPrefix::parse("10.244.0.0/24")});
+    REQUIRE(b.container_subnets == std::vector{IpPrefix::parse("10.244.1.0/24")});
+    CHECK(c.container_subnets.empty());
+    // Stored, and in the map for peers.
+    CHECK(f.store.node(a.id)->container_subnets == a.container_subnets);
+    CHECK(f.registry.node(b.id)->container_subnets == b.container_subnets);
+
+    // A re-join keeps the subnet: asking again, or not saying.
+    CHECK(f.join(token, 1, 101, "a", "auto").container_subnets == a.container_subnets);
+    CHECK(f.join(token, 1, 101, "a").container_subnets == a.container_subnets);
+
+    // Own prefixes: outside the overlay, the pool, and other hosts' subnets.
+    CHECK(f.join(token, 3, 103, "c", "192.168.50.0/24").container_subnets ==
+          std::vector{IpPrefix::parse("192.168.50.0/24")});
+    auto refused = [&](const std::string& prefix) {
+        try {
+            f.join(token, 4, 104, "d", prefix);
+        } catch (const StatusError& e) {
+            CHECK(e.code() == Code::invalid_argument);
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    CHECK(refused("192.168.50.128/25").find("of host c (" + c.id + ")") != std::string::npos);
+    CHECK(refused("192.168.0.0/16").find("of host c") != std::string::npos);
+    CHECK(refused("10.244.3.0/24").find("container pool 10.244.0.0/22") != std::string::npos);
+    CHECK(refused("100.64.7.0/24").find("overlay") != std::string::npos);
+    CHECK(refused("fd00:aa:0:5::/64").find("overlay") != std::string::npos);
+    CHECK(f.registry.node(c.id)->container_subnets.size() == 1);  // nothing changed
+    CHECK(!f.store.node_by_hostname("d"));                        // nothing stored
+
+    // "none" gives the block back to the pool; the next auto gets it.
+    CHECK(f.join(token, 1, 101, "a", "none").container_subnets.empty());
+    CHECK(f.join(token, 4, 104, "d", "auto").container_subnets ==
+          std::vector{IpPrefix::parse("10.244.0.0/24")});
+    // A removed node's block is free again.
+    f.registry.remove_node(b.id);
+    CHECK(f.join(token, 5, 105, "e", "auto").container_subnets ==
+          std::vector{IpPrefix::parse("10.244.1.0/24")});
+}
+
+TEST_CASE("container subnets: a full pool and a missing pool are clear errors") {
+    Fixture f;
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    for (std::uint8_t i = 1; i <= 4; ++i)
+        f.join(token, i, static_cast<std::uint8_t>(100 + i), "h", "auto");
+    try {
+        f.join(token, 9, 109, "full", "auto");
+        FAIL("a fifth block from a pool of four");
+    } catch (const StatusError& e) {
+        CHECK(e.code() == Code::resource_exhausted);
+        CHECK(std::string(e.what()).find("10.244.0.0/22") != std::string::npos);
+    }
+    CHECK(!f.store.node_by_hostname("full"));
+
+    Fixture without(std::vector<ContainerPool>{});
+    auto token2 = without.registry.create_token(token_params(3600, true, 0)).text;
+    try {
+        without.join(token2, 1, 101, "a", "auto");
+        FAIL("auto without a pool");
+    } catch (const StatusError& e) {
+        CHECK(e.code() == Code::failed_precondition);
+        CHECK(std::string(e.what()).find("--container-pool") != std::string::npos);
+    }
+    CHECK(without.store.nodes().empty());
+    // Its own prefix needs no pool.
+    CHECK(without.join(token2, 1, 101, "a", "10.1.2.0/24").container_subnets.size() == 1);
 }

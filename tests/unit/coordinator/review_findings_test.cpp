@@ -57,7 +57,7 @@ struct Coordinator {
         crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
                              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                              sk);
-        return registry.join({token, wg, machine, host, {}, {}, signature, kFingerprint});
+        return registry.join({token, wg, machine, host, {}, {}, signature, kFingerprint, {}});
     }
 };
 
