@@ -1,7 +1,8 @@
 #include "coordinator/container_subnets.hpp"
 
-#include <span>
+#include <iterator>
 
+#include "coordinator/endpoint_policy.hpp"
 #include "coordinator/status_error.hpp"
 
 namespace mesh::coord {
@@ -30,34 +31,19 @@ bool increment(IpAddress& a) {
     return false;
 }
 
-// The special range p overlaps (loopback, link-local, multicast, ...); "" when none.
-std::string special_range(const IpPrefix& p) {
-    static const char* const v4[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
-                                     "240.0.0.0/4"};
-    static const char* const v6[] = {"::/96", "::ffff:0:0/96", "fe80::/10", "ff00::/8"};
-    for (const char* r :
-         p.address.is_v4() ? std::span<const char* const>(v4) : std::span<const char* const>(v6)) {
-        if (overlaps(p, IpPrefix::parse(r))) return r;
-    }
-    return "";
-}
-
 // Why a prefix cannot be a container subnet; "" when it can.
 std::string unicast_refusal(const IpPrefix& p) {
-    if (p.address.is_v4() && (p.length < 8 || p.length > 30)) {
-        return "not between /8 and /30 (a bridge needs room)";
+    const unsigned shortest = p.address.is_v4() ? 8 : 32;
+    const unsigned longest = p.address.is_v4() ? kLongestV4Subnet : kLongestV6Subnet;
+    if (p.length < shortest || p.length > longest) {
+        return "not between /" + std::to_string(shortest) + " and /" + std::to_string(longest) +
+               " (a bridge and its containers need room)";
     }
-    if (!p.address.is_v4() && (p.length < 32 || p.length > 124)) return "not between /32 and /124";
-    if (auto r = special_range(p); !r.empty()) return "not unicast (it overlaps " + r + ")";
+    if (auto r = special_range(p)) return "not unicast (it overlaps " + *r + ")";
     return "";
 }
 
 }  // namespace
-
-bool overlaps(const IpPrefix& a, const IpPrefix& b) {
-    if (a.address.family != b.address.family) return false;
-    return a.contains(b.address) || b.contains(a.address);
-}
 
 ContainerRequest parse_container_request(std::string_view text) {
     ContainerRequest r;
@@ -107,47 +93,34 @@ void SubnetIndex::remove(const IpPrefix& prefix) {
 
 std::optional<SubnetIndex::Entry> SubnetIndex::overlapping(const IpPrefix& prefix) const {
     auto p = prefix.masked();
-    // Entries do not overlap each other, so only two can matter: the last one starting at or
-    // before p (it may contain p) and the first one starting after (p may contain it).
+    // Entries do not overlap each other, so only two can: the first one starting after p's
+    // start (p may contain it) and the last one starting at or before it (it may contain p).
     auto after = entries_.upper_bound(IpPrefix{p.address, 255});
-    if (after != entries_.end() && overlaps(after->first, p))
+    if (after != entries_.end() && after->first.overlaps(p))
         return Entry{after->first, after->second};
-    auto it = after;
-    while (it != entries_.begin()) {
-        --it;
-        if (it->first.address.family != p.address.family) break;
-        if (overlaps(it->first, p)) return Entry{it->first, it->second};
-        // The entry before p's start that could contain p is the nearest one; any earlier entry
-        // ends before it starts.
-        if (it->first.address < p.address) break;
+    if (after != entries_.begin()) {
+        auto before = std::prev(after);
+        if (before->first.overlaps(p)) return Entry{before->first, before->second};
     }
     return std::nullopt;
 }
 
 std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
-                                         const std::vector<const SubnetIndex*>& taken) {
+                                         const SubnetIndex& taken) {
     if (length < pool.length || length > pool.address.max_prefix()) return std::nullopt;
     const IpPrefix range = pool.masked();
     IpPrefix candidate{range.address, static_cast<std::uint8_t>(length)};
-    // Each step skips past one taken entry, so the loop ends within (entries + 1) steps.
-    for (;;) {
-        std::optional<SubnetIndex::Entry> blocker;
-        for (const auto* index : taken) {
-            if ((blocker = index->overlapping(candidate))) break;
-        }
-        if (!blocker) return candidate;
-        // The next block starting after whichever of the two ends later.
+    // Each step moves past one taken entry, so the loop ends within (entries + 1) steps.
+    while (auto blocker = taken.overlapping(candidate)) {
+        // One contains the other: go on right after the larger. That address is a block boundary:
+        // a blocker larger than a block is aligned to its own, coarser length; otherwise the
+        // candidate block itself ended there.
         IpAddress end =
             last_address(blocker->prefix.length < candidate.length ? blocker->prefix : candidate);
         if (!increment(end) || !range.contains(end)) return std::nullopt;
-        IpPrefix next = IpPrefix{end, static_cast<std::uint8_t>(length)}.masked();
-        if (next.address < end) {
-            IpAddress after = last_address(next);
-            if (!increment(after) || !range.contains(after)) return std::nullopt;
-            next = IpPrefix{after, static_cast<std::uint8_t>(length)};
-        }
-        candidate = next;
+        candidate = IpPrefix{end, static_cast<std::uint8_t>(length)};
     }
+    return candidate;
 }
 
 void validate_container_pool(const IpPrefix& pool, unsigned length, const IpPrefix& overlay_v4,
@@ -156,20 +129,18 @@ void validate_container_pool(const IpPrefix& pool, unsigned length, const IpPref
     if (pool.masked() != pool) throw Error(name + " has host bits set");
     if (length < pool.length) {
         throw Error(name + ": a block (/" + std::to_string(length) +
-                    ") cannot be larger than "
-                    "the pool");
+                    ") cannot be larger than the pool");
     }
-    unsigned longest = pool.address.is_v4() ? 30 : 124;
+    const unsigned longest = pool.address.is_v4() ? kLongestV4Subnet : kLongestV6Subnet;
     if (length > longest) {
         throw Error(name + ": blocks longer than /" + std::to_string(longest) +
                     " leave no room for a bridge and containers");
     }
-    if (overlaps(pool, overlay_v4) || overlaps(pool, overlay_v6)) {
+    if (pool.overlaps(overlay_v4) || pool.overlaps(overlay_v6)) {
         throw Error(name + " overlaps the overlay prefix");
     }
-    if (auto r = special_range(pool); !r.empty()) {
-        throw Error(name + " is not unicast (it overlaps " + r + ")");
-    }
+    if (auto r = special_range(pool))
+        throw Error(name + " is not unicast (it overlaps " + *r + ")");
 }
 
 }  // namespace mesh::coord

@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "coordinator/model.hpp"
 
@@ -21,8 +20,9 @@ struct ContainerRequest {
 };
 ContainerRequest parse_container_request(std::string_view text);
 
-// Whether a and b share any address (same family, one contains the other).
-bool overlaps(const IpPrefix& a, const IpPrefix& b);
+// The longest block a host's bridge and its containers fit in.
+constexpr unsigned kLongestV4Subnet = 30;
+constexpr unsigned kLongestV6Subnet = 124;
 
 // Non-overlapping prefixes with an owner each, ordered by address: answers "which entry overlaps
 // this prefix" in O(log N).
@@ -41,14 +41,13 @@ class SubnetIndex {
     std::map<IpPrefix, std::string> entries_;  // masked prefix -> owner
 };
 
-// The first block of `length` inside pool that no index entry overlaps (lowest address first),
-// in O(k log N) for k taken blocks before it; nullopt when the pool is full.
+// The first block of `length` inside pool that no entry of `taken` overlaps (lowest address
+// first), in O(k log N) for k taken entries before it; nullopt when the pool is full.
 std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
-                                         const std::vector<const SubnetIndex*>& taken);
+                                         const SubnetIndex& taken);
 
-// Throws mesh::Error when the pool cannot serve: a family's block longer than the pool, blocks
-// too small for a bridge (IPv4 longer than /30, IPv6 longer than /124), or a pool overlapping
-// the overlay.
+// Throws mesh::Error when the pool cannot serve: host bits set, a block larger than the pool or
+// longer than kLongest*Subnet, a pool overlapping the overlay or a special-purpose range.
 void validate_container_pool(const IpPrefix& pool, unsigned length, const IpPrefix& overlay_v4,
                              const IpPrefix& overlay_v6);
 

@@ -13,6 +13,11 @@ namespace mesh::coord {
 
 constexpr std::size_t kMaxEndpoints = 16;  // what an agent reports at most
 
+// The special-purpose range `prefix` overlaps, named with its prefix ("loopback
+// (127.0.0.0/8)"): unspecified, loopback, link-local, multicast, reserved/broadcast,
+// IPv4-mapped. nullopt for unicast space. Endpoints and container subnets are both held to it.
+std::optional<std::string> special_range(const IpPrefix& prefix);
+
 // Why `endpoint` is refused, or nullopt when it is fine.
 std::optional<std::string> endpoint_refusal(const Endpoint& endpoint, const NetworkConfig& network);
 

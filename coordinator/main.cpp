@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "coordinator/container_subnets.hpp"
 #include "coordinator/duration.hpp"
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"
@@ -67,12 +68,12 @@ int main(int argc, char** argv) {
         ->add_option("--container-prefix-len", server.container_prefix_len,
                      "Size of each host's IPv4 container subnet")
         ->capture_default_str()
-        ->check(CLI::Range(8, 30));
+        ->check(CLI::Range(8u, mesh::coord::kLongestV4Subnet));
     serve
         ->add_option("--container-prefix-len6", server.container_prefix_len6,
                      "Size of each host's IPv6 container subnet (with an IPv6 pool)")
         ->capture_default_str()
-        ->check(CLI::Range(32, 124));
+        ->check(CLI::Range(32u, mesh::coord::kLongestV6Subnet));
     serve->add_option("--tls-cert", server.tls_cert,
                       "PEM certificate (chain) to serve; default: self-signed, made on first "
                       "start in STATE_DIR/tls");

@@ -202,17 +202,17 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
             const IpPrefix& p = request.prefix;
             const std::string name = "container subnet " + p.to_string();
             for (const auto& overlay : {network_.ipv4_prefix, network_.ipv6_prefix}) {
-                if (overlaps(p, overlay)) {
+                if (p.overlaps(overlay)) {
                     throw StatusError(Code::invalid_argument,
                                       name + " overlaps the overlay " + overlay.to_string());
                 }
             }
             for (const auto& pool : network_.container_pools) {
-                if (overlaps(p, pool.prefix)) {
+                if (p.overlaps(pool.prefix)) {
                     throw StatusError(Code::invalid_argument,
                                       name + " overlaps the container pool " +
                                           pool.prefix.to_string() +
-                                          ", which is reserved for --container-subnet auto");
+                                          ", whose blocks are handed out by \"auto\"");
                 }
             }
             if (auto held = map_.container_subnets().overlapping(p);
@@ -230,21 +230,20 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
             return out;
         }
     }
-    if (network_.container_pools.empty()) {
+    if (network_.container_pools.empty() && node.container_subnets.empty()) {
         throw StatusError(Code::failed_precondition,
                           "this coordinator has no container pool (mesh-coordinator serve "
                           "--container-pool PREFIX); give the host a prefix of its own instead");
     }
-    std::vector<IpPrefix> out;
+    // A node keeps the subnets it has, from a pool or its own; "auto" fills in the families that
+    // have a pool and no subnet yet.
+    std::vector<IpPrefix> out = node.container_subnets;
     for (const auto& pool : network_.container_pools) {
-        auto have = std::find_if(
-            node.container_subnets.begin(), node.container_subnets.end(),
-            [&](const IpPrefix& p) { return p.address.family == pool.prefix.address.family; });
-        if (have != node.container_subnets.end()) {
-            out.push_back(*have);  // a node keeps its subnet, from the pool or its own
-            continue;
-        }
-        auto block = first_free_block(pool.prefix, pool.length, {&map_.container_subnets()});
+        bool have = std::any_of(out.begin(), out.end(), [&](const IpPrefix& p) {
+            return p.address.family == pool.prefix.address.family;
+        });
+        if (have) continue;
+        auto block = first_free_block(pool.prefix, pool.length, map_.container_subnets());
         if (!block) {
             throw StatusError(Code::resource_exhausted,
                               "the container pool " + pool.prefix.to_string() + " has no free /" +

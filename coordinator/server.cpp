@@ -44,7 +44,7 @@ std::vector<ContainerPool> container_pools(const ServerOptions& options,
     if (options.container_pools.empty()) {
         const ContainerPool fallback{IpPrefix::parse("10.244.0.0/16"),
                                      options.container_prefix_len};
-        if (overlaps(fallback.prefix, network.ipv4_prefix)) {
+        if (fallback.prefix.overlaps(network.ipv4_prefix)) {
             spdlog::warn(
                 "event=no_container_pool reason=\"the default pool 10.244.0.0/16 overlaps the "
                 "overlay {}\" hint=\"choose one with --container-pool\"",

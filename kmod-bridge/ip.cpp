@@ -93,6 +93,10 @@ bool IpPrefix::contains(const IpAddress& a) const {
     return IpPrefix{a, length}.masked().address == masked().address;
 }
 
+bool IpPrefix::overlaps(const IpPrefix& other) const {
+    return contains(other.address) || other.contains(address);
+}
+
 std::string IpPrefix::to_string() const {
     return address.to_string() + "/" + std::to_string(length);
 }

@@ -34,6 +34,8 @@ struct IpPrefix {
     static IpPrefix host(const IpAddress& address);
     IpPrefix masked() const;  // host bits cleared
     bool contains(const IpAddress& a) const;
+    // Whether the two share any address (same family, one contains the other).
+    bool overlaps(const IpPrefix& other) const;
     std::string to_string() const;
 
     auto operator<=>(const IpPrefix&) const = default;

@@ -69,12 +69,12 @@ TEST_CASE("the subnet index finds the one entry overlapping a prefix") {
 }
 
 TEST_CASE("blocks come from the pool lowest first, around taken ones of any size") {
-    SubnetIndex nodes, other;
-    auto next = [&] { return first_free_block(P("10.244.0.0/16"), 24, {&nodes, &other}); };
+    SubnetIndex nodes;
+    auto next = [&] { return first_free_block(P("10.244.0.0/16"), 24, nodes); };
     CHECK(next() == P("10.244.0.0/24"));
     nodes.add(P("10.244.0.0/24"), "a");
     CHECK(next() == P("10.244.1.0/24"));
-    other.add(P("10.244.1.0/24"), "held");
+    nodes.add(P("10.244.1.0/24"), "b");
     nodes.add(P("10.244.2.0/23"), "manual, larger than a block");
     CHECK(next() == P("10.244.4.0/24"));
     nodes.add(P("10.244.4.128/25"), "smaller than a block");
@@ -86,15 +86,15 @@ TEST_CASE("blocks come from the pool lowest first, around taken ones of any size
     for (int i = 0; i < 4; ++i) {
         full.add(P(("10.9." + std::to_string(i) + ".0/24").c_str()), "x");
     }
-    CHECK(first_free_block(P("10.9.0.0/22"), 24, {&full}) == std::nullopt);
-    CHECK(first_free_block(P("10.9.0.0/22"), 21, {&full}) == std::nullopt);  // larger than pool
-    CHECK(first_free_block(P("fd00:9::/56"), 64, {&full}) == P("fd00:9::/64"));
+    CHECK(first_free_block(P("10.9.0.0/22"), 24, full) == std::nullopt);
+    CHECK(first_free_block(P("10.9.0.0/22"), 21, full) == std::nullopt);  // larger than pool
+    CHECK(first_free_block(P("fd00:9::/56"), 64, full) == P("fd00:9::/64"));
     full.add(P("fd00:9::/64"), "y");
-    CHECK(first_free_block(P("fd00:9::/56"), 64, {&full}) == P("fd00:9:0:1::/64"));
+    CHECK(first_free_block(P("fd00:9::/56"), 64, full) == P("fd00:9:0:1::/64"));
     // The last block of the address space: no wrap-around.
     SubnetIndex top;
     top.add(P("255.255.255.0/24"), "z");
-    CHECK(first_free_block(P("255.255.255.0/24"), 24, {&top}) == std::nullopt);
+    CHECK(first_free_block(P("255.255.255.0/24"), 24, top) == std::nullopt);
 }
 
 TEST_CASE("container pools are checked at start") {

@@ -27,6 +27,22 @@ TokenParams token_params(std::int64_t ttl, bool reusable, std::uint32_t max_uses
     return p;
 }
 
+// What fn was refused with: its code and message; fails the test when fn is not refused.
+struct Refusal {
+    Code code;
+    std::string message;
+    bool says(const std::string& text) const { return message.find(text) != std::string::npos; }
+};
+Refusal refusal_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const StatusError& e) {
+        return {e.code(), e.what()};
+    }
+    FAIL("expected a StatusError");
+    return {};
+}
+
 const std::string kFingerprint = "sha256:" + std::string(64, 'f');
 
 NetworkConfig test_network(std::vector<ContainerPool> pools) {
@@ -175,19 +191,15 @@ TEST_CASE("container subnets: auto blocks, own prefixes, overlaps refused naming
     CHECK(f.join(token, 3, 103, "c", "192.168.50.0/24").container_subnets ==
           std::vector{IpPrefix::parse("192.168.50.0/24")});
     auto refused = [&](const std::string& prefix) {
-        try {
-            f.join(token, 4, 104, "d", prefix);
-        } catch (const StatusError& e) {
-            CHECK(e.code() == Code::invalid_argument);
-            return std::string(e.what());
-        }
-        return std::string("accepted");
+        auto r = refusal_of([&] { f.join(token, 4, 104, "d", prefix); });
+        CHECK(r.code == Code::invalid_argument);
+        return r;
     };
-    CHECK(refused("192.168.50.128/25").find("of host c (" + c.id + ")") != std::string::npos);
-    CHECK(refused("192.168.0.0/16").find("of host c") != std::string::npos);
-    CHECK(refused("10.244.3.0/24").find("container pool 10.244.0.0/22") != std::string::npos);
-    CHECK(refused("100.64.7.0/24").find("overlay") != std::string::npos);
-    CHECK(refused("fd00:aa:0:5::/64").find("overlay") != std::string::npos);
+    CHECK(refused("192.168.50.128/25").says("of host c (" + c.id + ")"));
+    CHECK(refused("192.168.0.0/16").says("of host c"));
+    CHECK(refused("10.244.3.0/24").says("container pool 10.244.0.0/22"));
+    CHECK(refused("100.64.7.0/24").says("overlay"));
+    CHECK(refused("fd00:aa:0:5::/64").says("overlay"));
     CHECK(f.registry.node(c.id)->container_subnets.size() == 1);  // nothing changed
     CHECK(!f.store.node_by_hostname("d"));                        // nothing stored
 
@@ -206,25 +218,32 @@ TEST_CASE("container subnets: a full pool and a missing pool are clear errors") 
     auto token = f.registry.create_token(token_params(3600, true, 0)).text;
     for (std::uint8_t i = 1; i <= 4; ++i)
         f.join(token, i, static_cast<std::uint8_t>(100 + i), "h", "auto");
-    try {
-        f.join(token, 9, 109, "full", "auto");
-        FAIL("a fifth block from a pool of four");
-    } catch (const StatusError& e) {
-        CHECK(e.code() == Code::resource_exhausted);
-        CHECK(std::string(e.what()).find("10.244.0.0/22") != std::string::npos);
-    }
+    auto full = refusal_of([&] { f.join(token, 9, 109, "full", "auto"); });
+    CHECK(full.code == Code::resource_exhausted);
+    CHECK(full.says("10.244.0.0/22"));
     CHECK(!f.store.node_by_hostname("full"));
 
     Fixture without(std::vector<ContainerPool>{});
     auto token2 = without.registry.create_token(token_params(3600, true, 0)).text;
-    try {
-        without.join(token2, 1, 101, "a", "auto");
-        FAIL("auto without a pool");
-    } catch (const StatusError& e) {
-        CHECK(e.code() == Code::failed_precondition);
-        CHECK(std::string(e.what()).find("--container-pool") != std::string::npos);
-    }
+    auto no_pool = refusal_of([&] { without.join(token2, 1, 101, "a", "auto"); });
+    CHECK(no_pool.code == Code::failed_precondition);
+    CHECK(no_pool.says("--container-pool"));
     CHECK(without.store.nodes().empty());
-    // Its own prefix needs no pool.
-    CHECK(without.join(token2, 1, 101, "a", "10.1.2.0/24").container_subnets.size() == 1);
+    // Its own prefix needs no pool, and "auto" then keeps it.
+    const std::vector own{IpPrefix::parse("10.1.2.0/24")};
+    CHECK(without.join(token2, 1, 101, "a", "10.1.2.0/24").container_subnets == own);
+    CHECK(without.join(token2, 1, 101, "a", "auto").container_subnets == own);
+}
+
+TEST_CASE("container subnets: auto keeps a host's own subnet of a family without a pool") {
+    Fixture f;  // an IPv4 pool only
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    auto own = IpPrefix::parse("fd00:50::/64");
+    REQUIRE(f.join(token, 1, 101, "a", own.to_string()).container_subnets == std::vector{own});
+    // The IPv4 pool fills in its family; the host's IPv6 subnet stays.
+    CHECK(f.join(token, 1, 101, "a", "auto").container_subnets ==
+          std::vector{own, IpPrefix::parse("10.244.0.0/24")});
+    // Its own IPv4 prefix replaces the block and keeps the IPv6 one.
+    CHECK(f.join(token, 1, 101, "a", "192.168.9.0/24").container_subnets ==
+          std::vector{IpPrefix::parse("192.168.9.0/24"), own});
 }

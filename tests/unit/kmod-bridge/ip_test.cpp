@@ -30,3 +30,15 @@ TEST_CASE("text with an embedded NUL is not an address (found by ip_key_fuzz)") 
     CHECK_THROWS_AS(IpPrefix::parse("192.0.2.1\0/32"s), mesh::Error);
     CHECK_THROWS_AS(Endpoint::parse("192.0.2.1\0junk:51820"s), mesh::Error);
 }
+
+TEST_CASE("prefixes overlap when one contains the other, never across families") {
+    auto P = [](const char* text) { return IpPrefix::parse(text); };
+    CHECK(P("10.0.0.0/8").overlaps(P("10.1.2.0/24")));
+    CHECK(P("10.1.2.0/24").overlaps(P("10.0.0.0/8")));
+    CHECK(P("10.1.2.0/24").overlaps(P("10.1.2.0/24")));
+    CHECK_FALSE(P("10.1.2.0/24").overlaps(P("10.1.3.0/24")));
+    CHECK(P("0.0.0.0/0").overlaps(P("192.0.2.1/32")));
+    CHECK_FALSE(P("0.0.0.0/0").overlaps(P("::/0")));
+    CHECK(P("fd00::/8").overlaps(P("fd00:1::/64")));
+    CHECK_FALSE(P("fd00:1::/64").overlaps(P("fd00:2::/64")));
+}
