@@ -16,7 +16,18 @@
 
 namespace mesh::agent {
 
-Agent::Agent(AgentOptions options) : options_(options), data_plane_(options.data_plane) {}
+namespace {
+
+ContainerNetworkOptions container_options(const AgentOptions& options) {
+    auto out = options.containers;
+    out.mesh_interface = options.data_plane.interface;
+    return out;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options)
+    : options_(options), data_plane_(options.data_plane), containers_(container_options(options)) {}
 
 Agent::~Agent() {
     stop();
@@ -325,9 +336,11 @@ void Agent::reconcile_locked(const char* reason) {
     for (const auto& p : current.peers) {
         if (p.last_handshake_sec != 0) established.insert(p.config.public_key);
     }
+    auto plan = container_plan_locked();
     auto desired = desired_config(state_->netmap, state_->network, identity, established,
-                                  engine_ ? &paths : nullptr);
+                                  engine_ ? &paths : nullptr, &plan);
     auto update = data_plane_.apply(desired, current);
+    apply_containers_locked(plan);
     restart_stalled_handshakes_locked(desired, current, update);
     if (engine_) {
         for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
@@ -346,6 +359,36 @@ void Agent::reconcile_locked(const char* reason) {
         "event=reconciled reason={} version={} peers_added={} peers_changed={} "
         "peers_removed={}",
         reason, state_->netmap.version, added, changed, removed);
+}
+
+// The host's own subnets: the map's self entry once the map has one (the coordinator may change
+// them), the join's answer before that; none once the node was removed.
+ContainerPlan Agent::container_plan_locked() const {
+    ContainerPlanInput input;
+    if (!state_->removed) {
+        input.own = state_->netmap.self ? state_->netmap.self->container_subnets
+                                        : state_->container_subnets;
+    }
+    input.host_addresses = host_addresses();
+    input.ignored_interfaces = {data_plane_.interface_name(), containers_.options().cni.bridge};
+    input.allowed = options_.container_allow;
+    return plan_containers(state_->netmap, state_->network, input);
+}
+
+// After the device took the allowed IPs: routes (so no packet is routed to a peer that would
+// not accept it), then the host's own side. A failure here leaves the tunnels as they are and
+// is tried again on the next reconcile (at the latest the periodic one).
+void Agent::apply_containers_locked(const ContainerPlan& plan) {
+    if (plan.refused != container_plan_.refused) {
+        for (const auto& line : plan.refused)
+            spdlog::warn("event=container_subnet_refused {}", line);
+    }
+    try {
+        containers_.apply(plan, state_->network.mtu);
+    } catch (const std::exception& e) {
+        spdlog::error("event=container_apply_failed error={}", kb::log_quote(e.what()));
+    }
+    container_plan_ = plan;
 }
 
 // A peer this side initiates to, whose keepalive (the start of the handshake) goes on only now,
@@ -530,7 +573,8 @@ Keys Agent::join_keys_locked(const std::string& fingerprint) {
 }
 
 JoinResult Agent::join(const std::string& coordinator, const std::string& fingerprint,
-                       const std::string& token, const std::string& hostname) {
+                       const std::string& token, const std::string& hostname,
+                       const std::string& container_subnet) {
     Keys keys;
     std::vector<std::string> endpoints;
     bool prepared_here = false;
@@ -559,7 +603,9 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     }
     JoinResult result;
     try {
-        result = join_coordinator(coordinator, fingerprint, token, hostname, keys, endpoints);
+        result = join_coordinator(
+            coordinator, fingerprint, token, hostname, keys, endpoints,
+            container_subnet.empty() ? options_.container_subnet : container_subnet);
     } catch (...) {
         std::lock_guard lock(mutex_);
         if (prepared_here) data_plane_.abandon();
@@ -585,6 +631,8 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     if (state_ && state_->node_id == result.node_id && state_->coordinator == coordinator) {
         next.netmap = state_->netmap;  // same node again: keep the map, resume from it
     }
+    next.container_subnets = result.container_subnets;
+    if (next.netmap.self) next.netmap.self->container_subnets = result.container_subnets;
     auto previous_state = state_;
     auto previous_keys = keys_;
     try {
@@ -610,9 +658,13 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
                               "that is fixed) gets the same node back");
     }
     unjoined_keys_.reset();
-    spdlog::info("event=joined node={} hostname={} coordinator={} address={} ipv6={}",
-                 result.node_id, result.hostname, coordinator, result.addresses.front().to_string(),
-                 data_plane_.ipv6_disabled() ? "disabled" : "on");
+    std::string subnets;
+    for (const auto& c : result.container_subnets)
+        subnets += (subnets.empty() ? "" : ",") + c.to_string();
+    spdlog::info(
+        "event=joined node={} hostname={} coordinator={} address={} ipv6={} container_subnets={}",
+        result.node_id, result.hostname, coordinator, result.addresses.front().to_string(),
+        data_plane_.ipv6_disabled() ? "disabled" : "on", subnets.empty() ? "none" : subnets);
     start_sync_locked();
     return result;
 }
@@ -697,6 +749,12 @@ AgentStatus Agent::status() {
         s.tags = state_->netmap.self->tags;
         s.key_expires_at = state_->netmap.self->key_expires_at;
     }
+    s.container_subnets = container_plan_.own;
+    s.container_refused = container_plan_.refused;
+    if (!container_plan_.own.empty() && !containers_.options().cni_conf_dir.empty()) {
+        s.cni_config = cni_conflist_path(containers_.options().cni_conf_dir,
+                                         containers_.options().cni.network_name);
+    }
     s.connected = connected_;
     s.netmap_version = state_->netmap.version;
     s.last_error = last_error_;
@@ -723,6 +781,9 @@ AgentStatus Agent::status() {
         p.allowed_ips = peer.allowed_ips;
         p.ready = state_->netmap.ready.contains(id);
         p.candidates = peer.endpoints;
+        if (auto it = container_plan_.peers.find(id); it != container_plan_.peers.end()) {
+            p.container_subnets = it->second;
+        }
         if (auto it = paths.find(id); it != paths.end()) {
             p.path = path_kind_name(it->second.kind);
             p.rtt_us = static_cast<std::uint32_t>(it->second.rtt.count());

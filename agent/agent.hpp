@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/container_network.hpp"
 #include "agent/data_plane.hpp"
 #include "agent/device_ownership.hpp"
 #include "agent/join_client.hpp"
@@ -28,6 +29,12 @@ struct AgentOptions {
     // STUN servers ("host:port"); empty = the coordinator's responder (stun_port, stun_port + 1).
     std::vector<std::string> stun_servers;
     bool probing = true;  // false: no STUN, no probes; a peer's first candidate is used
+    // Container networking: what a join asks for when meshctl join does not say ("" = keep
+    // what the host has), the host side (routes, forwarding, masquerade, the CNI conflist),
+    // and ranges beside private-use space a container subnet may come from.
+    std::string container_subnet;
+    ContainerNetworkOptions containers;
+    std::vector<IpPrefix> container_allow;
 };
 
 struct PeerStatus {
@@ -43,6 +50,7 @@ struct PeerStatus {
     std::string path;  // path_kind_name(); "" when probing is off
     std::uint32_t rtt_us = 0;
     std::vector<Endpoint> candidates;
+    std::vector<IpPrefix> container_subnets;  // routed to the peer
 };
 
 struct AgentStatus {
@@ -65,6 +73,9 @@ struct AgentStatus {
     std::int64_t key_expires_at = 0;
     std::string fingerprint;
     bool ipv6_disabled = false;
+    std::vector<IpPrefix> container_subnets;     // this host's
+    std::string cni_config;                      // the conflist's path; "" = none written
+    std::vector<std::string> container_refused;  // subnets left out, and why
 };
 
 class Agent {
@@ -79,8 +90,10 @@ class Agent {
 
     // Joins through the coordinator. On failure nothing is written. Throws JoinFailure.
     // fingerprint: canonical "sha256:<hex>" of the coordinator's certificate, pinned from now on.
+    // container_subnet: as LocalJoinRequest's; "" = AgentOptions::container_subnet.
     JoinResult join(const std::string& coordinator, const std::string& fingerprint,
-                    const std::string& token, const std::string& hostname);
+                    const std::string& token, const std::string& hostname,
+                    const std::string& container_subnet = {});
     // Starts a WireGuard key rotation: a fresh key is offered to the coordinator and the device
     // switches to it once the map lists it. Returns the new public key. Throws mesh::Error when
     // not joined or not connected.
@@ -100,6 +113,8 @@ class Agent {
     void renew_key_if_due_locked();
     void start_sync_locked();
     void reconcile_locked(const char* reason);
+    ContainerPlan container_plan_locked() const;
+    void apply_containers_locked(const ContainerPlan& plan);
     void restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
                                            const kb::DeviceState& current,
                                            const kb::DeviceUpdate& update);
@@ -118,6 +133,8 @@ class Agent {
 
     AgentOptions options_;
     DataPlane data_plane_;
+    ContainerNetwork containers_;
+    ContainerPlan container_plan_;  // applied last
     std::mutex mutex_;
     std::optional<Keys> keys_;
     // Keys made for a join to a coordinator the host is not pinned to (its fingerprint first),

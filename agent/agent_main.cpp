@@ -9,8 +9,8 @@
 #include "agent/local_api.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/files.hpp"
-#include "kmod-bridge/version.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
+#include "kmod-bridge/version.hpp"
 
 namespace {
 
@@ -64,6 +64,41 @@ int main(int argc, char** argv) {
     app.add_flag("--no-path-probing", no_probing,
                  "No STUN and no probes from the WireGuard port (needs no CAP_NET_RAW); peers get "
                  "their first candidate");
+    app.add_option("--container-subnet", options.container_subnet,
+                   "Container subnet a join asks for when meshctl join does not say: auto (a "
+                   "block of the coordinator's pool), a prefix, or none; default: keep what the "
+                   "host has")
+        ->check([](const std::string& value) -> std::string {
+            if (value == "auto" || value == "none") return {};
+            try {
+                mesh::kb::IpPrefix::parse(value);
+                return {};
+            } catch (const std::exception&) {
+                return "expected auto, none or a prefix such as 10.250.3.0/24";
+            }
+        });
+    std::string cni_conf_dir = options.containers.cni_conf_dir;
+    app.add_option("--cni-conf-dir", cni_conf_dir,
+                   "Where the CNI network configuration for this host's container subnet is "
+                   "written (10-NAME.conflist); off = write none")
+        ->capture_default_str();
+    std::string cni_name, cni_bridge;
+    app.add_option("--cni-network-name", cni_name,
+                   "The CNI network's name (default: the interface name)");
+    app.add_option("--cni-bridge", cni_bridge,
+                   "The bridge the CNI bridge plugin attaches containers to (default: "
+                   "cni-INTERFACE)");
+    app.add_option("--cni-ipam-dir", options.containers.cni.ipam_data_dir,
+                   "host-local's lease directory (default: the plugin's, "
+                   "/var/lib/cni/networks)");
+    std::vector<std::string> container_allow;
+    app.add_option("--container-allow", container_allow,
+                   "A range beside private-use space (10/8, 172.16/12, 192.168/16, 100.64/10, "
+                   "fc00::/7) that peers' container subnets may come from (repeatable)");
+    bool no_masquerade = false;
+    app.add_flag("--no-container-masquerade", no_masquerade,
+                 "Do not masquerade this host's containers' traffic to the outside (its own "
+                 "NAT rules do it, or the containers' addresses are routed)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -72,6 +107,20 @@ int main(int argc, char** argv) {
     options.paths.check_interval = std::chrono::milliseconds(check_ms);
     options.paths.idle_check_interval = std::chrono::milliseconds(idle_check_ms);
     options.probing = !no_probing;
+    options.containers.cni_conf_dir = cni_conf_dir == "off" ? "" : cni_conf_dir;
+    options.containers.masquerade = !no_masquerade;
+    const auto& interface = options.data_plane.interface;
+    options.containers.cni.network_name = cni_name.empty() ? interface : cni_name;
+    options.containers.cni.bridge =
+        cni_bridge.empty() ? ("cni-" + interface).substr(0, 15) : cni_bridge;
+    try {
+        for (const auto& a : container_allow) {
+            options.container_allow.push_back(mesh::kb::IpPrefix::parse(a).masked());
+        }
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "mesh-agent: --container-allow: {}\n", e.what());
+        return 2;
+    }
     spdlog::set_level(spdlog::level::from_str(log_level));
     options.data_plane.log_file = options.state_dir + "/wireguard-go.log";
 

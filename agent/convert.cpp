@@ -4,6 +4,11 @@
 
 namespace mesh::agent {
 
+namespace {
+// The coordinator sends at most one per family; a few more are tolerated, a flood is refused.
+constexpr int kMaxContainerSubnets = 4;
+}  // namespace
+
 PeerInfo from_proto(const v1::Peer& peer) {
     PeerInfo p;
     if (peer.node_id().empty() || peer.node_id().size() > 64) {
@@ -22,6 +27,13 @@ PeerInfo from_proto(const v1::Peer& peer) {
     if (peer.tags_size() > 64) throw Error("coordinator sent peer " + p.node_id + " with >64 tags");
     for (const auto& t : peer.tags()) p.tags.push_back(t.substr(0, 63));
     p.key_expires_at = peer.key_expires_at();
+    if (peer.container_subnets_size() > kMaxContainerSubnets) {
+        throw Error("coordinator sent peer " + p.node_id + " with more than " +
+                    std::to_string(kMaxContainerSubnets) + " container subnets");
+    }
+    for (const auto& s : peer.container_subnets()) {
+        p.container_subnets.push_back(IpPrefix::parse(s).masked());
+    }
     return p;
 }
 
@@ -35,6 +47,7 @@ v1::Peer to_proto(const PeerInfo& peer) {
     p.set_key_version(peer.key_version);
     for (const auto& t : peer.tags) p.add_tags(t);
     p.set_key_expires_at(peer.key_expires_at);
+    for (const auto& s : peer.container_subnets) p.add_container_subnets(s.to_string());
     return p;
 }
 
@@ -51,6 +64,13 @@ NetworkSettings from_proto(const v1::NetworkSettings& network) {
     n.stun_port = network.stun_port();
     n.node_key_ttl = network.node_key_ttl_seconds();
     n.ephemeral_inactivity = network.ephemeral_inactivity_seconds();
+    if (network.container_pools_size() > kMaxContainerSubnets) {
+        throw Error("coordinator sent more than " + std::to_string(kMaxContainerSubnets) +
+                    " container pools");
+    }
+    for (const auto& pool : network.container_pools()) {
+        n.container_pools.push_back(IpPrefix::parse(pool).masked());
+    }
     return n;
 }
 
@@ -63,6 +83,7 @@ v1::NetworkSettings to_proto(const NetworkSettings& network) {
     n.set_stun_port(network.stun_port);
     n.set_node_key_ttl_seconds(network.node_key_ttl);
     n.set_ephemeral_inactivity_seconds(network.ephemeral_inactivity);
+    for (const auto& pool : network.container_pools) n.add_container_pools(pool.to_string());
     return n;
 }
 

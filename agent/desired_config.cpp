@@ -28,7 +28,8 @@ std::vector<IpPrefix> trusted_allowed_ips(const PeerInfo& peer, const NetworkSet
 
 kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& network,
                                 const DeviceIdentity& identity, const std::set<Key>& established,
-                                const std::map<std::string, PathSelection>* paths) {
+                                const std::map<std::string, PathSelection>* paths,
+                                const ContainerPlan* containers) {
     kb::DeviceConfig config;
     config.private_key = identity.private_key;
     config.listen_port = identity.listen_port;
@@ -53,6 +54,11 @@ kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& networ
             p.endpoint = choose_endpoint(peer.endpoints);
         }
         p.allowed_ips = trusted_allowed_ips(peer, network, map.self);
+        if (containers) {
+            if (auto it = containers->peers.find(id); it != containers->peers.end()) {
+                p.allowed_ips.insert(p.allowed_ips.end(), it->second.begin(), it->second.end());
+            }
+        }
         // Keepalive goes on once both sides know each other: turning it on makes WireGuard send
         // at once, which starts the handshake without waiting for traffic.
         // Without an endpoint an initiation cannot leave, yet would still hold WireGuard's 5 s

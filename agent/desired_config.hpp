@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "agent/container_plan.hpp"
 #include "agent/netmap.hpp"
 #include "agent/path_finder.hpp"
 #include "kmod-bridge/device.hpp"
@@ -23,9 +24,11 @@ struct DeviceIdentity {
 // `paths` (by node id; null when probing is off): the endpoint path probing chose. This side
 // initiates only once that endpoint answered a probe (so the first initiation is not lost in a
 // NAT that has no mapping for the pair yet), or once probing gave up on every candidate.
+// `containers` (null: none): each peer's accepted container subnets join its allowed IPs.
 kb::DeviceConfig desired_config(const NetMap& map, const NetworkSettings& network,
                                 const DeviceIdentity& identity, const std::set<Key>& established,
-                                const std::map<std::string, PathSelection>* paths = nullptr);
+                                const std::map<std::string, PathSelection>* paths = nullptr,
+                                const ContainerPlan* containers = nullptr);
 
 // The endpoint to configure for a peer: its first IPv4 candidate, else its first candidate.
 std::optional<Endpoint> choose_endpoint(const std::vector<Endpoint>& candidates);

@@ -26,6 +26,10 @@ JoinResult from_response(const v1::JoinResponse& response) {
     try {
         for (const auto& a : response.addresses()) r.addresses.push_back(IpPrefix::parse(a, true));
         r.network = from_proto(response.network());
+        if (response.container_subnets_size() > 4) throw Error("more than 4 container subnets");
+        for (const auto& c : response.container_subnets()) {
+            r.container_subnets.push_back(IpPrefix::parse(c).masked());
+        }
     } catch (const Error& e) {
         throw JoinFailure(grpc::StatusCode::INTERNAL,
                           std::string("the coordinator's answer is malformed: ") + e.what());
@@ -42,7 +46,8 @@ JoinResult from_response(const v1::JoinResponse& response) {
 
 JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
                             const std::string& token, const std::string& hostname, const Keys& keys,
-                            const std::vector<std::string>& endpoints, const JoinRetry& retry) {
+                            const std::vector<std::string>& endpoints,
+                            const std::string& container_subnet, const JoinRetry& retry) {
     auto observed = std::make_shared<tls::PinObservation>();
     auto stub = v1::Coordinator::NewStub(coordinator_channel(coordinator, fingerprint, observed));
     auto pin_refused = [&] {
@@ -56,6 +61,7 @@ JoinResult join_coordinator(const std::string& coordinator, const std::string& f
     request.set_wireguard_public_key(keys.wireguard_public.bytes.data(), 32);
     request.set_machine_public_key(keys.machine_public.bytes.data(), 32);
     request.set_hostname(hostname);
+    request.set_container_subnet(container_subnet);
     request.set_machine_signature(keys.sign(v1::join_proof_message(
         fingerprint, token,
         std::string(reinterpret_cast<const char*>(keys.wireguard_public.bytes.data()), 32))));

@@ -19,6 +19,7 @@ struct JoinResult {
     NetworkSettings network;
     std::vector<std::string> tags;
     std::int64_t key_expires_at = 0;
+    std::vector<IpPrefix> container_subnets;
 };
 
 class JoinFailure : public Error {
@@ -39,6 +40,7 @@ struct JoinRetry {
 // presenting another one is refused at once (UNAUTHENTICATED), naming both fingerprints.
 JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
                             const std::string& token, const std::string& hostname, const Keys& keys,
-                            const std::vector<std::string>& endpoints, const JoinRetry& retry = {});
+                            const std::vector<std::string>& endpoints,
+                            const std::string& container_subnet = {}, const JoinRetry& retry = {});
 
 }  // namespace mesh::agent

@@ -32,10 +32,13 @@ grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* re
         if (auto dot = hostname.find('.'); dot != std::string::npos) hostname.resize(dot);
     }
     try {
-        auto result = agent_.join(request->coordinator(), fingerprint, request->token(), hostname);
+        auto result = agent_.join(request->coordinator(), fingerprint, request->token(), hostname,
+                                  request->container_subnet());
         response->set_node_id(result.node_id);
         response->set_hostname(result.hostname);
         for (const auto& a : result.addresses) response->add_addresses(a.to_string());
+        for (const auto& c : result.container_subnets)
+            response->add_container_subnets(c.to_string());
         return grpc::Status::OK;
     } catch (const JoinFailure& e) {
         return {e.code(), e.what()};
@@ -65,6 +68,9 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     response->set_nat_type(s.nat_type);
     if (s.reflexive) response->set_reflexive_endpoint(s.reflexive->to_string());
     for (const auto& c : s.candidates) response->add_candidates(c.to_string());
+    for (const auto& c : s.container_subnets) response->add_container_subnets(c.to_string());
+    response->set_cni_config(s.cni_config);
+    for (const auto& r : s.container_refused) response->add_container_refused(r);
     for (const auto& p : s.peers) {
         auto* out = response->add_peers();
         out->set_node_id(p.node_id);
@@ -78,6 +84,7 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
         out->set_ready(p.ready);
         out->set_path(p.path);
         out->set_rtt_us(p.rtt_us);
+        for (const auto& c : p.container_subnets) out->add_container_subnets(c.to_string());
         for (const auto& c : p.candidates) out->add_candidates(c.to_string());
     }
     return grpc::Status::OK;

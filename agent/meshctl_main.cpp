@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     std::string socket = "/run/mesh/agent.sock";
     app.add_option("--socket", socket, "The agent's local socket")->capture_default_str();
 
-    std::string coordinator, token, token_file, hostname, fingerprint;
+    std::string coordinator, token, token_file, hostname, fingerprint, container_subnet;
     auto* join = app.add_subcommand("join", "Join this host to a mesh");
     join->add_option("coordinator", coordinator, "Coordinator address, host:port")->required();
     auto* token_file_option = join->add_option(
@@ -62,6 +62,12 @@ int main(int argc, char** argv) {
                      "command `mesh-coordinator token create` prints; anything else is refused")
         ->required();
     join->add_option("--hostname", hostname, "Name in the mesh (default: this host's name)");
+    join->add_option("--container-subnet", container_subnet,
+                     "This host's container subnet, routed to it by every peer: auto (a block "
+                     "of the coordinator's container pool, kept across re-joins), a prefix such "
+                     "as 10.250.3.0/24 (refused when it overlaps another host's), or none. "
+                     "Default: what the host has (mesh-agent --container-subnet for a first "
+                     "join)");
     auto* rotate = app.add_subcommand(
         "rotate-key", "Replace this node's WireGuard key now (done by itself before expiry)");
 
@@ -88,6 +94,7 @@ int main(int argc, char** argv) {
         request.set_token(token);
         request.set_hostname(hostname);
         request.set_fingerprint(fingerprint);
+        request.set_container_subnet(container_subnet);
         mesh::v1::LocalJoinResponse response;
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -97,6 +104,11 @@ int main(int argc, char** argv) {
         for (const auto& a : response.addresses()) addresses += (addresses.empty() ? "" : " ") + a;
         fmt::print("joined as {} ({}), addresses {}\n", response.hostname(), response.node_id(),
                    addresses);
+        std::string subnets;
+        for (const auto& c : response.container_subnets()) {
+            subnets += (subnets.empty() ? "" : " ") + c;
+        }
+        if (!subnets.empty()) fmt::print("container subnet {}\n", subnets);
         return 0;
     }
     if (rotate->parsed()) {

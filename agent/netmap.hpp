@@ -27,6 +27,9 @@ struct PeerInfo {
     std::uint64_t key_version = 0;  // orders a pair by age (see Peer.key_version in the proto)
     std::vector<std::string> tags;
     std::int64_t key_expires_at = 0;  // 0 = never
+    // The host's container subnets (at most one per family), routed to it over the mesh when
+    // they pass the checks of container_plan.hpp.
+    std::vector<IpPrefix> container_subnets;
 
     bool operator==(const PeerInfo&) const = default;
 };
@@ -39,6 +42,7 @@ struct NetworkSettings {
     std::uint32_t stun_port = 0;  // the coordinator's STUN responder (and stun_port + 1); 0 = none
     std::uint32_t node_key_ttl = 0;  // seconds; the key is rotated when a third is left; 0 = never
     std::uint32_t ephemeral_inactivity = 0;
+    std::vector<IpPrefix> container_pools;  // where "auto" container subnets come from
 
     bool operator==(const NetworkSettings&) const = default;
 };

@@ -33,6 +33,9 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
         s.node_id = stored.node_id();
         s.hostname = stored.hostname();
         for (const auto& a : stored.addresses()) s.addresses.push_back(IpPrefix::parse(a, true));
+        for (const auto& c : stored.container_subnets()) {
+            s.container_subnets.push_back(IpPrefix::parse(c).masked());
+        }
         s.network = from_proto(stored.network());
         if (stored.has_netmap() && stored.netmap().has_self()) {
             auto update = from_proto(stored.netmap());
@@ -60,6 +63,7 @@ std::string serialize_state(const AgentState& s) {
     stored.set_node_id(s.node_id);
     stored.set_hostname(s.hostname);
     for (const auto& a : s.addresses) stored.add_addresses(a.to_string());
+    for (const auto& c : s.container_subnets) stored.add_container_subnets(c.to_string());
     *stored.mutable_network() = to_proto(s.network);
     if (s.netmap.self) *stored.mutable_netmap() = to_proto(s.netmap);
     for (const auto& id : s.netmap.ready) stored.add_ready(id);

@@ -19,6 +19,7 @@ struct AgentState {
     NetworkSettings network;
     NetMap netmap;
     bool removed = false;
+    std::vector<IpPrefix> container_subnets;  // as the join answered
 };
 
 // nullopt when the host never joined. Throws mesh::Error for an unreadable or corrupt file.

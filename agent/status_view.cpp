@@ -5,6 +5,17 @@
 
 namespace mesh::agent {
 
+namespace {
+
+template <class Repeated>
+std::string joined(const Repeated& values) {
+    std::string out;
+    for (const auto& v : values) out += (out.empty() ? "" : ",") + v;
+    return out;
+}
+
+}  // namespace
+
 std::string human_bytes(std::uint64_t bytes) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double value = static_cast<double>(bytes);
@@ -41,8 +52,8 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         addresses += (addresses.empty() ? "" : " ") + a;
     }
     if (!ipv6.empty()) {
-        addresses += " (IPv4 only: IPv6 is disabled on this host; " + ipv6 +
-                     " is added once it is enabled)";
+        addresses +=
+            " (IPv4 only: IPv6 is disabled on this host; " + ipv6 + " is added once it is enabled)";
     }
     std::string link = "connected";
     if (!s.connected()) {
@@ -51,8 +62,8 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
     std::string out = fmt::format(
         "node:        {} ({})\naddresses:   {}\ncoordinator: {} ({})\ninterface:   {} (driver "
         "{}), map version {}\n",
-        s.hostname(), s.node_id(), addresses, s.coordinator(), link, s.interface_name(),
-        s.driver(), s.netmap_version());
+        s.hostname(), s.node_id(), addresses, s.coordinator(), link, s.interface_name(), s.driver(),
+        s.netmap_version());
     std::string tags;
     for (const auto& t : s.tags()) tags += (tags.empty() ? "" : ",") + t;
     std::string expiry = "never";
@@ -68,14 +79,20 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
     out +=
         fmt::format("nat:         {}{}\n", nat,
                     s.reflexive_endpoint().empty() ? "" : ", mapped to " + s.reflexive_endpoint());
-    out += fmt::format("\n{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10}\n", "PEER", "ADDRESS",
-                       "ENDPOINT", "PATH", "HANDSHAKE", "RX", "TX");
+    if (s.container_subnets_size() > 0) {
+        out += fmt::format("containers:  {}{}\n", joined(s.container_subnets()),
+                           s.cni_config().empty() ? "" : " (CNI config " + s.cni_config() + ")");
+    }
+    for (const auto& r : s.container_refused()) out += "not routed:  " + r + "\n";
+    out += fmt::format("\n{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10} {}\n", "PEER", "ADDRESS",
+                       "ENDPOINT", "PATH", "HANDSHAKE", "RX", "TX", "CONTAINERS");
     for (const auto& p : s.peers()) {
-        out += fmt::format("{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10}\n", p.hostname(),
+        out += fmt::format("{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10} {}\n", p.hostname(),
                            p.allowed_ips_size() ? p.allowed_ips(0) : "-",
                            p.endpoint().empty() ? "-" : p.endpoint(),
                            p.path().empty() ? "-" : p.path(), human_ago(p.last_handshake(), now),
-                           human_bytes(p.rx_bytes()), human_bytes(p.tx_bytes()));
+                           human_bytes(p.rx_bytes()), human_bytes(p.tx_bytes()),
+                           p.container_subnets_size() ? joined(p.container_subnets()) : "-");
     }
     for (const auto& p : s.peers()) {
         if (p.path() == "none") {
@@ -112,27 +129,31 @@ std::string render_status_json(const v1::StatusResponse& s) {
                          {"ready", p.ready()},
                          {"last_handshake", p.last_handshake()},
                          {"rx_bytes", p.rx_bytes()},
-                         {"tx_bytes", p.tx_bytes()}});
+                         {"tx_bytes", p.tx_bytes()},
+                         {"container_subnets", strings(p.container_subnets())}});
     }
     nlohmann::ordered_json out = {{"joined", s.joined()},
-                          {"connected", s.connected()},
-                          {"node_id", s.node_id()},
-                          {"hostname", s.hostname()},
-                          {"addresses", strings(s.addresses())},
-                          {"ipv6_disabled", s.ipv6_disabled()},
-                          {"public_key", s.public_key()},
-                          {"tags", strings(s.tags())},
-                          {"key_expires_at", s.key_expires_at()},
-                          {"coordinator", s.coordinator()},
-                          {"fingerprint", s.fingerprint()},
-                          {"last_error", s.last_error()},
-                          {"netmap_version", s.netmap_version()},
-                          {"interface", s.interface_name()},
-                          {"driver", s.driver()},
-                          {"nat", s.nat_type().empty() ? "unknown" : s.nat_type()},
-                          {"reflexive", s.reflexive_endpoint()},
-                          {"candidates", strings(s.candidates())},
-                          {"peers", peers}};
+                                  {"connected", s.connected()},
+                                  {"node_id", s.node_id()},
+                                  {"hostname", s.hostname()},
+                                  {"addresses", strings(s.addresses())},
+                                  {"ipv6_disabled", s.ipv6_disabled()},
+                                  {"public_key", s.public_key()},
+                                  {"tags", strings(s.tags())},
+                                  {"key_expires_at", s.key_expires_at()},
+                                  {"coordinator", s.coordinator()},
+                                  {"fingerprint", s.fingerprint()},
+                                  {"last_error", s.last_error()},
+                                  {"netmap_version", s.netmap_version()},
+                                  {"interface", s.interface_name()},
+                                  {"driver", s.driver()},
+                                  {"nat", s.nat_type().empty() ? "unknown" : s.nat_type()},
+                                  {"reflexive", s.reflexive_endpoint()},
+                                  {"candidates", strings(s.candidates())},
+                                  {"container_subnets", strings(s.container_subnets())},
+                                  {"cni_config", s.cni_config()},
+                                  {"container_refused", strings(s.container_refused())},
+                                  {"peers", peers}};
     return out.dump(2) + "\n";
 }
 

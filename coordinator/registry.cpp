@@ -207,14 +207,6 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
                                       name + " overlaps the overlay " + overlay.to_string());
                 }
             }
-            for (const auto& pool : network_.container_pools) {
-                if (p.overlaps(pool.prefix)) {
-                    throw StatusError(Code::invalid_argument,
-                                      name + " overlaps the container pool " +
-                                          pool.prefix.to_string() +
-                                          ", whose blocks are handed out by \"auto\"");
-                }
-            }
             if (auto held = map_.container_subnets().overlapping(p);
                 held && held->owner != node.id) {
                 const auto* other = map_.find(held->owner);
@@ -222,6 +214,17 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
                                   name + " overlaps " + held->prefix.to_string() + " of host " +
                                       (other ? other->record.hostname : "?") + " (" + held->owner +
                                       ")");
+            }
+            // The host's own block, asked for by name, is its already (a pool block included).
+            bool own = std::find(node.container_subnets.begin(), node.container_subnets.end(), p) !=
+                       node.container_subnets.end();
+            for (const auto& pool : network_.container_pools) {
+                if (!own && p.overlaps(pool.prefix)) {
+                    throw StatusError(Code::invalid_argument,
+                                      name + " overlaps the container pool " +
+                                          pool.prefix.to_string() +
+                                          ", whose blocks are handed out by \"auto\"");
+                }
             }
             std::vector<IpPrefix> out{p};
             for (const auto& have : node.container_subnets) {

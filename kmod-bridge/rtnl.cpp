@@ -179,7 +179,8 @@ void Rtnl::del_address(const std::string& name, const IpPrefix& address) {
     change_address(RTM_DELADDR, name, address);
 }
 
-void Rtnl::change_route(int type, const IpPrefix& dst, const std::string& name) {
+void Rtnl::change_route(int type, const IpPrefix& dst, const std::string& name,
+                        std::uint8_t protocol) {
     bool add = type == RTM_NEWROUTE;
     auto masked = dst.masked();
     const std::string context =
@@ -193,7 +194,7 @@ void Rtnl::change_route(int type, const IpPrefix& dst, const std::string& name) 
     if (add) {
         // What `ip route add DST dev IF` sends: a unicast route, scope link for IPv4 (the
         // destination is directly on the interface), universe for IPv6.
-        rt.rtm_protocol = RTPROT_BOOT;
+        rt.rtm_protocol = protocol;
         rt.rtm_type = RTN_UNICAST;
         rt.rtm_scope = masked.address.is_v4() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
     } else {
@@ -204,12 +205,30 @@ void Rtnl::change_route(int type, const IpPrefix& dst, const std::string& name) 
     transact(req.header(), context, {add ? EEXIST : ESRCH});
 }
 
-void Rtnl::add_route(const IpPrefix& dst, const std::string& name) {
-    change_route(RTM_NEWROUTE, dst, name);
+static_assert(Rtnl::kRouteProtocolBoot == RTPROT_BOOT);
+
+void Rtnl::add_route(const IpPrefix& dst, const std::string& name, std::uint8_t protocol) {
+    change_route(RTM_NEWROUTE, dst, name, protocol);
 }
 
 void Rtnl::del_route(const IpPrefix& dst, const std::string& name) {
-    change_route(RTM_DELROUTE, dst, name);
+    change_route(RTM_DELROUTE, dst, name, 0);
+}
+
+std::vector<IpPrefix> Rtnl::routes(const std::string& name, std::uint8_t protocol) {
+    const std::string context = "listing the routes through " + name;
+    unsigned index = require_index(name, context);
+    std::vector<IpPrefix> out;
+    for (int family : {AF_INET, AF_INET6}) {
+        Request req(RTM_GETROUTE, NLM_F_DUMP);
+        req.fixed<rtmsg>().rtm_family = static_cast<unsigned char>(family);
+        // A host without IPv6 answers the IPv6 dump with EAFNOSUPPORT: it has no such routes.
+        transact(req.header(), context, {EAFNOSUPPORT},
+                 [&](std::span<const std::uint8_t> buffer, std::uint32_t seq) {
+                     return parse_route_dump(buffer, seq, index, protocol, out);
+                 });
+    }
+    return out;
 }
 
 }  // namespace mesh::kb

@@ -45,8 +45,15 @@ class Rtnl {
     void del_address(const std::string& name, const IpPrefix& address);
 
     // A route in the main table through the interface (scope link for IPv4); dst is masked.
-    void add_route(const IpPrefix& dst, const std::string& name);
+    // `protocol` (rtm_protocol) marks who made it, so routes() can find one's own again after a
+    // restart: RTPROT_BOOT is what `ip route add` uses.
+    void add_route(const IpPrefix& dst, const std::string& name,
+                   std::uint8_t protocol = kRouteProtocolBoot);
     void del_route(const IpPrefix& dst, const std::string& name);
+    // The main table's unicast routes through the interface made with `protocol`.
+    std::vector<IpPrefix> routes(const std::string& name, std::uint8_t protocol);
+
+    static constexpr std::uint8_t kRouteProtocolBoot = 3;  // RTPROT_BOOT
 
   private:
     using Walker = NetlinkSocket::Walker;
@@ -59,7 +66,8 @@ class Rtnl {
                   std::initializer_list<int> tolerated = {});
     unsigned require_index(const std::string& name, const std::string& context);
     void change_address(int type, const std::string& name, const IpPrefix& address);
-    void change_route(int type, const IpPrefix& dst, const std::string& name);
+    void change_route(int type, const IpPrefix& dst, const std::string& name,
+                      std::uint8_t protocol);
 
     NetlinkSocket socket_;
 };

@@ -203,4 +203,52 @@ NetlinkOutcome parse_address_dump(std::span<const std::uint8_t> buffer, std::uin
     });
 }
 
+std::optional<IpPrefix> parse_route(const nlmsghdr& message, unsigned ifindex,
+                                    std::uint8_t protocol) {
+    if (message.nlmsg_type != RTM_NEWROUTE) return std::nullopt;
+    const auto& rt = fixed_header<rtmsg>(message, "RTM_NEWROUTE");
+    if (rt.rtm_family != AF_INET && rt.rtm_family != AF_INET6) return std::nullopt;
+    if (rt.rtm_protocol != protocol || rt.rtm_type != RTN_UNICAST) return std::nullopt;
+    IpPrefix prefix;
+    prefix.address.family =
+        rt.rtm_family == AF_INET ? IpAddress::Family::v4 : IpAddress::Family::v6;
+    if (rt.rtm_dst_len > prefix.address.max_prefix()) {
+        throw Error("RTM_NEWROUTE destination length " + std::to_string(rt.rtm_dst_len) +
+                    " is too long for its family");
+    }
+    prefix.length = rt.rtm_dst_len;
+    std::uint32_t table = rt.rtm_table;
+    const nlattr* dst = nullptr;
+    std::optional<std::uint32_t> oif;
+    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
+    std::size_t header = MNL_ALIGN(sizeof(rtmsg));
+    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
+    if (payload < header) return std::nullopt;
+    for_each_attribute(base + header, payload - header, [&](const nlattr& attr) {
+        auto type = mnl_attr_get_type(&attr);
+        bool u32 = mnl_attr_get_payload_len(&attr) == sizeof(std::uint32_t);
+        if (type == RTA_DST) dst = &attr;
+        if (type == RTA_OIF && u32) oif = mnl_attr_get_u32(&attr);
+        if (type == RTA_TABLE && u32) table = mnl_attr_get_u32(&attr);  // tables above 255
+    });
+    if (table != RT_TABLE_MAIN || oif != ifindex) return std::nullopt;
+    if (dst != nullptr) {
+        if (mnl_attr_get_payload_len(dst) != prefix.address.size()) {
+            throw Error("RTM_NEWROUTE destination has the wrong length for its family");
+        }
+        std::memcpy(prefix.address.bytes.data(), mnl_attr_get_payload(dst), prefix.address.size());
+    } else if (prefix.length != 0) {
+        throw Error("RTM_NEWROUTE message has a destination length but no destination");
+    }
+    return prefix.masked();
+}
+
+NetlinkOutcome parse_route_dump(std::span<const std::uint8_t> buffer, std::uint32_t seq,
+                                unsigned ifindex, std::uint8_t protocol,
+                                std::vector<IpPrefix>& out) {
+    return walk_replies(buffer, seq, [&](const nlmsghdr& message) {
+        if (auto prefix = parse_route(message, ifindex, protocol)) out.push_back(*prefix);
+    });
+}
+
 }  // namespace mesh::kb

@@ -48,4 +48,15 @@ LinkInfo parse_link(const nlmsghdr& message);
 NetlinkOutcome parse_address_dump(std::span<const std::uint8_t> buffer, std::uint32_t seq,
                                   unsigned ifindex, std::vector<IpPrefix>& out);
 
+// The destination of an RTM_NEWROUTE message when it is a main-table route of `protocol`
+// through ifindex (RTA_OIF); nullopt for any other route (another table, interface, protocol or
+// family, a multipath route). The default route (no RTA_DST) is 0.0.0.0/0 or ::/0.
+std::optional<IpPrefix> parse_route(const nlmsghdr& message, unsigned ifindex,
+                                    std::uint8_t protocol);
+
+// One buffer of replies to the RTM_GETROUTE dump request seq: appends what parse_route accepts.
+NetlinkOutcome parse_route_dump(std::span<const std::uint8_t> buffer, std::uint32_t seq,
+                                unsigned ifindex, std::uint8_t protocol,
+                                std::vector<IpPrefix>& out);
+
 }  // namespace mesh::kb

@@ -15,6 +15,9 @@ PACKAGES=(
   conntrack socat
   # a real STUN server for the agent's STUN client (tests/integration/nat_mesh_test.sh)
   coturn
+  # container subnets (issue 12): the real CNI plugins the labs attach "containers" with,
+  # libnftables for the agent's masquerade rule, jq for the labs' reading of the agent's conflist
+  containernetworking-plugins libnftables-dev jq
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

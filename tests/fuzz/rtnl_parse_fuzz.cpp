@@ -26,6 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const mesh::Error&) {
     }
     try {
+        // The protocol from the route message's rtmsg (its sixth byte), for the same reason.
+        std::uint8_t protocol = size > sizeof(nlmsghdr) + 5 ? data[sizeof(nlmsghdr) + 5] : 0;
+        std::vector<mesh::kb::IpPrefix> routes;
+        mesh::kb::parse_route_dump(buffer, seq, ifindex, protocol, routes);
+        for (const auto& r : routes) {
+            if (r.length > r.address.max_prefix()) __builtin_trap();
+        }
+    } catch (const mesh::Error&) {
+    }
+    try {
         mesh::kb::walk_replies(buffer, seq, [](const nlmsghdr& m) {
             try {
                 mesh::kb::parse_link_index(m);

@@ -23,8 +23,12 @@ TEST_CASE("a state parses back from what serialize_state wrote") {
     full.version = 7;
     full.self = peer("self", 1, 1);
     full.upserted = {peer("a", 2, 2), peer("b", 3, 3)};
+    full.upserted[0].container_subnets = {IpPrefix::parse("10.244.3.0/24"),
+                                          IpPrefix::parse("fd10::/64")};
     apply_update(s.netmap, full, s.node_id);
     mark_ready(s.netmap, {"a"}, {"b"});
+    s.container_subnets = {IpPrefix::parse("10.244.1.0/24")};
+    s.network.container_pools = {IpPrefix::parse("10.244.0.0/16")};
 
     auto bytes = serialize_state(s);
     auto back = parse_state(bytes, "state.pb");
@@ -32,6 +36,9 @@ TEST_CASE("a state parses back from what serialize_state wrote") {
     CHECK(back.addresses == s.addresses);
     CHECK(back.netmap.version == 7);
     CHECK(back.netmap.peers == s.netmap.peers);
+    CHECK(back.netmap.peers["a"].container_subnets.size() == 2);
+    CHECK(back.container_subnets == s.container_subnets);
+    CHECK(back.network.container_pools == s.network.container_pools);
     CHECK(back.netmap.ready == s.netmap.ready);
     CHECK(back.netmap.initiate == s.netmap.initiate);
     CHECK(serialize_state(back) == bytes);

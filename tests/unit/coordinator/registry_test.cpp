@@ -186,6 +186,8 @@ TEST_CASE("container subnets: auto blocks, own prefixes, overlaps refused naming
     // A re-join keeps the subnet: asking again, or not saying.
     CHECK(f.join(token, 1, 101, "a", "auto").container_subnets == a.container_subnets);
     CHECK(f.join(token, 1, 101, "a").container_subnets == a.container_subnets);
+    // Or naming its own block: it is the host's already, pool block or not.
+    CHECK(f.join(token, 1, 101, "a", "10.244.0.0/24").container_subnets == a.container_subnets);
 
     // Own prefixes: outside the overlay, the pool, and other hosts' subnets.
     CHECK(f.join(token, 3, 103, "c", "192.168.50.0/24").container_subnets ==
@@ -198,6 +200,8 @@ TEST_CASE("container subnets: auto blocks, own prefixes, overlaps refused naming
     CHECK(refused("192.168.50.128/25").says("of host c (" + c.id + ")"));
     CHECK(refused("192.168.0.0/16").says("of host c"));
     CHECK(refused("10.244.3.0/24").says("container pool 10.244.0.0/22"));
+    // A pool block another host holds: the holder is named, not just the pool.
+    CHECK(refused("10.244.1.0/24").says("of host b (" + b.id + ")"));
     CHECK(refused("100.64.7.0/24").says("overlay"));
     CHECK(refused("fd00:aa:0:5::/64").says("overlay"));
     CHECK(f.registry.node(c.id)->container_subnets.size() == 1);  // nothing changed

@@ -186,3 +186,68 @@ TEST_CASE("parse_link_index reads an RTM_NEWLINK reply") {
     m->nlmsg_type = RTM_NEWADDR;
     CHECK_THROWS_AS(parse_link_index(*m), mesh::Error);
 }
+
+namespace {
+
+void put_route(Replies& r, std::uint32_t seq, const IpPrefix& dst, unsigned oif,
+               std::uint8_t protocol, std::uint8_t table = RT_TABLE_MAIN) {
+    auto* m = r.begin(RTM_NEWROUTE, seq, NLM_F_MULTI);
+    auto* rt = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(m, sizeof(rtmsg)));
+    rt->rtm_family = dst.address.is_v4() ? AF_INET : AF_INET6;
+    rt->rtm_dst_len = dst.length;
+    rt->rtm_table = table;
+    rt->rtm_protocol = protocol;
+    rt->rtm_type = RTN_UNICAST;
+    if (dst.length != 0) mnl_attr_put(m, RTA_DST, dst.address.size(), dst.address.bytes.data());
+    mnl_attr_put_u32(m, RTA_OIF, oif);
+    mnl_attr_put_u32(m, RTA_TABLE, table);
+    r.end();
+}
+
+}  // namespace
+
+TEST_CASE("a route dump yields the interface's main-table routes of one protocol") {
+    Replies r;
+    put_route(r, 3, IpPrefix::parse("10.244.1.0/24"), 5, 77);
+    put_route(r, 3, IpPrefix::parse("10.244.2.0/24"), 6, 77);       // another interface
+    put_route(r, 3, IpPrefix::parse("10.244.3.0/24"), 5, 3);        // someone else's (boot)
+    put_route(r, 3, IpPrefix::parse("10.244.4.0/24"), 5, 77, 200);  // another table
+    put_route(r, 3, IpPrefix::parse("fd10::/64"), 5, 77);
+    put_route(r, 3, IpPrefix::parse("0.0.0.0/0"), 5, 77);
+    r.done(3);
+    std::vector<IpPrefix> out;
+    auto outcome = parse_route_dump(r.bytes(), 3, 5, 77, out);
+    CHECK(outcome.done);
+    CHECK(out == std::vector{IpPrefix::parse("10.244.1.0/24"), IpPrefix::parse("fd10::/64"),
+                             IpPrefix::parse("0.0.0.0/0")});
+}
+
+TEST_CASE("a malformed route message is an error, not a misread") {
+    Replies r;
+    auto* m = r.begin(RTM_NEWROUTE, 3, NLM_F_MULTI);
+    auto* rt = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(m, sizeof(rtmsg)));
+    rt->rtm_family = AF_INET;
+    rt->rtm_dst_len = 40;  // longer than IPv4 allows
+    rt->rtm_table = RT_TABLE_MAIN;
+    rt->rtm_protocol = 77;
+    rt->rtm_type = RTN_UNICAST;
+    r.end();
+    std::vector<IpPrefix> out;
+    CHECK_THROWS_AS(parse_route_dump(r.bytes(), 3, 5, 77, out), mesh::Error);
+
+    Replies wrong;
+    put_route(wrong, 3, IpPrefix::parse("fd10::/64"), 5, 77);
+    // An IPv6 route whose destination attribute is 4 bytes long.
+    auto* m2 = wrong.begin(RTM_NEWROUTE, 3, NLM_F_MULTI);
+    auto* rt2 = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(m2, sizeof(rtmsg)));
+    rt2->rtm_family = AF_INET6;
+    rt2->rtm_dst_len = 64;
+    rt2->rtm_table = RT_TABLE_MAIN;
+    rt2->rtm_protocol = 77;
+    rt2->rtm_type = RTN_UNICAST;
+    std::uint32_t four = 0;
+    mnl_attr_put(m2, RTA_DST, sizeof four, &four);
+    mnl_attr_put_u32(m2, RTA_OIF, 5);
+    wrong.end();
+    CHECK_THROWS_AS(parse_route_dump(wrong.bytes(), 3, 5, 77, out), mesh::Error);
+}
