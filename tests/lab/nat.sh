@@ -173,7 +173,7 @@ _nat_plug() {
   # it through linkwatch, up to a second later, and the bridge forwards nothing to the port until
   # then (seen every few moves, when the two namespaces' counters happened to meet).
   local plug
-  plug=$(($(wc -l <"$LAB_DIR/.nat_plugs" 2>/dev/null || echo 0) + 1))
+  plug=$(($(wc -l 2>/dev/null <"$LAB_DIR/.nat_plugs" || echo 0) + 1))
   echo "$name $site" >>"$LAB_DIR/.nat_plugs"
   # Deleting one end of a veth deletes the other (the old lan0 port) and eth0's addresses/routes.
   [[ $replace == replace ]] && del="link del dev eth0"
