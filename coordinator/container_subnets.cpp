@@ -107,11 +107,22 @@ std::optional<SubnetIndex::Entry> SubnetIndex::overlapping(const IpPrefix& prefi
 
 std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
                                          const SubnetIndex& taken) {
+    return first_free_block(pool, length, {&taken});
+}
+
+std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
+                                         std::initializer_list<const SubnetIndex*> taken) {
     if (length < pool.length || length > pool.address.max_prefix()) return std::nullopt;
     const IpPrefix range = pool.masked();
     IpPrefix candidate{range.address, static_cast<std::uint8_t>(length)};
+    auto blocking = [&](const IpPrefix& block) -> std::optional<SubnetIndex::Entry> {
+        for (const auto* index : taken) {
+            if (auto entry = index->overlapping(block)) return entry;
+        }
+        return std::nullopt;
+    };
     // Each step moves past one taken entry, so the loop ends within (entries + 1) steps.
-    while (auto blocker = taken.overlapping(candidate)) {
+    while (auto blocker = blocking(candidate)) {
         // One contains the other: go on right after the larger. That address is a block boundary:
         // a blocker larger than a block is aligned to its own, coarser length; otherwise the
         // candidate block itself ended there.

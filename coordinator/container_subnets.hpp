@@ -2,6 +2,7 @@
 // Container subnets (container-host networking): what a host may ask for, which prefixes it may
 // hold, and block allocation from the pool. Pure: the taken prefixes come in as an index.
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -45,6 +46,10 @@ class SubnetIndex {
 // first), in O(k log N) for k taken entries before it; nullopt when the pool is full.
 std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
                                          const SubnetIndex& taken);
+// The same with the entries of several indexes taken (hosts' subnets, and those held for
+// removed hosts).
+std::optional<IpPrefix> first_free_block(const IpPrefix& pool, unsigned length,
+                                         std::initializer_list<const SubnetIndex*> taken);
 
 // Throws mesh::Error when the pool cannot serve: host bits set, a block larger than the pool or
 // longer than kLongest*Subnet, a pool overlapping the overlay or a special-purpose range.

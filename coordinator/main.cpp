@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
 
     mesh::coord::ServerOptions server;
     std::string log_level = "info";
-    std::string node_key_ttl = "90d", ephemeral_inactivity = "30m";
+    std::string node_key_ttl = "90d", ephemeral_inactivity = "30m", container_grace = "24h";
     auto* serve = app.add_subcommand("serve", "Run the coordinator");
     serve->add_option("--listen", server.listen, "TLS address for agents (host:port)")
         ->capture_default_str();
@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
                      "Size of each host's IPv6 container subnet (with an IPv6 pool)")
         ->capture_default_str()
         ->check(CLI::Range(32u, mesh::coord::kLongestV6Subnet));
+    serve
+        ->add_option("--container-grace", container_grace,
+                     "How long a removed host's container subnet stays reserved for it (by "
+                     "machine key) before it returns to the pool (0 = at once)")
+        ->capture_default_str();
     serve->add_option("--tls-cert", server.tls_cert,
                       "PEM certificate (chain) to serve; default: self-signed, made on first "
                       "start in STATE_DIR/tls");
@@ -157,6 +162,8 @@ int main(int argc, char** argv) {
             server.node_key_ttl =
                 node_key_ttl == "0" ? 0 : mesh::coord::parse_duration(node_key_ttl);
             server.ephemeral_inactivity = mesh::coord::parse_duration(ephemeral_inactivity);
+            server.container_grace =
+                container_grace == "0" ? 0 : mesh::coord::parse_duration(container_grace);
             return mesh::coord::run_server(server);
         }
         if (token_create->parsed()) return mesh::coord::token_create(target, create);

@@ -30,6 +30,17 @@ struct TokenRecord {
     bool operator==(const TokenRecord&) const = default;
 };
 
+// A removed host's container subnet, kept for it (by machine key) until `until`: a host that
+// comes back within the grace period gets its block, and its containers' addresses, back.
+struct ContainerHold {
+    IpPrefix prefix;
+    Key machine_key;
+    std::string hostname;  // of the removed node, for messages
+    std::int64_t until = 0;
+
+    bool operator==(const ContainerHold&) const = default;
+};
+
 struct NodeRecord {
     std::string id;
     std::string hostname;
@@ -83,6 +94,7 @@ struct NetworkConfig {
     std::uint32_t node_key_ttl = 0;  // seconds; 0 = node keys never expire
     std::uint32_t ephemeral_inactivity = 1800;   // seconds without a Sync stream
     std::vector<ContainerPool> container_pools;  // for "auto"; empty = none
+    std::uint32_t container_grace = 86400;       // seconds a removed host's subnet is held for it
 };
 
 // A node's path to one peer, as its agent measured it.

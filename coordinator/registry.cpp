@@ -36,6 +36,38 @@ Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on
           network_.ipv4_prefix,
           encode_peer ? std::move(encode_peer) : [](const NodeRecord&) { return std::string(); }) {
     map_.load(store_.nodes(), store_.removals(), store_.version());
+    for (auto& hold : store_.container_holds()) {
+        if (held_.overlapping(hold.prefix)) continue;  // never written so; ignore, not trust
+        held_.add(hold.prefix, hold.hostname);
+        holds_.emplace(hold.prefix, std::move(hold));
+    }
+}
+
+std::optional<IpPrefix> Registry::held_for(const Key& machine_key, IpAddress::Family family) const {
+    const std::int64_t now = clock_();
+    for (const auto& [prefix, hold] : holds_) {
+        if (hold.machine_key == machine_key && prefix.address.family == family &&
+            hold.until > now) {
+            return prefix;
+        }
+    }
+    return std::nullopt;
+}
+
+void Registry::release_expired_holds_locked() {
+    const std::int64_t now = clock_();
+    std::vector<IpPrefix> expired;
+    for (const auto& [prefix, hold] : holds_) {
+        if (hold.until <= now) expired.push_back(prefix);
+    }
+    if (expired.empty()) return;
+    store_.transaction([&] {
+        for (const auto& p : expired) store_.remove_container_hold(p);
+    });
+    for (const auto& p : expired) {
+        holds_.erase(p);
+        held_.remove(p);
+    }
 }
 
 void Registry::commit(const std::function<void()>& write,
@@ -145,7 +177,9 @@ NodeRecord Registry::join(const JoinParams& params) {
             std::string(reinterpret_cast<const char*>(params.wireguard_key.bytes.data()), 32)),
         "the join's machine_signature");
     std::lock_guard lock(write_mutex_);
+    release_expired_holds_locked();
     NodeRecord result;
+    std::vector<IpPrefix> reclaimed;  // holds this machine gets back
     commit(
         [&] {
             auto record = store_.token(presented.id);
@@ -180,11 +214,22 @@ NodeRecord Registry::join(const JoinParams& params) {
             result.last_seen = clock_();
             if (!params.endpoints.empty()) result.endpoints = params.endpoints;
             result.container_subnets = container_subnets_for(result, params.container);
+            for (const auto& p : result.container_subnets) {
+                auto hold = holds_.find(p);
+                if (hold != holds_.end() && hold->second.machine_key == result.machine_key) {
+                    store_.remove_container_hold(p);
+                    reclaimed.push_back(p);
+                }
+            }
             store_.put_node(result);
             record->uses += 1;
             store_.put_token(*record);
         },
         [&](MeshMap& map) { map.upsert(result); });
+    for (const auto& p : reclaimed) {
+        holds_.erase(p);
+        held_.remove(p);
+    }
     return result;
 }
 
@@ -214,6 +259,16 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
                                   name + " overlaps " + held->prefix.to_string() + " of host " +
                                       (other ? other->record.hostname : "?") + " (" + held->owner +
                                       ")");
+            }
+            if (auto held = held_.overlapping(p)) {
+                const auto& hold = holds_.at(held->prefix);
+                if (hold.machine_key != node.machine_key) {
+                    throw StatusError(Code::invalid_argument,
+                                      name + " overlaps " + held->prefix.to_string() +
+                                          ", held for the removed host " + hold.hostname + " for " +
+                                          std::to_string(hold.until - clock_()) +
+                                          " s more (--container-grace), in case it comes back");
+                }
             }
             // The host's own block, asked for by name, is its already (a pool block included).
             bool own = std::find(node.container_subnets.begin(), node.container_subnets.end(), p) !=
@@ -246,7 +301,12 @@ std::vector<IpPrefix> Registry::container_subnets_for(const NodeRecord& node,
             return p.address.family == pool.prefix.address.family;
         });
         if (have) continue;
-        auto block = first_free_block(pool.prefix, pool.length, map_.container_subnets());
+        if (auto back = held_for(node.machine_key, pool.prefix.address.family)) {
+            out.push_back(*back);  // a removed host back within the grace period
+            continue;
+        }
+        auto block =
+            first_free_block(pool.prefix, pool.length, {&map_.container_subnets(), &held_});
         if (!block) {
             throw StatusError(Code::resource_exhausted,
                               "the container pool " + pool.prefix.to_string() + " has no free /" +
@@ -334,14 +394,33 @@ const MapNode* Registry::find_node(const std::string& id_or_hostname) const {
 
 std::string Registry::remove_node(const std::string& id_or_hostname) {
     std::lock_guard lock(write_mutex_);
-    const std::string id = find_node(id_or_hostname)->record.id;
+    const NodeRecord node = find_node(id_or_hostname)->record;
+    const std::string id = node.id;
     Removal removal{id, 0};
+    // Its container subnets stay reserved for it for the grace period: containers that come
+    // back with the host keep their addresses, and nobody else gets them meanwhile.
+    std::vector<ContainerHold> holds;
+    if (network_.container_grace > 0) {
+        for (const auto& p : node.container_subnets) {
+            holds.push_back(
+                {p, node.machine_key, node.hostname, clock_() + network_.container_grace});
+        }
+    }
     commit(
         [&] {
             removal.version = store_.bump_version();
             store_.remove_node(id, removal.version);
+            for (const auto& h : holds) store_.put_container_hold(h);
         },
         [&](MeshMap& map) { map.remove(removal.id, removal.version); });
+    for (auto& h : holds) {
+        if (auto old = holds_.find(h.prefix); old != holds_.end()) {
+            holds_.erase(old);
+            held_.remove(h.prefix);
+        }
+        held_.add(h.prefix, h.hostname);
+        holds_.emplace(h.prefix, std::move(h));
+    }
     std::lock_guard touched(touched_mutex_);
     touched_.erase(id);
     return id;
@@ -418,6 +497,7 @@ ReapResult Registry::reap(const std::function<bool(const std::string&)>& connect
                           std::int64_t serving_since) {
     const std::int64_t now = clock_();
     std::lock_guard lock(write_mutex_);
+    release_expired_holds_locked();
     std::vector<NodeRecord> expire;
     std::vector<std::string> remove;
     for (const auto& [id, node] : map_.nodes()) {

@@ -137,6 +137,10 @@ class Registry {
     // pool; resource_exhausted: the pool is full). The caller holds write_mutex_.
     std::vector<IpPrefix> container_subnets_for(const NodeRecord& node,
                                                 const ContainerRequest& request) const;
+    // The hold on `prefix`'s family for this machine, if one is left from its removal.
+    std::optional<IpPrefix> held_for(const Key& machine_key, IpAddress::Family family) const;
+    // Drops holds whose grace period ended (store and memory). The caller holds write_mutex_.
+    void release_expired_holds_locked();
     NodeRecord live_node(const std::string& node_id) const;
     std::int64_t key_expiry() const;
     // Runs `write` in one store transaction; once it committed, `apply` brings the map along
@@ -152,6 +156,9 @@ class Registry {
     MeshMap map_;
     mutable std::mutex touched_mutex_;
     std::unordered_map<std::string, std::int64_t> touched_;  // last_seen not yet in the store
+    // Container subnets held for removed hosts (network_.container_grace), under write_mutex_.
+    std::map<IpPrefix, ContainerHold> holds_;
+    SubnetIndex held_;  // the same prefixes, owner = the removed node's hostname
 };
 
 // The interface addresses of a node, with the overlay prefix lengths: IPv4 first.

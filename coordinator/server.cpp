@@ -141,6 +141,9 @@ void check_durations(const ServerOptions& options) {
     if (options.ephemeral_inactivity < 1 || options.ephemeral_inactivity > 365LL * 86400) {
         throw Error("--ephemeral-inactivity must be between 1 s and 365 days");
     }
+    if (options.container_grace < 0 || options.container_grace > 365LL * 86400) {
+        throw Error("--container-grace must be 0 (none) or at most 365 days");
+    }
 }
 
 // One pass of the reaper: expires lapsed keys, removes idle ephemeral nodes, logs what it did.
@@ -243,6 +246,7 @@ int run_server(const ServerOptions& options) {
     if (stun_listen) network.stun_port = stun_listen->port;
     network.node_key_ttl = static_cast<std::uint32_t>(options.node_key_ttl);
     network.ephemeral_inactivity = static_cast<std::uint32_t>(options.ephemeral_inactivity);
+    network.container_grace = static_cast<std::uint32_t>(options.container_grace);
     network.container_pools = container_pools(options, network);
     const TlsIdentity tls =
         load_or_create_tls_identity(options.state_dir, options.tls_cert, options.tls_key);
@@ -323,13 +327,14 @@ int run_server(const ServerOptions& options) {
     spdlog::info(
         "event=started nodes={} listen={} admin_socket={} admin_listen={} fingerprint={} "
         "ipv4_prefix={} "
-        "ipv6_prefix={} container_pools={} stun_port={} node_key_ttl={} ephemeral_inactivity={} "
-        "version={} release={} commit={}",
+        "ipv6_prefix={} container_pools={} container_grace={} stun_port={} node_key_ttl={} "
+        "ephemeral_inactivity={} version={} release={} commit={}",
         registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
         admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
         network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
-        pools_label(network.container_pools), network.stun_port, network.node_key_ttl,
-        network.ephemeral_inactivity, store.version(), mesh::version(), mesh::commit());
+        pools_label(network.container_pools), network.container_grace, network.stun_port,
+        network.node_key_ttl, network.ephemeral_inactivity, store.version(), mesh::version(),
+        mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);

@@ -29,6 +29,7 @@ struct ServerOptions {
     std::string admin_listen;
     std::int64_t node_key_ttl = 90 * 86400;       // seconds; 0 = keys never expire
     std::int64_t ephemeral_inactivity = 30 * 60;  // seconds
+    std::int64_t container_grace = 86400;  // seconds; 0 = a removed host's subnet is free at once
 };
 
 int run_server(const ServerOptions& options);

@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS nodes(
   key_version INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS nodes_by_version ON nodes(version);
 CREATE TABLE IF NOT EXISTS removed(id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS container_holds(
+  prefix TEXT PRIMARY KEY, machine_key BLOB NOT NULL, hostname TEXT NOT NULL,
+  until INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('version', '0');
 )sql";
 
@@ -417,6 +420,40 @@ std::vector<Removal> SqliteStore::removals() {
     Query s(statement("SELECT id, version FROM removed ORDER BY version"));
     std::vector<Removal> out;
     while (s->step()) out.push_back({s->text(0), static_cast<std::uint64_t>(s->i64(1))});
+    return out;
+}
+
+void SqliteStore::put_container_hold(const ContainerHold& hold) {
+    std::lock_guard lock(mutex_);
+    Query s(
+        statement("INSERT OR REPLACE INTO container_holds(prefix, machine_key, hostname, until) "
+                  "VALUES (?, ?, ?, ?)"));
+    s->bind(1, hold.prefix.to_string()).bind_blob(2, hold.machine_key.bytes.data(), 32);
+    s->bind(3, hold.hostname).bind(4, hold.until).step();
+}
+
+void SqliteStore::remove_container_hold(const IpPrefix& prefix) {
+    std::lock_guard lock(mutex_);
+    Query s(statement("DELETE FROM container_holds WHERE prefix = ?"));
+    s->bind(1, prefix.to_string()).step();
+}
+
+std::vector<ContainerHold> SqliteStore::container_holds() {
+    std::lock_guard lock(mutex_);
+    Query s(statement("SELECT prefix, machine_key, hostname, until FROM container_holds"));
+    std::vector<ContainerHold> out;
+    while (s->step()) {
+        ContainerHold h;
+        try {
+            h.prefix = IpPrefix::parse(s->text(0)).masked();
+        } catch (const std::exception&) {
+            throw Error("a stored container hold has a malformed prefix; the database is corrupt");
+        }
+        h.machine_key.bytes = s->template blob<32>(1);
+        h.hostname = s->text(2);
+        h.until = s->i64(3);
+        out.push_back(std::move(h));
+    }
     return out;
 }
 

@@ -36,6 +36,9 @@ class SqliteStore final : public Store {
     void touch_node(const std::string& id, std::int64_t last_seen) override;
     void remove_node(const std::string& id, std::uint64_t version) override;
     std::vector<Removal> removals() override;
+    void put_container_hold(const ContainerHold& hold) override;
+    void remove_container_hold(const IpPrefix& prefix) override;
+    std::vector<ContainerHold> container_holds() override;
 
   private:
     class Statement;

@@ -43,6 +43,11 @@ class Store {
     virtual void remove_node(const std::string& id, std::uint64_t version) = 0;
     // Every tombstone remove_node left: the removed ids with their versions.
     virtual std::vector<Removal> removals() = 0;
+
+    // Container subnets held for removed hosts (insert or replace by prefix).
+    virtual void put_container_hold(const ContainerHold& hold) = 0;
+    virtual void remove_container_hold(const IpPrefix& prefix) = 0;
+    virtual std::vector<ContainerHold> container_holds() = 0;
 };
 
 }  // namespace mesh::coord

@@ -7,7 +7,8 @@
 # address, that an agent restart adopts the routes (no change, traffic keeps flowing), that an
 # overlapping prefix is refused naming the holder, that a re-joining host keeps its subnet, that
 # CNI CHECK/DEL work (DEL releases the address) and a broken configuration leaves nothing behind,
-# and that a host leaving withdraws its subnet's routes and allowed IPs from every peer.
+# that a host leaving withdraws its subnet's routes and allowed IPs from every peer, and that its
+# subnet is held for it (--container-grace) so that it gets it back when it returns.
 # Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/container_test.sh   (root)
 set -euo pipefail
@@ -193,5 +194,15 @@ check "h3's agent removed its conflist (within 2 s)" \
   lab_wait_for "h3 conflist removed" 2 test ! -e "$(ctr_conflist h3)"
 check "h3's masquerade table is gone" no_masquerade_table h3
 check "c1 -> c2 unaffected" ctr_source_is c1 "$C2" "$C1"
+OUT=$(join_with h4 "$TOKEN" --container-subnet "$S3" 2>&1 || true)
+check "h3's subnet is held for it: h4 cannot take it" grep -q "held for the removed host h3" <<<"$OUT"
+
+section "the removed host comes back within the grace period: its subnet and containers too"
+join_with h3 "$TOKEN" --container-subnet auto >/dev/null
+check "h3 re-joined (a new node) with its old subnet $S3" test "$(subnet_of h3)" = "$S3"
+check "h1 routes $S3 again (within 2 s)" lab_wait_for "h1 route to h3" 2 has_route h1 "$S3"
+check "h3's conflist is back" test -s "$(ctr_conflist h3)"
+check "c1 -> c3 (which kept its address) works again, source kept (within 3 s)" \
+  lab_wait_for "c1 -> c3 again" 3 ctr_source_is c1 "$C3" "$C1"
 
 checks_summary

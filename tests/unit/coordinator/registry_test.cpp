@@ -45,17 +45,19 @@ Refusal refusal_of(const std::function<void()>& fn) {
 
 const std::string kFingerprint = "sha256:" + std::string(64, 'f');
 
-NetworkConfig test_network(std::vector<ContainerPool> pools) {
+NetworkConfig test_network(std::vector<ContainerPool> pools, std::uint32_t container_grace) {
     NetworkConfig n;
     n.ipv6_prefix = IpPrefix::parse("fd00:aa::/48");
     n.container_pools = std::move(pools);
+    n.container_grace = container_grace;
     return n;
 }
 
 struct Fixture {
     // By default a container pool of four blocks.
-    explicit Fixture(std::vector<ContainerPool> pools = {{IpPrefix::parse("10.244.0.0/22"), 24}})
-        : network(test_network(std::move(pools))) {}
+    explicit Fixture(std::vector<ContainerPool> pools = {{IpPrefix::parse("10.244.0.0/22"), 24}},
+                     std::uint32_t container_grace = 86400)
+        : network(test_network(std::move(pools), container_grace)) {}
 
     SqliteStore store{":memory:"};
     std::int64_t now = 1'000'000;
@@ -211,10 +213,53 @@ TEST_CASE("container subnets: auto blocks, own prefixes, overlaps refused naming
     CHECK(f.join(token, 1, 101, "a", "none").container_subnets.empty());
     CHECK(f.join(token, 4, 104, "d", "auto").container_subnets ==
           std::vector{IpPrefix::parse("10.244.0.0/24")});
-    // A removed node's block is free again.
+}
+
+TEST_CASE("container subnets: a removed host's block is held for it through the grace period") {
+    Fixture f;  // grace: the default 24 h
+    auto token = f.registry.create_token(token_params(86400 * 3, true, 0)).text;
+    f.join(token, 1, 101, "a", "auto");
+    auto b = f.join(token, 2, 102, "b", "auto");
+    const auto block_b = IpPrefix::parse("10.244.1.0/24");
+    REQUIRE(b.container_subnets == std::vector{block_b});
     f.registry.remove_node(b.id);
-    CHECK(f.join(token, 5, 105, "e", "auto").container_subnets ==
+
+    // Nobody else gets it: not by auto, not by name (the message says why and for how long).
+    CHECK(f.join(token, 3, 103, "c", "auto").container_subnets ==
+          std::vector{IpPrefix::parse("10.244.2.0/24")});
+    auto r = refusal_of([&] { f.join(token, 4, 104, "d", "10.244.1.0/25"); });
+    CHECK(r.code == Code::invalid_argument);
+    CHECK(r.says("held for the removed host b"));
+
+    // Kept across a coordinator restart: it is in the store, with the machine it is held for.
+    auto stored = f.store.container_holds();
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].prefix == block_b);
+    CHECK(stored[0].machine_key == b.machine_key);
+    CHECK(stored[0].until == f.now + 86400);
+
+    // The same machine back within the grace period: its block again, as a new node.
+    f.now += 3600;
+    auto back = f.join(token, 5, 102, "b", "auto");
+    CHECK(back.id != b.id);
+    CHECK(back.container_subnets == std::vector{block_b});
+
+    CHECK(f.store.container_holds().empty());  // taken back: no longer held
+
+    // Removed again, and the grace period passes: the block returns to the pool.
+    f.registry.remove_node(back.id);
+    f.now += 86400 + 1;
+    CHECK(f.join(token, 6, 106, "e", "auto").container_subnets ==
           std::vector{IpPrefix::parse("10.244.1.0/24")});
+}
+
+TEST_CASE("container subnets: with no grace period a removed host's block is free at once") {
+    Fixture f({{IpPrefix::parse("10.244.0.0/22"), 24}}, 0);
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    f.join(token, 1, 101, "a", "auto");
+    auto b = f.join(token, 2, 102, "b", "auto");
+    f.registry.remove_node(b.id);
+    CHECK(f.join(token, 3, 103, "c", "auto").container_subnets == b.container_subnets);
 }
 
 TEST_CASE("container subnets: a full pool and a missing pool are clear errors") {
