@@ -61,8 +61,8 @@ ctr_add() { # HOST CTR
   [[ -e "$LAB_DIR/$ctr/.holder" ]] || _lab_host_make "$ctr" || return 1
   result=$(ctr_cni "$host" "$ctr" ADD) || { printf '%s\n' "$result" >&2; return 1; }
   printf '%s\n' "$result" >"$LAB_DIR/$ctr/cni-result.json"
-  jq -r '.ips[] | .address' <<<"$result" | grep -v : | head -1 | cut -d/ -f1 >"$LAB_DIR/$ctr/.ip4"
-  jq -r '.ips[] | .address' <<<"$result" | grep : | head -1 | cut -d/ -f1 >"$LAB_DIR/$ctr/.ip6"
+  { jq -r '.ips[] | .address' <<<"$result" | grep -v : || true; } | head -1 | cut -d/ -f1 >"$LAB_DIR/$ctr/.ip4"
+  { jq -r '.ips[] | .address' <<<"$result" | grep : || true; } | head -1 | cut -d/ -f1 >"$LAB_DIR/$ctr/.ip6"
   [[ -s "$LAB_DIR/$ctr/.ip4" ]]
 }
 
