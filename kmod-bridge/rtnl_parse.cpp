@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <utility>
 
 #include "kmod-bridge/error.hpp"
 
@@ -39,6 +40,18 @@ void for_each_attribute(const void* begin, std::size_t size, F&& f) {
         left -= static_cast<int>(MNL_ALIGN(attr->nla_len));
         attr = mnl_attr_next(attr);
     }
+}
+
+// Calls f for each attribute after the message's fixed header T; false (and no call) when the
+// payload is too short to hold T.
+template <typename T, typename F>
+bool for_each_attribute_after(const nlmsghdr& message, F&& f) {
+    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
+    std::size_t header = MNL_ALIGN(sizeof(T));
+    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
+    if (payload < header) return false;
+    for_each_attribute(base + header, payload - header, std::forward<F>(f));
+    return true;
 }
 
 // The NLMSGERR_ATTR_MSG text of an error or ack message sent with NETLINK_EXT_ACK.
@@ -155,14 +168,11 @@ std::optional<IpPrefix> parse_address(const nlmsghdr& message, unsigned ifindex)
     // links, and the only one sent for IPv6 without a peer.
     const nlattr* local = nullptr;
     const nlattr* address = nullptr;
-    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
-    std::size_t header = MNL_ALIGN(sizeof(ifaddrmsg));
-    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
-    if (payload < header) return std::nullopt;
-    for_each_attribute(base + header, payload - header, [&](const nlattr& attr) {
+    bool attributes = for_each_attribute_after<ifaddrmsg>(message, [&](const nlattr& attr) {
         if (mnl_attr_get_type(&attr) == IFA_LOCAL) local = &attr;
         if (mnl_attr_get_type(&attr) == IFA_ADDRESS) address = &attr;
     });
+    if (!attributes) return std::nullopt;
     const nlattr* chosen = local ? local : address;
     if (chosen == nullptr) throw Error("RTM_NEWADDR message carries no address");
     if (mnl_attr_get_payload_len(chosen) != prefix.address.size()) {
@@ -182,11 +192,7 @@ LinkInfo parse_link(const nlmsghdr& message) {
     if (index <= 0) throw Error("RTM_NEWLINK reply carries no interface index");
     LinkInfo info;
     info.index = static_cast<unsigned>(index);
-    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
-    std::size_t header = MNL_ALIGN(sizeof(ifinfomsg));
-    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
-    if (payload < header) return info;
-    for_each_attribute(base + header, payload - header, [&](const nlattr& attr) {
+    for_each_attribute_after<ifinfomsg>(message, [&](const nlattr& attr) {
         if (mnl_attr_get_type(&attr) != IFLA_IFALIAS) return;
         const char* text = static_cast<const char*>(mnl_attr_get_payload(&attr));
         std::size_t n = mnl_attr_get_payload_len(&attr);
@@ -220,17 +226,14 @@ std::optional<IpPrefix> parse_route(const nlmsghdr& message, unsigned ifindex,
     std::uint32_t table = rt.rtm_table;
     const nlattr* dst = nullptr;
     std::optional<std::uint32_t> oif;
-    const auto* base = static_cast<const char*>(mnl_nlmsg_get_payload(&message));
-    std::size_t header = MNL_ALIGN(sizeof(rtmsg));
-    std::size_t payload = mnl_nlmsg_get_payload_len(&message);
-    if (payload < header) return std::nullopt;
-    for_each_attribute(base + header, payload - header, [&](const nlattr& attr) {
+    bool attributes = for_each_attribute_after<rtmsg>(message, [&](const nlattr& attr) {
         auto type = mnl_attr_get_type(&attr);
         bool u32 = mnl_attr_get_payload_len(&attr) == sizeof(std::uint32_t);
         if (type == RTA_DST) dst = &attr;
         if (type == RTA_OIF && u32) oif = mnl_attr_get_u32(&attr);
         if (type == RTA_TABLE && u32) table = mnl_attr_get_u32(&attr);  // tables above 255
     });
+    if (!attributes) return std::nullopt;
     if (table != RT_TABLE_MAIN || oif != ifindex) return std::nullopt;
     if (dst != nullptr) {
         if (mnl_attr_get_payload_len(dst) != prefix.address.size()) {

@@ -32,31 +32,12 @@ wg_endpoint() { # HOST PEER_HOST: the endpoint HOST's device has for PEER_HOST
 endpoint_is() { [[ "$(wg_endpoint "$1" "$2")" == "$3" ]] || { echo "    $1 has $2 at $(wg_endpoint "$1" "$2")"; return 1; }; }
 peer_path() { meshctl_in "$1" status --json | jq -r --arg p "$2" '.peers[] | select(.hostname == $p) | .path'; }
 path_is() { [[ "$(peer_path "$1" "$2")" == "$3" ]]; }
-coord_udp() { # other|stun: UDP the coordinator's host received (other: not STUN, i.e. relayed)
-  lab_exec coord nft list counter inet watch "$1" 2>/dev/null | awk '/packets/ { print $2 }'
-}
-nothing_relayed() {
-  local n s
-  n=$(coord_udp other)
-  s=$(coord_udp stun)
-  [[ $n == 0 && $s -gt 0 ]] || { echo "    $n non-STUN UDP packets, $s STUN packets"; return 1; }
-}
 
 section "an internet, two NAT sites, a coordinator with STUN; a container host behind each NAT"
 nat_site s1 1
 nat_site s2 2
 mesh_coordinator_start
-lab_exec coord nft -f - <<'NFT'
-table inet watch {
-  counter other {}
-  counter stun {}
-  chain in {
-    type filter hook input priority 0;
-    udp dport { 3478, 3479 } counter name stun accept
-    meta l4proto udp counter name other
-  }
-}
-NFT
+mesh_watch_coordinator_udp
 TOKEN=$(mesh_token --reusable --ttl 1h)
 for h in a b; do
   site=s1
@@ -85,7 +66,7 @@ CB=$(ctr_ip cb)
 check "ca -> cb: the echo saw ca's own address $CA" ctr_source_is ca "$CB" "$CA"
 check "cb -> ca: the echo saw cb's own address $CB" ctr_source_is cb "$CA" "$CB"
 check "ca pings cb" lab_ping ca "$CB" 3 1
-check "the coordinator saw no WireGuard packet (nothing relayed)" nothing_relayed
+check "the coordinator saw no WireGuard packet (nothing relayed)" mesh_nothing_relayed
 check "ca -> an internet host: it saw nat-s1's public address" ctr_source_is ca 203.0.113.200 203.0.113.1
 check "cb -> an internet host: it saw nat-s2's public address" ctr_source_is cb 203.0.113.200 203.0.113.2
 

@@ -35,17 +35,6 @@ both_ways() { pings "$1" "$2" && pings "$2" "$1"; }
 agent_pids() { local h; for h in "$@"; do printf '%s ' "${_MESH_AGENT_PID[$h]}"; done; }
 agents_alive() { local p; for p in $1; do kill -0 "$p" 2>/dev/null || return 1; done; }
 no_dnat() { ! lab_exec "nat-$1" nft list ruleset | grep -qiE 'dnat|redirect'; }
-# UDP the coordinator's host received other than STUN: WireGuard traffic relayed through it. The
-# STUN counter is the control that the counting works.
-coord_udp() { # other|stun
-  lab_exec coord nft list counter inet watch "$1" 2>/dev/null | awk '/packets/ { print $2 }'
-}
-nothing_relayed() {
-  local n s
-  n=$(coord_udp other)
-  s=$(coord_udp stun)
-  [[ $n == 0 && $s -gt 0 ]] || { echo "    $n non-STUN UDP packets, $s STUN packets"; return 1; }
-}
 
 section "topology: an internet, five NAT sites, a coordinator with STUN"
 nat_site s1 1
@@ -54,17 +43,7 @@ nat_site s3 3
 nat_site s4 4 random
 nat_site s5 5 random
 mesh_coordinator_start
-lab_exec coord nft -f - <<'NFT'
-table inet watch {
-  counter other {}
-  counter stun {}
-  chain in {
-    type filter hook input priority 0;
-    udp dport { 3478, 3479 } counter name stun accept
-    meta l4proto udp counter name other
-  }
-}
-NFT
+mesh_watch_coordinator_udp
 TOKEN=$(mesh_token --reusable --ttl 1h)
 mesh_nat_host a s1 2
 mesh_nat_host b s1 3
@@ -93,7 +72,7 @@ two_way_flow() {
     { nat_conntrack s1 | sed 's/^/    /'; return 1; }
 }
 check "nat-s1 carries a two-way flow a <-> nat-s2 (WireGuard ports kept)" two_way_flow
-check "the coordinator saw no WireGuard packet (nothing relayed)" nothing_relayed
+check "the coordinator saw no WireGuard packet (nothing relayed)" mesh_nothing_relayed
 
 section "roaming, nothing restarted"
 PIDS=$(agent_pids a b c)
@@ -116,7 +95,7 @@ check "b <-> a again (b stayed, a left its LAN) (within 3 s)" lab_wait_for "a <-
 check "b <-> c on their now shared LAN, at c's LAN address" \
   eval 'lab_wait_for "b <-> c" 3 both_ways b c && endpoint_is b c "10.1.0.9:$PC"'
 check "no agent was restarted" agents_alive "$PIDS"
-check "the coordinator still relayed nothing" nothing_relayed
+check "the coordinator still relayed nothing" mesh_nothing_relayed
 
 section "endpoint-dependent NATs on both sides"
 mesh_nat_host d s4 2

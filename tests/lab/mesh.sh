@@ -20,6 +20,10 @@
 #   mesh_ping_pair NAME PEER               one ping over the overlay
 #   mesh_all_pairs_ping NAME...            every ordered pair pings
 #   meshctl_in NAME ARGS...                meshctl inside NAME
+#   mesh_watch_coordinator_udp             counts the UDP the coordinator's host receives: STUN
+#                                          (3478/3479) and everything else (nftables counters)
+#   mesh_nothing_relayed                   no UDP but STUN reached it (and some STUN did: the
+#                                          control that the counting works)
 #   mesh_wait_handshakes NAME COUNT TIMEOUT
 #                                          waits until NAME's device has COUNT peers with a handshake
 
@@ -159,4 +163,27 @@ mesh_wait_handshakes() {
 
 mesh_wait_peers() {
   lab_wait_for "$1 to have exactly $2 peers" "$3" _mesh_has_peers "$1" "$2"
+}
+
+mesh_watch_coordinator_udp() {
+  lab_exec coord nft -f - <<'NFT'
+table inet watch {
+  counter other {}
+  counter stun {}
+  chain in {
+    type filter hook input priority 0;
+    udp dport { 3478, 3479 } counter name stun accept
+    meta l4proto udp counter name other
+  }
+}
+NFT
+}
+_mesh_coord_udp() { # other|stun
+  lab_exec coord nft list counter inet watch "$1" 2>/dev/null | awk '/packets/ { print $2 }'
+}
+mesh_nothing_relayed() {
+  local n s
+  n=$(_mesh_coord_udp other)
+  s=$(_mesh_coord_udp stun)
+  [[ $n == 0 && $s -gt 0 ]] || { echo "    $n non-STUN UDP packets, $s STUN packets"; return 1; }
 }
