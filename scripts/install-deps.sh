@@ -18,6 +18,8 @@ PACKAGES=(
   # container subnets (issue 12): the real CNI plugins the labs attach "containers" with,
   # libnftables for the agent's masquerade rule, jq for the labs' reading of the agent's conflist
   containernetworking-plugins libnftables-dev jq
+  # the Kubernetes manifests' shape check (tests/deploy/kubernetes_manifests_test.py)
+  python3-yaml
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

@@ -4,7 +4,8 @@
 # host-local plugins from the conflist each agent wrote. Checks that containers reach each other
 # in every direction with their source addresses preserved (a UDP echo reports the source it
 # saw), that a container's traffic to an address outside the mesh leaves with its host's
-# address, that an agent restart adopts the routes (no change, traffic keeps flowing), that an
+# address, that an agent restart adopts the routes (no change, traffic keeps flowing) and a
+# coordinator outage changes nothing, that an
 # overlapping prefix is refused naming the holder, that a re-joining host keeps its subnet, that
 # CNI CHECK/DEL work (DEL releases the address) and a broken configuration leaves nothing behind,
 # that a host leaving withdraws its subnet's routes and allowed IPs from every peer, and that its
@@ -139,6 +140,13 @@ check "h1's routes through mesh0 are the same after the restart" routes_unchange
 check "the restarted agent changed no route (no container_routes event since it started)" \
   no_route_change_since_start h1
 check "after the restart, c1 -> c3 keeps its source" ctr_source_is c1 "$C3" "$C1"
+
+section "a coordinator outage changes nothing for running containers"
+mesh_coordinator_stop
+check "coordinator down: c2 -> c3 keeps its source" ctr_source_is c2 "$C3" "$C2"
+check "coordinator down: h1's routes unchanged" routes_unchanged h1 "$BEFORE"
+mesh_coordinator_start
+check "coordinator back: h1 connected again (within 10 s)" lab_wait_for "h1 reconnects" 10 meshctl_in h1 status
 
 section "overlapping prefixes are refused; a re-joining host keeps its subnet"
 lab_host h4 10.231.0.4/24
