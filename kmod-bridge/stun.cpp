@@ -5,12 +5,13 @@
 #include <algorithm>
 
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/stun_wire.hpp"
 
 namespace mesh::kb::stun {
 
 namespace {
 
-using Bytes = std::span<const std::uint8_t>;
+using namespace wire;
 
 // Attribute types (RFC 8489 section 18.3).
 constexpr std::uint16_t kMappedAddress = 0x0001;
@@ -20,60 +21,13 @@ constexpr std::uint16_t kIntegritySha256 = 0x001C;
 constexpr std::uint16_t kXorMappedAddress = 0x0020;
 constexpr std::uint16_t kPadding = 0x0026;  // RFC 5780
 constexpr std::size_t kMaxPadding = 1024;
-constexpr std::uint16_t kFingerprint = 0x8028;
+constexpr std::uint16_t kFingerprint = kFingerprintType;
 
-constexpr std::uint32_t kFingerprintXor = 0x5354554e;
-constexpr std::uint16_t kPortXor = kMagicCookie >> 16;
-constexpr std::size_t kAttributeHeader = 4;
 constexpr std::size_t kMaxUsername = 513;
 constexpr std::size_t kIntegritySize = 32;  // we send and accept only the untruncated HMAC
 constexpr std::size_t kIntegrityAttribute = kAttributeHeader + kIntegritySize;
-constexpr std::size_t kFingerprintAttribute = kAttributeHeader + 4;
 
-using Mask = std::array<std::uint8_t, 16>;
 using Mac = std::array<std::uint8_t, kIntegritySize>;
-
-std::uint16_t get16(const std::uint8_t* p) {
-    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-
-std::uint32_t get32(const std::uint8_t* p) {
-    return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 |
-           std::uint32_t{p[3]};
-}
-
-void put16(std::vector<std::uint8_t>& out, std::uint16_t v) {
-    out.push_back(static_cast<std::uint8_t>(v >> 8));
-    out.push_back(static_cast<std::uint8_t>(v));
-}
-
-void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    put16(out, static_cast<std::uint16_t>(v >> 16));
-    put16(out, static_cast<std::uint16_t>(v));
-}
-
-std::size_t padded(std::size_t n) {
-    return (n + 3) & ~std::size_t{3};
-}
-
-// CRC-32 as zlib's crc32: reflected polynomial 0xEDB88320, initial value and final XOR all ones.
-constexpr std::array<std::uint32_t, 256> kCrcTable = [] {
-    std::array<std::uint32_t, 256> table{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-        std::uint32_t c = i;
-        for (int bit = 0; bit < 8; ++bit) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
-    }
-    return table;
-}();
-
-// The FINGERPRINT value of a message whose bytes before the attribute are `before` (their
-// length field already counting the fingerprint): section 14.7.
-std::uint32_t fingerprint_of(Bytes before) {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::uint8_t b : before) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-    return ~c ^ kFingerprintXor;
-}
 
 // The MESSAGE-INTEGRITY-SHA256 value of a message whose bytes before the attribute are
 // `before`: HMAC-SHA-256 with the header's length field counting up to the end of the
@@ -94,45 +48,10 @@ Mac integrity_of(Bytes before, const IntegrityKey& key) {
     return mac;
 }
 
-// What XOR-MAPPED-ADDRESS's address is XORed with: the magic cookie, then the transaction id.
-Mask xor_mask(const TransactionId& transaction) {
-    Mask mask{};
-    for (std::size_t i = 0; i < 4; ++i) {
-        mask[i] = static_cast<std::uint8_t>(kMagicCookie >> (24 - 8 * i));
-    }
-    std::copy(transaction.begin(), transaction.end(), mask.begin() + 4);
-    return mask;
-}
-
 bool known_type(std::uint16_t type) {
     return type == static_cast<std::uint16_t>(Type::binding_request) ||
            type == static_cast<std::uint16_t>(Type::binding_success) ||
            type == static_cast<std::uint16_t>(Type::binding_error);
-}
-
-// Sets the header's length field to the message so far plus `still_to_come` bytes.
-void set_length(std::vector<std::uint8_t>& out, std::size_t still_to_come) {
-    const std::size_t length = out.size() - kHeaderSize + still_to_come;
-    out[2] = static_cast<std::uint8_t>(length >> 8);
-    out[3] = static_cast<std::uint8_t>(length);
-}
-
-void put_attribute(std::vector<std::uint8_t>& out, std::uint16_t type, Bytes value) {
-    put16(out, type);
-    put16(out, static_cast<std::uint16_t>(value.size()));
-    out.insert(out.end(), value.begin(), value.end());
-    out.resize(padded(out.size()), 0);
-}
-
-std::vector<std::uint8_t> xor_address_value(const Endpoint& endpoint, const TransactionId& id) {
-    std::vector<std::uint8_t> value = {0,
-                                       static_cast<std::uint8_t>(endpoint.address.is_v4() ? 1 : 2)};
-    put16(value, endpoint.port ^ kPortXor);
-    const Mask mask = xor_mask(id);
-    for (std::size_t i = 0; i < endpoint.address.size(); ++i) {
-        value.push_back(endpoint.address.bytes[i] ^ mask[i]);
-    }
-    return value;
 }
 
 void check_encodable(const Message& message) {
@@ -151,39 +70,6 @@ void check_encodable(const Message& message) {
         throw Error("STUN encode: PADDING of " + std::to_string(message.padding) +
                     " bytes is more than 1024");
     }
-}
-
-struct Attribute {
-    std::uint16_t type;
-    std::size_t offset;  // of its header within the packet
-    Bytes value;
-};
-
-// The attribute whose header is at `offset`; nullopt when it (or its padding) runs past the end.
-std::optional<Attribute> attribute_at(Bytes packet, std::size_t offset) {
-    if (packet.size() - offset < kAttributeHeader) return std::nullopt;
-    const std::size_t length = get16(&packet[offset + 2]);
-    if (packet.size() - offset - kAttributeHeader < padded(length)) return std::nullopt;
-    return Attribute{get16(&packet[offset]), offset,
-                     packet.subspan(offset + kAttributeHeader, length)};
-}
-
-// (XOR-)MAPPED-ADDRESS: reserved byte, family, port, address; XORed with `mask` and `port_xor`.
-std::optional<Endpoint> parse_address(Bytes value, const Mask& mask, std::uint16_t port_xor) {
-    if (value.size() < 4) return std::nullopt;
-    Endpoint endpoint;
-    if (value[1] == 1 && value.size() == 8) {
-        endpoint.address.family = IpAddress::Family::v4;
-    } else if (value[1] == 2 && value.size() == 20) {
-        endpoint.address.family = IpAddress::Family::v6;
-    } else {
-        return std::nullopt;
-    }
-    endpoint.port = get16(&value[2]) ^ port_xor;
-    for (std::size_t i = 0; i < endpoint.address.size(); ++i) {
-        endpoint.address.bytes[i] = value[4 + i] ^ mask[i];
-    }
-    return endpoint;
 }
 
 // ERROR-CODE: 21 reserved bits, class (3 to 6), number (0 to 99), a reason phrase we ignore.
@@ -236,11 +122,6 @@ bool take(Decoding& d, const Attribute& a) {
         default:
             return true;  // not ours to understand: skipped
     }
-}
-
-bool fingerprint_verifies(Bytes packet, const Attribute& a) {
-    return a.value.size() == 4 && a.offset + kFingerprintAttribute == packet.size() &&
-           get32(a.value.data()) == fingerprint_of(packet.first(a.offset));
 }
 
 bool valid_header(Bytes packet) {
