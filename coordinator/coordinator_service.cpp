@@ -153,8 +153,22 @@ void CoordinatorService::handle_request(const Fanout::Session& session,
         auto node = registry_.rotate_key(id, key);
         spdlog::info("event=key_rotated node={} key_version={} key_expires_at={}", id,
                      node.key_version, node.key_expires_at);
+    } else if (req.has_relay_credentials()) {
+        send_relay_credentials(session);
     } else if (req.has_hello()) {
         throw StatusError(Code::invalid_argument, "a second hello on one Sync stream");
+    }
+}
+
+void CoordinatorService::send_relay_credentials(const Fanout::Session& session) {
+    registry_.check_live(session.node_id);
+    v1::SyncResponse response;
+    *response.mutable_relays() = relay_credentials(relays_, session.node_id, registry_.now());
+    WireMessage message;
+    message.append(response.SerializeAsString());
+    if (fanout_.post(session, std::move(message))) {
+        spdlog::debug("event=relay_credentials node={} servers={} expires_at={}", session.node_id,
+                      response.relays().servers_size(), response.relays().expires_at());
     }
 }
 

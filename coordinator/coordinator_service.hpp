@@ -16,6 +16,7 @@
 #include "coordinator/fanout/stream_gate.hpp"
 #include "coordinator/log_budget.hpp"
 #include "coordinator/registry.hpp"
+#include "coordinator/relay_servers.hpp"
 #include "coordinator/work_queue.hpp"
 #include "mesh/v1/coordinator.grpc.pb.h"
 
@@ -43,6 +44,9 @@ class CoordinatorService final
     // The service's threads: the work queue, the hello gate's timer, the endpoint flusher.
     // Without them (the fuzzers) only the cores below run, on the caller's thread.
     void start();
+    // The TURN relays and their secret (serve --turn): answered to RelayCredentialsRequest.
+    // Set before start().
+    void set_relays(RelayConfig relays) { relays_ = std::move(relays); }
 
     grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                    const v1::JoinRequest* request,
@@ -77,10 +81,12 @@ class CoordinatorService final
     void report_endpoints(const std::string& node_id, std::vector<Endpoint> endpoints);
     void run_flusher();
     void record_paths(const Fanout::Session& session, NodePaths paths);
+    void send_relay_credentials(const Fanout::Session& session);
 
     Registry& registry_;
     Fanout& fanout_;
     const std::string fingerprint_;
+    RelayConfig relays_;
     const ServiceLimits limits_;
 
     std::mutex gate_mutex_;

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     mesh::coord::ServerOptions server;
     std::string log_level = "info";
     std::string node_key_ttl = "90d", ephemeral_inactivity = "30m", container_grace = "24h";
+    std::string turn_ttl = "12h";
     auto* serve = app.add_subcommand("serve", "Run the coordinator");
     serve->add_option("--listen", server.listen, "TLS address for agents (host:port)")
         ->capture_default_str();
@@ -78,6 +79,19 @@ int main(int argc, char** argv) {
         ->add_option("--container-grace", container_grace,
                      "How long a removed host's container subnet stays reserved for it (by "
                      "machine key) before it returns to the pool (0 = at once)")
+        ->capture_default_str();
+    serve
+        ->add_option("--turn", server.turn_servers,
+                     "A TURN server (coturn) peers with no direct path relay through: "
+                     "turn:HOST[:PORT] (UDP), turn:HOST[:PORT]?transport=tcp, turns:HOST[:PORT] "
+                     "(TLS); repeatable. Needs --turn-secret-file")
+        ->allow_extra_args(false);
+    serve->add_option("--turn-secret-file", server.turn_secret_file,
+                      "File holding the secret the TURN servers share with the coordinator "
+                      "(coturn: use-auth-secret, static-auth-secret=...); it never leaves here");
+    serve
+        ->add_option("--turn-credential-ttl", turn_ttl,
+                     "How long the TURN credentials handed to a node last (agents renew them)")
         ->capture_default_str();
     serve->add_option("--tls-cert", server.tls_cert,
                       "PEM certificate (chain) to serve; default: self-signed, made on first "
@@ -162,6 +176,7 @@ int main(int argc, char** argv) {
             server.node_key_ttl =
                 node_key_ttl == "0" ? 0 : mesh::coord::parse_duration(node_key_ttl);
             server.ephemeral_inactivity = mesh::coord::parse_duration(ephemeral_inactivity);
+            server.turn_credential_ttl = mesh::coord::parse_duration(turn_ttl);
             server.container_grace =
                 container_grace == "0" ? 0 : mesh::coord::parse_duration(container_grace);
             return mesh::coord::run_server(server);

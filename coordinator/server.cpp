@@ -144,6 +144,9 @@ void check_durations(const ServerOptions& options) {
     if (options.container_grace < 0 || options.container_grace > 365LL * 86400) {
         throw Error("--container-grace must be 0 (none) or at most 365 days");
     }
+    if (options.turn_credential_ttl < 60 || options.turn_credential_ttl > 7LL * 86400) {
+        throw Error("--turn-credential-ttl must be between 1 minute and 7 days");
+    }
 }
 
 // One pass of the reaper: expires lapsed keys, removes idle ephemeral nodes, logs what it did.
@@ -222,6 +225,33 @@ std::int64_t unix_now() {
 
 }  // namespace
 
+// The relays of --turn, with the secret from --turn-secret-file (trailing newline dropped).
+RelayConfig relay_config(const ServerOptions& options) {
+    RelayConfig config;
+    config.credential_ttl = options.turn_credential_ttl;
+    if (options.turn_servers.empty()) {
+        if (!options.turn_secret_file.empty()) {
+            throw Error("--turn-secret-file without --turn: name the TURN servers it is for");
+        }
+        return config;
+    }
+    for (const auto& url : options.turn_servers) config.servers.push_back(parse_relay_url(url));
+    if (options.turn_secret_file.empty()) {
+        throw Error(
+            "--turn needs --turn-secret-file (the secret coturn has as static-auth-secret)");
+    }
+    std::string secret = kb::read_file(options.turn_secret_file);
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    validate_relay_secret(secret);
+    struct stat st {};
+    if (::stat(options.turn_secret_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+        spdlog::warn("event=turn_secret_readable path={} hint=\"chmod 600: others can read it\"",
+                     options.turn_secret_file);
+    }
+    config.secret = std::move(secret);
+    return config;
+}
+
 int run_server(const ServerOptions& options) {
     // gRPC's threads would each get an arena of their own: two keep freed memory reusable.
     mallopt(M_ARENA_MAX, 2);
@@ -230,6 +260,7 @@ int run_server(const ServerOptions& options) {
     // off.
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
     check_durations(options);
+    RelayConfig relays = relay_config(options);
     kb::ensure_private_dir(options.state_dir);
     DirLock lock(options.state_dir, "coordinator.lock", "mesh-coordinator");
     const std::string admin_socket =
@@ -266,6 +297,10 @@ int run_server(const ServerOptions& options) {
     announce = &hub;
     hub.start();
     CoordinatorService coordinator(registry, hub, tls.fingerprint);
+    std::string relay_label;
+    for (const auto& r : relays.servers)
+        relay_label += (relay_label.empty() ? "" : ",") + r.to_string();
+    coordinator.set_relays(std::move(relays));
     coordinator.start();
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
@@ -327,14 +362,14 @@ int run_server(const ServerOptions& options) {
     spdlog::info(
         "event=started nodes={} listen={} admin_socket={} admin_listen={} fingerprint={} "
         "ipv4_prefix={} "
-        "ipv6_prefix={} container_pools={} container_grace={} stun_port={} node_key_ttl={} "
-        "ephemeral_inactivity={} version={} release={} commit={}",
+        "ipv6_prefix={} container_pools={} container_grace={} stun_port={} relays={} "
+        "node_key_ttl={} ephemeral_inactivity={} version={} release={} commit={}",
         registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
         admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
         network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
         pools_label(network.container_pools), network.container_grace, network.stun_port,
-        network.node_key_ttl, network.ephemeral_inactivity, store.version(), mesh::version(),
-        mesh::commit());
+        relay_label.empty() ? "none" : relay_label, network.node_key_ttl,
+        network.ephemeral_inactivity, store.version(), mesh::version(), mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);

@@ -29,6 +29,11 @@ struct ServerOptions {
     std::string admin_listen;
     std::int64_t node_key_ttl = 90 * 86400;       // seconds; 0 = keys never expire
     std::int64_t ephemeral_inactivity = 30 * 60;  // seconds
+    // TURN relays for peers with no direct path (serve --turn), the file holding the secret
+    // they share with the coordinator, and how long the credentials it derives last.
+    std::vector<std::string> turn_servers;
+    std::string turn_secret_file;
+    std::int64_t turn_credential_ttl = 12 * 3600;
     std::int64_t container_grace = 86400;  // seconds; 0 = a removed host's subnet is free at once
 };
 

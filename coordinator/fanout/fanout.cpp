@@ -144,6 +144,20 @@ void Fanout::queue_ready(const std::string& node_id, const std::string& peer, bo
     want(s);
 }
 
+bool Fanout::post(const Session& session, WireMessage message) {
+    {
+        std::lock_guard lock(mutex_);
+        auto it = sessions_.find(session.node_id);
+        if (it == sessions_.end() || it->second.get() != &session || it->second->closing) {
+            return false;
+        }
+        it->second->queue.push_back(std::move(message));
+        if (!it->second->writing) want(it->second);
+    }
+    wake_.notify_all();
+    return true;
+}
+
 bool Fanout::ack(const Session& session, std::uint64_t version) {
     bool any = false;
     {

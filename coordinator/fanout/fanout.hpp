@@ -93,6 +93,10 @@ class Fanout {
     // ignored; one beyond what the stream was sent is taken as what it was sent. Returns whether
     // it counted.
     bool ack(const Session& session, std::uint64_t version);
+    // Sends `message` (a serialized SyncResponse for this stream alone, e.g. relay credentials)
+    // after whatever the stream has queued; false when `session` is not its node's current
+    // stream any more.
+    bool post(const Session& session, WireMessage message);
 
     bool connected(const std::string& node_id) const;
     std::optional<std::uint64_t> applied(const std::string& node_id) const;

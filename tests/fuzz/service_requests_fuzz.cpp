@@ -397,6 +397,8 @@ const char* kind_name(const v1::SyncRequest& r) {
             return "paths";
         case v1::SyncRequest::kRotateKey:
             return "rotate_key";
+        case v1::SyncRequest::kRelayCredentials:
+            return "relay_credentials";
         case v1::SyncRequest::KIND_NOT_SET:
             break;
     }
@@ -475,6 +477,7 @@ bool sync(World& w, const Fanout::Session& session, const v1::SyncRequest& reque
             FUZZ_CHECK(node->machine_key == node_before->machine_key);
             FUZZ_CHECK(node->ipv4 == node_before->ipv4 && node->hostname == node_before->hostname);
             break;
+        case v1::SyncRequest::kRelayCredentials:  // an answer on the stream, nothing stored
         case v1::SyncRequest::KIND_NOT_SET:
             w.unchanged(before);
             break;

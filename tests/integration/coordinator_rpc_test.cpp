@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "kmod-bridge/turn_codec.hpp"
 #include "rpc_harness.hpp"
 
 using namespace rpc_harness;
@@ -351,4 +352,54 @@ TEST_CASE("Join: 60 concurrent joins with one single-use token make exactly one 
     CHECK(limited_ok == 10);
     CHECK(refused == 2 * kJoins - 11);  // every other join refused as used up, none failed else
     CHECK(s.store.nodes().size() == 11);
+}
+
+TEST_CASE("Sync: relay credentials for this node only, under the shared secret") {
+    RelayConfig relays;
+    relays.servers = {parse_relay_url("turn:203.0.113.5"),
+                      parse_relay_url("turns:relay.example.com:443")};
+    relays.secret = "0123456789abcdef0123";
+    relays.credential_ttl = 3600;
+    Server s({.relays = relays});
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    Machine a;
+    v1::JoinResponse ja;
+    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+    SyncStream sa(s, a, ja.node_id());
+    v1::SyncRequest ask;
+    ask.mutable_relay_credentials();
+    REQUIRE(sa.rw->Write(ask));
+    v1::SyncResponse msg;
+    bool got = false;
+    while (!got && sa.rw->Read(&msg)) got = msg.has_relays();
+    REQUIRE(got);
+    const auto& r = msg.relays();
+    REQUIRE(r.servers_size() == 2);
+    CHECK(r.servers(0).url() == "turn:203.0.113.5:3478");
+    CHECK(r.servers(1).url() == "turns:relay.example.com:443");
+    CHECK(r.expires_at() == s.now.load() + 3600);
+    const auto expected =
+        mesh::kb::turn::rest_credential(relays.secret, r.expires_at(), ja.node_id());
+    CHECK(r.servers(0).username() == std::to_string(r.expires_at()) + ":" + ja.node_id());
+    CHECK(r.servers(0).username() == expected.username);
+    CHECK(r.servers(0).password() == expected.password);
+    CHECK(r.servers(1).password() == expected.password);
+}
+
+TEST_CASE("Sync: without relays configured the answer lists none") {
+    Server s;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    Machine a;
+    v1::JoinResponse ja;
+    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+    SyncStream sa(s, a, ja.node_id());
+    v1::SyncRequest ask;
+    ask.mutable_relay_credentials();
+    REQUIRE(sa.rw->Write(ask));
+    v1::SyncResponse msg;
+    bool got = false;
+    while (!got && sa.rw->Read(&msg)) got = msg.has_relays();
+    REQUIRE(got);
+    CHECK(msg.relays().servers_size() == 0);
+    CHECK(msg.relays().expires_at() == 0);
 }

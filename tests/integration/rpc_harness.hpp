@@ -54,6 +54,7 @@ struct ServerSetup {
     std::uint32_t ephemeral_inactivity = 1800;
     std::string database = ":memory:";
     std::vector<ContainerPool> container_pools{};
+    RelayConfig relays{};
     ServiceLimits limits = [] {
         ServiceLimits l;
         l.endpoint_interval = std::chrono::milliseconds(0);  // reports reach the map at once
@@ -94,6 +95,7 @@ struct Server {
         proof_fingerprint() = tls.fingerprint;
         announce = &hub;
         hub.start();
+        service.set_relays(setup.relays);
         service.start();
         grpc::SslServerCredentialsOptions tls_options;
         tls_options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
