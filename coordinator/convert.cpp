@@ -16,6 +16,7 @@ v1::Peer to_proto(const NodeRecord& node) {
     p.add_allowed_ips(IpPrefix::host(node.ipv4).to_string());
     p.add_allowed_ips(IpPrefix::host(node.ipv6).to_string());
     for (const auto& e : node.endpoints) p.add_endpoints(e.to_string());
+    if (node.relay) p.set_relay_endpoint(node.relay->to_string());
     p.set_key_version(node.key_version);
     for (const auto& t : node.tags) p.add_tags(t);
     p.set_key_expires_at(node.key_expires_at);
@@ -48,6 +49,23 @@ Key key_from_bytes(const std::string& bytes, const char* field) {
     Key k;
     std::copy(bytes.begin(), bytes.end(), k.bytes.begin());
     return k;
+}
+
+std::optional<Endpoint> relay_from_proto(const std::string& relay, const NetworkConfig& network) {
+    if (relay.empty()) return std::nullopt;
+    Endpoint e;
+    try {
+        e = Endpoint::parse(relay);
+    } catch (const Error&) {
+        throw StatusError(Code::invalid_argument,
+                          "the relay endpoint is not an address with a port (a.b.c.d:port or "
+                          "[v6]:port)");
+    }
+    if (auto why = endpoint_refusal(e, network)) {
+        throw StatusError(Code::invalid_argument,
+                          "the relay endpoint is " + *why + ", which peers cannot be sent to");
+    }
+    return e;
 }
 
 std::vector<Endpoint> endpoints_from_proto(

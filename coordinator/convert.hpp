@@ -18,9 +18,11 @@ Key key_from_bytes(const std::string& bytes, const char* field);
 // Endpoint strings from the wire: at most kMaxEndpoints, each an address with a port that
 // endpoint_refusal accepts (no loopback, multicast, overlay ...); duplicates are dropped. Throws
 // StatusError(invalid_argument) naming the endpoint by position, never echoing it.
+// EndpointReport.relay: nullopt when empty; throws StatusError(invalid_argument) like
+// endpoints_from_proto for one that is malformed or refused.
+std::optional<Endpoint> relay_from_proto(const std::string& relay, const NetworkConfig& network);
 std::vector<Endpoint> endpoints_from_proto(
-    const google::protobuf::RepeatedPtrField<std::string>& endpoints,
-    const NetworkConfig& network);
+    const google::protobuf::RepeatedPtrField<std::string>& endpoints, const NetworkConfig& network);
 
 // A PathReport from the wire: at most kMaxPathPeers peers, each listed once with a node id of at
 // most 64 characters; endpoints are empty or parse. Values of the enums this coordinator does

@@ -143,9 +143,12 @@ void CoordinatorService::handle_request(const Fanout::Session& session,
     if (req.has_ack()) {
         fanout_.ack(session, req.ack().version());
     } else if (req.has_endpoints()) {
-        auto endpoints = endpoints_from_proto(req.endpoints().endpoints(), registry_.network());
+        CandidateReport report;
+        report.endpoints = endpoints_from_proto(req.endpoints().endpoints(), registry_.network());
+        report.relay_given = true;
+        report.relay = relay_from_proto(req.endpoints().relay(), registry_.network());
         registry_.check_live(id);
-        report_endpoints(id, std::move(endpoints));
+        report_candidates(id, std::move(report));
     } else if (req.has_paths()) {
         record_paths(session, paths_from_proto(req.paths()));
     } else if (req.has_rotate_key()) {
@@ -254,9 +257,13 @@ void CoordinatorService::run_gate() {
 
 void CoordinatorService::report_endpoints(const std::string& node_id,
                                           std::vector<Endpoint> endpoints) {
+    report_candidates(node_id, CandidateReport{std::move(endpoints), false, std::nullopt});
+}
+
+void CoordinatorService::report_candidates(const std::string& node_id, CandidateReport report) {
     {
         std::lock_guard lock(endpoints_mutex_);
-        endpoints_.report(node_id, std::move(endpoints), EndpointCoalescer::Clock::now());
+        endpoints_.report(node_id, std::move(report), EndpointCoalescer::Clock::now());
     }
     endpoints_wake_.notify_all();
 }
@@ -265,8 +272,8 @@ void CoordinatorService::flush_endpoints() {
     std::vector<EndpointUpdate> due;
     {
         std::lock_guard lock(endpoints_mutex_);
-        for (auto& [id, endpoints] : endpoints_.take_due(EndpointCoalescer::Clock::now())) {
-            due.push_back({id, std::move(endpoints)});
+        for (auto& [id, report] : endpoints_.take_due(EndpointCoalescer::Clock::now())) {
+            due.push_back({id, std::move(report)});
         }
     }
     if (due.empty()) return;

@@ -79,6 +79,7 @@ class CoordinatorService final
     void hello_done(std::uint64_t ticket);
     void run_gate();
     void report_endpoints(const std::string& node_id, std::vector<Endpoint> endpoints);
+    void report_candidates(const std::string& node_id, CandidateReport report);
     void run_flusher();
     void record_paths(const Fanout::Session& session, NodePaths paths);
     void send_relay_credentials(const Fanout::Session& session);

@@ -30,6 +30,16 @@ struct TokenRecord {
     bool operator==(const TokenRecord&) const = default;
 };
 
+// What a node reports of where it can be reached: its direct candidates and, when relay_given,
+// its TURN relayed address (nullopt: none). A hello gives candidates only (relay unchanged).
+struct CandidateReport {
+    std::vector<Endpoint> endpoints;
+    bool relay_given = false;
+    std::optional<Endpoint> relay;
+
+    bool operator==(const CandidateReport&) const = default;
+};
+
 // A removed host's container subnet, kept for it (by machine key) until `until`: a host that
 // comes back within the grace period gets its block, and its containers' addresses, back.
 struct ContainerHold {
@@ -49,6 +59,7 @@ struct NodeRecord {
     IpAddress ipv4;
     IpAddress ipv6;
     std::vector<Endpoint> endpoints;
+    std::optional<Endpoint> relay;  // its TURN allocation's relayed address (issue 13)
     std::int64_t created_at = 0;
     std::uint64_t version = 0;      // map version of the last change to this record
     std::uint64_t key_version = 0;  // map version at which the current WireGuard key was set

@@ -357,11 +357,13 @@ std::vector<std::string> Registry::update_endpoints_batch(
     std::vector<NodeRecord> changed;
     for (const auto& u : updates) {
         const auto* node = map_.find(u.node_id);
-        if (!node || key_lapsed(node->record, now) || node->record.endpoints == u.endpoints) {
-            continue;
-        }
-        changed.push_back(node->record);
-        changed.back().endpoints = u.endpoints;
+        if (!node || key_lapsed(node->record, now)) continue;
+        const auto& r = node->record;
+        const bool relay_changes = u.report.relay_given && r.relay != u.report.relay;
+        if (r.endpoints == u.report.endpoints && !relay_changes) continue;
+        changed.push_back(r);
+        changed.back().endpoints = u.report.endpoints;
+        if (u.report.relay_given) changed.back().relay = u.report.relay;
     }
     if (changed.empty()) return {};
     commit(

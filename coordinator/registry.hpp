@@ -57,7 +57,7 @@ struct ReapResult {
 // One node's endpoint report, for update_endpoints_batch.
 struct EndpointUpdate {
     std::string node_id;
-    std::vector<Endpoint> endpoints;
+    CandidateReport report;
 };
 
 class Registry {

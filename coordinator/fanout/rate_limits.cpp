@@ -15,14 +15,19 @@ bool TokenBucket::take(Clock::time_point now) {
     return true;
 }
 
-void EndpointCoalescer::report(const std::string& node_id, std::vector<Endpoint> endpoints,
+void EndpointCoalescer::report(const std::string& node_id, CandidateReport report,
                                Clock::time_point) {
-    pending_[node_id] = std::move(endpoints);
+    auto& pending = pending_[node_id];
+    if (!report.relay_given && pending.relay_given) {
+        report.relay_given = true;
+        report.relay = pending.relay;
+    }
+    pending = std::move(report);
 }
 
-std::vector<std::pair<std::string, std::vector<Endpoint>>> EndpointCoalescer::take_due(
+std::vector<std::pair<std::string, CandidateReport>> EndpointCoalescer::take_due(
     Clock::time_point now) {
-    std::vector<std::pair<std::string, std::vector<Endpoint>>> out;
+    std::vector<std::pair<std::string, CandidateReport>> out;
     for (auto it = pending_.begin(); it != pending_.end();) {
         auto written = written_.find(it->first);
         if (written != written_.end() && now - written->second < interval_) {

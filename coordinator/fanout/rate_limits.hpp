@@ -34,17 +34,22 @@ class EndpointCoalescer {
     using Clock = std::chrono::steady_clock;
     explicit EndpointCoalescer(std::chrono::milliseconds interval) : interval_(interval) {}
 
-    void report(const std::string& node_id, std::vector<Endpoint> endpoints, Clock::time_point now);
+    // A report without relay_given keeps the relay of one still pending.
+    void report(const std::string& node_id, CandidateReport report, Clock::time_point now);
+    void report(const std::string& node_id, std::vector<Endpoint> endpoints,
+                Clock::time_point now) {
+        report(node_id, CandidateReport{std::move(endpoints), false, std::nullopt}, now);
+    }
     // The reports whose node may be written now, removed from the pending set, their nodes'
     // write time set to `now`.
-    std::vector<std::pair<std::string, std::vector<Endpoint>>> take_due(Clock::time_point now);
+    std::vector<std::pair<std::string, CandidateReport>> take_due(Clock::time_point now);
     std::optional<Clock::time_point> next_due() const;
     void forget(const std::string& node_id);
     std::size_t pending() const { return pending_.size(); }
 
   private:
     std::chrono::milliseconds interval_;
-    std::map<std::string, std::vector<Endpoint>> pending_;
+    std::map<std::string, CandidateReport> pending_;
     std::unordered_map<std::string, Clock::time_point> written_;  // the last write per node
 };
 

@@ -448,8 +448,9 @@ bool sync(World& w, const Fanout::Session& session, const v1::SyncRequest& reque
         case v1::SyncRequest::kEndpoints: {
             FUZZ_CHECK(node_before && node);
             auto endpoints = endpoints_from_proto(request.endpoints().endpoints(), w.network);
-            FUZZ_CHECK(node->endpoints == endpoints);
-            const bool changed = node_before->endpoints != endpoints;
+            auto relay = relay_from_proto(request.endpoints().relay(), w.network);
+            FUZZ_CHECK(node->endpoints == endpoints && node->relay == relay);
+            const bool changed = node_before->endpoints != endpoints || node_before->relay != relay;
             FUZZ_CHECK(version == before.version + (changed ? 1 : 0));
             FUZZ_CHECK(node->version == (changed ? version : node_before->version));
             break;

@@ -403,3 +403,40 @@ TEST_CASE("Sync: without relays configured the answer lists none") {
     CHECK(msg.relays().servers_size() == 0);
     CHECK(msg.relays().expires_at() == 0);
 }
+
+TEST_CASE("Sync: a node's relayed address reaches its peers, and is withdrawn") {
+    Server s;
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    Machine a, b;
+    v1::JoinResponse ja, jb;
+    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+    REQUIRE(s.join(join_request(b, token, "b"), &jb).ok());
+    SyncStream sa(s, a, ja.node_id());
+    SyncStream sb(s, b, jb.node_id());
+    auto relay_seen_by_b = [&](const std::string& want) {
+        v1::SyncResponse msg;
+        while (sb.rw->Read(&msg)) {
+            if (!msg.has_delta()) continue;
+            for (const auto& p : msg.delta().upserted()) {
+                if (p.node_id() == ja.node_id() && p.relay_endpoint() == want) return true;
+            }
+        }
+        return false;
+    };
+    v1::SyncRequest report;
+    report.mutable_endpoints()->add_endpoints("198.51.100.7:51820");
+    report.mutable_endpoints()->set_relay("203.0.113.5:49152");
+    REQUIRE(sa.rw->Write(report));
+    CHECK(relay_seen_by_b("203.0.113.5:49152"));
+    CHECK(s.registry.node(ja.node_id())->relay == Endpoint::parse("203.0.113.5:49152"));
+    report.mutable_endpoints()->clear_relay();
+    REQUIRE(sa.rw->Write(report));
+    CHECK(relay_seen_by_b(""));
+    CHECK_FALSE(s.registry.node(ja.node_id())->relay);
+
+    report.mutable_endpoints()->set_relay("127.0.0.1:49152");  // loopback: nobody can send there
+    REQUIRE(sa.rw->Write(report));
+    auto status = sa.finish();
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(status.error_message().find("relay endpoint") != std::string::npos);
+}

@@ -127,7 +127,17 @@ TEST_CASE("security 4: endpoint reports make one map change per node per interva
     CHECK(c.take_due(t0 + std::chrono::milliseconds(500)).empty());
     auto later = c.take_due(t0 + std::chrono::milliseconds(1000));
     REQUIRE(later.size() == 1);
-    CHECK(later[0].second == e("192.0.2.2:1"));  // the newest
+    CHECK(later[0].second.endpoints == e("192.0.2.2:1"));  // the newest
+    // A relayed address reported, then a hello's candidates: the relay stays pending with them.
+    CandidateReport with_relay{e("192.0.2.4:1"), true, Endpoint::parse("203.0.113.5:49152")};
+    auto t1 = t0 + std::chrono::milliseconds(2000);
+    c.report("a", with_relay, t1);
+    c.report("a", e("192.0.2.5:1"), t1);
+    auto merged = c.take_due(t1 + std::chrono::milliseconds(1000));
+    REQUIRE(merged.size() == 1);
+    CHECK(merged[0].second.endpoints == e("192.0.2.5:1"));
+    CHECK(merged[0].second.relay_given);
+    CHECK(merged[0].second.relay == Endpoint::parse("203.0.113.5:49152"));
     TokenBucket bucket(10, 5);
     auto t = TokenBucket::Clock::now();
     int taken = 0;
