@@ -19,11 +19,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "agent/relay_allocation.hpp"
 #include "kmod-bridge/turn_codec.hpp"
 
 using namespace mesh::kb;
@@ -396,4 +398,79 @@ TEST_CASE("TURN against coturn: a wrong or expired REST credential is refused wi
     answer = expired.transact(allocate);
     CHECK(answer.cls == Class::error);
     CHECK(answer.error_code == 401);
+}
+
+namespace {
+
+// Drives `allocation` over `socket` until `done` holds or 5 s pass; datagrams that are not
+// answers (Data indications, ChannelData) go to `other`.
+template <class Done>
+void drive(mesh::agent::RelayAllocation& allocation, Udp& socket, Done done,
+           const std::function<void(const std::vector<std::uint8_t>&)>& other = {}) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        auto now = mesh::agent::RelayAllocation::Clock::now();
+        for (const auto& bytes : allocation.poll(now)) socket.send(allocation.server(), bytes);
+        if (auto got = socket.receive(20ms)) {
+            if (!allocation.receive(got->first, mesh::agent::RelayAllocation::Clock::now()) &&
+                other) {
+                other(got->first);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("TURN against coturn: the agent's allocation state machine allocates and binds") {
+    using mesh::agent::RelayAllocation;
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+
+    auto credential = rest_credential(kSecret, in_an_hour(), "n-a");
+    Udp socket;
+    RelayAllocation allocation({server.address(), credential.username, credential.password},
+                               RelayAllocation::Clock::now());
+    drive(allocation, socket,
+          [&] { return allocation.state() != RelayAllocation::State::allocating; });
+    INFO(allocation.error());
+    REQUIRE(allocation.state() == RelayAllocation::State::allocated);
+    REQUIRE(allocation.relayed());
+    CHECK(allocation.mapped() == socket.local());
+
+    Udp peer;
+    allocation.set_peers({peer.local()}, RelayAllocation::Clock::now());
+    drive(allocation, socket, [&] { return allocation.channel_for(peer.local()).has_value(); });
+    auto channel = allocation.channel_for(peer.local());
+    REQUIRE(channel);
+    CHECK(allocation.peer_for(*channel) == peer.local());
+
+    std::vector<std::uint8_t> packet(148, 0x11);  // a WireGuard handshake initiation's size
+    peer.send(*allocation.relayed(), packet);
+    bool relayed = false;
+    drive(
+        allocation, socket, [&] { return relayed; },
+        [&](const std::vector<std::uint8_t>& got) {
+            auto frame = decode_channel_data(got);
+            relayed |= frame && frame->channel == *channel &&
+                       std::vector(frame->data.begin(), frame->data.end()) == packet;
+        });
+    CHECK(relayed);
+}
+
+TEST_CASE("TURN against coturn: refused credentials fail the allocation with a reason") {
+    using mesh::agent::RelayAllocation;
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+    auto credential = rest_credential("not-the-secret", in_an_hour(), "n-a");
+    Udp socket;
+    RelayAllocation allocation({server.address(), credential.username, credential.password},
+                               RelayAllocation::Clock::now());
+    drive(allocation, socket,
+          [&] { return allocation.state() != RelayAllocation::State::allocating; });
+    CHECK(allocation.state() == RelayAllocation::State::failed);
+    CHECK(allocation.error().find("401") != std::string::npos);
+    CHECK(allocation.error().find("refused") != std::string::npos);
 }

@@ -1,0 +1,97 @@
+#pragma once
+// One TURN allocation's control state (pure; RFC 8656 over UDP): Allocate with the long-term
+// credential (the 401 challenge first, a fresh nonce on 438), Refresh before the lifetime ends,
+// CreatePermission and ChannelBind for the peers it relays to, retransmissions with backoff.
+// The caller moves the bytes: poll() says what to send, receive() takes the server's answers.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/turn_codec.hpp"
+
+namespace mesh::agent {
+
+struct RelayCredential {
+    kb::Endpoint server;
+    std::string username;
+    std::string password;
+};
+
+class RelayAllocation {
+  public:
+    using Clock = std::chrono::steady_clock;
+    using TimePoint = Clock::time_point;
+    enum class State { allocating, allocated, failed };
+
+    static constexpr std::uint32_t kLifetime = 600;                        // asked for, seconds
+    static constexpr auto kPermissionRefresh = std::chrono::seconds(240);  // they last 300 s
+    static constexpr auto kChannelRefresh = std::chrono::seconds(480);     // they last 600 s
+    static constexpr int kAttempts = 5;  // 250 ms doubling: gives up after ~7.75 s
+
+    RelayAllocation(RelayCredential credential, TimePoint now);
+
+    // The requests due at `now` (new ones and retransmissions), as datagrams for the server.
+    std::vector<std::vector<std::uint8_t>> poll(TimePoint now);
+    // A STUN message from the server; false when it was not for this allocation (unknown
+    // transaction, bad integrity), so the caller may look at it otherwise.
+    bool receive(std::span<const std::uint8_t> packet, TimePoint now);
+    // The peers' addresses (as the server sees them) to keep a permission and a channel for.
+    void set_peers(const std::vector<kb::Endpoint>& peers, TimePoint now);
+    // New credentials (renewed by the coordinator): used from the next request on.
+    void set_credential(RelayCredential credential);
+
+    State state() const { return state_; }
+    const std::optional<kb::Endpoint>& relayed() const { return relayed_; }
+    const std::optional<kb::Endpoint>& mapped() const { return mapped_; }
+    const std::string& error() const { return error_; }
+    const kb::Endpoint& server() const { return credential_.server; }
+    // A bound channel's number for `peer`, or nullopt (then use Send indications).
+    std::optional<std::uint16_t> channel_for(const kb::Endpoint& peer) const;
+    std::optional<kb::Endpoint> peer_for(std::uint16_t channel) const;
+    // When poll() next has something to do.
+    TimePoint next_wakeup() const;
+
+  private:
+    enum class Kind { allocate, refresh, permission, channel };
+    struct Pending {
+        Kind kind;
+        kb::turn::Message request;  // without the credential (added on each send)
+        TimePoint next_send;
+        std::chrono::milliseconds rto{250};
+        int attempts = 0;
+        std::optional<kb::Endpoint> peer;  // channel binds
+        std::uint16_t channel = 0;
+    };
+    struct Channel {
+        std::uint16_t number = 0;
+        bool bound = false;
+        TimePoint due{};  // bound: when to refresh; not bound: when to (re)try the bind
+    };
+
+    void start_request(Kind kind, kb::turn::Message request, TimePoint now,
+                       std::optional<kb::Endpoint> peer = std::nullopt, std::uint16_t channel = 0);
+    std::vector<std::uint8_t> encode_request(kb::turn::Message request) const;
+    void on_success(const Pending& p, const kb::turn::Message& answer, TimePoint now);
+    void on_error(Pending p, const kb::turn::Message& answer, TimePoint now);
+    void fail(std::string why);
+    void channel_failed(const Pending& p, TimePoint now);
+    void schedule(TimePoint now);
+
+    RelayCredential credential_;
+    State state_ = State::allocating;
+    std::optional<std::string> realm_, nonce_;
+    std::optional<kb::Endpoint> relayed_, mapped_;
+    std::string error_;
+    TimePoint refresh_at_{}, permissions_at_{};
+    std::map<kb::turn::TransactionId, Pending> pending_;
+    std::vector<kb::Endpoint> peers_;
+    std::map<kb::Endpoint, Channel> channels_;
+    std::uint16_t next_channel_ = kb::turn::kFirstChannel;
+};
+
+}  // namespace mesh::agent
