@@ -1,0 +1,85 @@
+#pragma once
+// The data path for relayed peers (issue 13). One UDP socket to the TURN server carries the
+// allocation's control messages (RelayAllocation) and every relayed peer's packets; one loopback
+// socket per relayed peer is that peer's endpoint on the WireGuard device. A packet the device
+// sends to a peer's loopback socket goes to the server as ChannelData (a Send indication until
+// the channel is bound) for the peer's relayed address; what the server relays from that address
+// comes back out of the same loopback socket to the device. Only relayed peers' packets pass
+// through user space, on this object's own thread (poll, recvmmsg/sendmmsg in batches); the
+// agent's control loop never waits on it.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/relay_allocation.hpp"
+
+namespace mesh::agent {
+
+class RelayProxy {
+  public:
+    struct Status {
+        RelayAllocation::State state = RelayAllocation::State::allocating;
+        std::optional<kb::Endpoint> relayed;
+        std::string error;
+        std::uint64_t packets_to_relay = 0, packets_from_relay = 0, dropped = 0;
+    };
+
+    // on_change: the allocation's state or relayed address changed (called on the proxy's
+    // thread, with no lock of its own held). Throws mesh::Error when the socket cannot be made.
+    RelayProxy(RelayCredential credential, std::uint16_t wireguard_port,
+               std::function<void()> on_change);
+    ~RelayProxy();
+    RelayProxy(const RelayProxy&) = delete;
+    RelayProxy& operator=(const RelayProxy&) = delete;
+
+    void start();
+    void stop();  // idempotent; joins the thread
+
+    // The relayed peers, node id -> the peer's relayed address. Returns node id -> the loopback
+    // endpoint the device should use for it (stable while the peer stays relayed).
+    std::map<std::string, kb::Endpoint> set_peers(const std::map<std::string, kb::Endpoint>& peers);
+    void set_credential(RelayCredential credential);
+    Status status() const;
+
+  private:
+    struct Peer {
+        kb::Endpoint relay;  // the peer's relayed address
+        int fd = -1;         // the loopback socket the device sends to
+        kb::Endpoint local;
+    };
+    void run();
+    void drain_server();
+    void drain_local(const std::string& node, const Peer& peer);
+    void flush_to_server();
+    void wake();
+
+    const std::uint16_t wireguard_port_;
+    std::function<void()> on_change_;
+    int server_fd_ = -1;
+    int wake_fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> to_relay_{0}, from_relay_{0}, dropped_{0};
+    std::thread thread_;
+
+    mutable std::mutex mutex_;  // guards the fields below, shared with the agent's threads
+    std::map<std::string, Peer> peers_;
+    std::optional<RelayCredential> new_credential_;
+    RelayCredential current_credential_;  // for a fresh allocation after a failure
+    std::vector<int> retired_;            // sockets of peers no longer relayed, to close
+    bool peers_changed_ = true;
+    Status status_;
+
+    // The proxy thread's own.
+    std::unique_ptr<RelayAllocation> allocation_;
+    kb::Endpoint server_;
+    std::map<std::string, Peer> thread_peers_;
+    std::vector<std::pair<std::vector<std::uint8_t>, bool>> to_server_;  // bytes, is data
+};
+
+}  // namespace mesh::agent
