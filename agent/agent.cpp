@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sodium.h>
 
@@ -61,14 +62,17 @@ void Agent::start() {
 void Agent::stop() {
     std::unique_ptr<SyncClient> sync;
     std::unique_ptr<NetworkLoop> loop;
+    std::unique_ptr<RelayProxy> relay;
     {
         std::lock_guard lock(mutex_);
         sync = std::move(sync_);
         loop = stop_paths_locked();
+        relay = std::move(relay_);
     }
     // Outside the lock: their threads call back into us.
     if (loop) loop->stop();
     if (sync) sync->stop();
+    if (relay) relay->stop();
     std::lock_guard lock(mutex_);
     data_plane_.down();
 }
@@ -236,10 +240,8 @@ void Agent::after_engine_locked(TimePoint now) {
         auto reflexive = engine_->reflexive();
         spdlog::info("event=candidates_changed count={} nat={} reflexive={}", endpoints.size(),
                      nat_type_name(engine_->nat_type()), reflexive ? reflexive->to_string() : "-");
-        if (endpoints != reported_endpoints_ && sync_) {
-            reported_endpoints_ = endpoints;
-            sync_->report_endpoints(endpoints);
-        }
+        report_candidates_locked();
+        maybe_start_relay_locked();
         // A new public address means the NAT dropped the stream's connection with the old one.
         if (last_reflexive_ && reflexive && *last_reflexive_ != *reflexive &&
             last_reflexive_->address != reflexive->address && sync_) {
@@ -249,6 +251,7 @@ void Agent::after_engine_locked(TimePoint now) {
     }
     bool paths_changed = engine_->take_paths_changed();
     report_pending_ |= paths_changed;
+    if (paths_changed) maybe_start_relay_locked();
     if (paths_changed && data_plane_.is_up()) {
         try {
             reconcile_locked("path");
@@ -297,6 +300,7 @@ void Agent::start_sync_locked() {
         if (up) last_error_.clear();
     };
     h.on_removed = [this] { on_removed(); };
+    h.on_relays = [this](const v1::RelayCredentials& relays) { on_relays(relays); };
     h.paths = [this] {
         std::lock_guard lock(mutex_);
         sent_report_ = engine_ ? path_report_locked() : PathReport{};
@@ -330,6 +334,7 @@ void Agent::reconcile_locked(const char* reason) {
             }
         }
         paths = engine_->selections();
+        apply_relays_locked(paths);
         if (loop_) loop_->wake();  // new peers or candidates: probe them now
     }
     std::set<Key> established;
@@ -342,6 +347,7 @@ void Agent::reconcile_locked(const char* reason) {
     auto update = data_plane_.apply(desired, current);
     apply_containers_locked(plan);
     restart_stalled_handshakes_locked(desired, current, update);
+    restart_relayed_handshakes_locked(desired, id_of);
     if (engine_) {
         for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
     }
@@ -391,6 +397,142 @@ void Agent::apply_containers_locked(const ContainerPlan& plan) {
     container_plan_ = plan;
 }
 
+// TURN relays the coordinator offers: the UDP ones (TCP and TLS are not built yet), their host
+// an address or a name resolved now. Asked for again when a third of their lifetime is left.
+void Agent::on_relays(const v1::RelayCredentials& relays) {
+    std::vector<RelayCredential> usable;
+    for (const auto& server : relays.servers()) {
+        const std::string& url = server.url();
+        if (!url.starts_with("turn:") || url.find('?') != std::string::npos) continue;
+        std::string hostport = url.substr(5);
+        std::optional<Endpoint> endpoint;
+        try {
+            endpoint = Endpoint::parse(hostport);
+        } catch (const std::exception&) {
+            auto colon = hostport.rfind(':');
+            if (colon == std::string::npos) continue;
+            addrinfo hints{};
+            hints.ai_family = AF_INET;
+            hints.ai_socktype = SOCK_DGRAM;
+            addrinfo* found = nullptr;
+            if (::getaddrinfo(hostport.substr(0, colon).c_str(), hostport.substr(colon + 1).c_str(),
+                              &hints, &found) == 0 &&
+                found) {
+                char text[INET_ADDRSTRLEN] = {};
+                auto* a = reinterpret_cast<sockaddr_in*>(found->ai_addr);
+                ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+                endpoint =
+                    Endpoint::parse(std::string(text) + ":" + std::to_string(ntohs(a->sin_port)));
+                ::freeaddrinfo(found);
+            }
+        }
+        if (endpoint) usable.push_back({*endpoint, server.username(), server.password()});
+    }
+    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    std::lock_guard lock(mutex_);
+    relay_servers_ = std::move(usable);
+    relay_renew_at_ = relays.expires_at() > unix_now
+                          ? relays.expires_at() - (relays.expires_at() - unix_now) / 3
+                          : 0;
+    spdlog::info("event=relays_offered servers={} usable={} renew_at={}", relays.servers_size(),
+                 relay_servers_.size(), relay_renew_at_);
+    if (relay_ && !relay_servers_.empty()) relay_->set_credential(relay_servers_.front());
+    maybe_start_relay_locked();
+}
+
+// A relay is worth its allocation once this host's NAT maps per destination (no peer behind
+// another such NAT can reach it directly) or a peer was found to have no direct path.
+bool Agent::needs_relay_locked() const {
+    if (relay_servers_.empty() || !engine_ || !state_ || state_->removed) return false;
+    if (engine_->nat_type() == NatType::endpoint_dependent) return true;
+    for (const auto& [id, sel] : engine_->selections()) {
+        if (sel.kind == PathKind::none) return true;
+    }
+    return false;
+}
+
+void Agent::maybe_start_relay_locked() {
+    if (relay_ || !needs_relay_locked()) return;
+    try {
+        relay_ = std::make_unique<RelayProxy>(relay_servers_.front(), options_.listen_port,
+                                              [this] { on_relay_change(); });
+        relay_->start();
+        spdlog::info("event=relay_started server={}", relay_servers_.front().server.to_string());
+    } catch (const std::exception& e) {
+        relay_.reset();
+        spdlog::error("event=relay_failed error={}", kb::log_quote(e.what()));
+    }
+}
+
+// On the proxy's thread: the allocation came up, moved or failed.
+void Agent::on_relay_change() {
+    std::lock_guard lock(mutex_);
+    if (!state_ || state_->removed || !data_plane_.is_up()) return;
+    report_candidates_locked();
+    try {
+        reconcile_locked("relay");
+    } catch (const std::exception& e) {
+        spdlog::error("event=apply_failed reason=relay error={}", kb::log_quote(e.what()));
+    }
+}
+
+void Agent::apply_relays_locked(std::map<std::string, PathSelection>& paths) {
+    std::map<std::string, Endpoint> wanted;
+    RelayProxy::Status relay_status;
+    if (relay_) relay_status = relay_->status();
+    if (relay_ && relay_status.state == RelayAllocation::State::allocated) {
+        const bool hard = engine_ && engine_->nat_type() == NatType::endpoint_dependent;
+        for (const auto& [id, peer] : state_->netmap.peers) {
+            if (!peer.relay_endpoint) continue;
+            auto it = paths.find(id);
+            const bool direct =
+                it != paths.end() && it->second.verified &&
+                (it->second.kind == PathKind::lan || it->second.kind == PathKind::nat_direct);
+            const bool none = it != paths.end() && it->second.kind == PathKind::none;
+            if (!direct && (hard || none)) wanted[id] = *peer.relay_endpoint;
+        }
+    }
+    std::set<std::string> relayed;
+    if (relay_) {
+        for (const auto& [id, local] : relay_->set_peers(wanted)) {
+            // Handed to the relay once its channel (and permission) is there: a packet sent
+            // before would be dropped by the server, and WireGuard would wait 5 s to retry.
+            if (!relay_status.ready.contains(wanted[id])) continue;
+            auto& sel = paths[id];
+            sel.endpoint = local;
+            sel.verified = true;  // initiate at once: the relay is there
+            relayed.insert(id);
+        }
+    }
+    newly_relayed_.clear();
+    for (const auto& id : relayed) {
+        if (relayed_peers_.contains(id)) continue;
+        spdlog::info("event=path peer={} path=relay", id);
+        newly_relayed_.insert(id);
+    }
+    relayed_peers_ = std::move(relayed);
+}
+
+void Agent::report_candidates_locked() {
+    if (!sync_ || !state_ || state_->removed) return;
+    auto endpoints = endpoints_locked();
+    std::string relay;
+    if (relay_) {
+        auto st = relay_->status();
+        if (st.state == RelayAllocation::State::allocated && st.relayed) {
+            relay = st.relayed->to_string();
+        }
+    }
+    if (endpoints == reported_endpoints_ && relay == reported_relay_) return;
+    reported_endpoints_ = endpoints;
+    reported_relay_ = relay;
+    sync_->report_endpoints(endpoints, relay);
+    spdlog::info("event=endpoints_changed count={} relay={}", endpoints.size(),
+                 relay.empty() ? "-" : relay);
+}
+
 // A peer this side initiates to, whose keepalive (the start of the handshake) goes on only now,
 // and whose device entry already sent an initiation that got no answer (traffic came before the
 // path was verified, so it went to a candidate that does not answer): WireGuard would retry only
@@ -416,6 +558,24 @@ void Agent::restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
             spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
         }
     }
+}
+
+// A peer just moved onto the relay: an initiation WireGuard sent on the old path got no answer
+// and would be retried only after its 5 s REKEY_TIMEOUT. Put back, the peer initiates at once.
+void Agent::restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
+                                              const std::map<Key, std::string>& id_of) {
+    if (newly_relayed_.empty()) return;
+    for (const auto& p : desired.peers) {
+        auto id = id_of.find(p.public_key);
+        if (id == id_of.end() || !newly_relayed_.contains(id->second)) continue;
+        if (p.persistent_keepalive == 0) continue;  // not the initiator
+        try {
+            data_plane_.reset_peer(p);
+        } catch (const std::exception& e) {
+            spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
+        }
+    }
+    newly_relayed_.clear();
 }
 
 SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
@@ -718,12 +878,15 @@ void Agent::tick() {
         }
     }
     renew_key_if_due_locked();
-    auto endpoints = endpoints_locked();
-    if (endpoints != reported_endpoints_ && sync_) {
-        reported_endpoints_ = endpoints;
-        sync_->report_endpoints(endpoints);
-        spdlog::info("event=endpoints_changed count={}", endpoints.size());
+    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    if (relay_renew_at_ != 0 && unix_now >= relay_renew_at_ && sync_) {
+        sync_->request_relays();
+        relay_renew_at_ = unix_now + 60;  // until the answer moves it on
     }
+    maybe_start_relay_locked();
+    report_candidates_locked();
     try {
         reconcile_locked("periodic");
     } catch (const std::exception& e) {
@@ -754,6 +917,23 @@ AgentStatus Agent::status() {
     if (!container_plan_.own.empty() && !containers_.options().cni_conf_dir.empty()) {
         s.cni_config = cni_conflist_path(containers_.options().cni_conf_dir,
                                          containers_.options().cni.network_name);
+    }
+    if (relay_) {
+        auto st = relay_->status();
+        const std::string via =
+            relay_servers_.empty() ? "" : " via " + relay_servers_.front().server.to_string();
+        if (st.state == RelayAllocation::State::allocated && st.relayed) {
+            s.relay = "allocated " + st.relayed->to_string() + via + " (packets relayed " +
+                      std::to_string(st.packets_to_relay) + " out, " +
+                      std::to_string(st.packets_from_relay) + " in, " + std::to_string(st.dropped) +
+                      " dropped)";
+        } else if (st.state == RelayAllocation::State::failed) {
+            s.relay = "failed: " + st.error;
+        } else {
+            s.relay = "allocating" + via;
+        }
+    } else if (!relay_servers_.empty()) {
+        s.relay = "offered, not needed yet";
     }
     s.connected = connected_;
     s.netmap_version = state_->netmap.version;
@@ -788,6 +968,7 @@ AgentStatus Agent::status() {
             p.path = path_kind_name(it->second.kind);
             p.rtt_us = static_cast<std::uint32_t>(it->second.rtt.count());
         }
+        if (relayed_peers_.contains(id)) p.path = "relay";
         if (auto it = device.find(peer.public_key); it != device.end()) {
             p.endpoint = it->second.config.endpoint;
             p.last_handshake = it->second.last_handshake_sec;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "agent/keys.hpp"
 #include "agent/network_loop.hpp"
 #include "agent/path_engine.hpp"
+#include "agent/relay_proxy.hpp"
 #include "agent/state.hpp"
 #include "agent/sync_client.hpp"
 
@@ -76,6 +78,9 @@ struct AgentStatus {
     std::vector<IpPrefix> container_subnets;     // this host's
     std::string cni_config;                      // the conflist's path; "" = none written
     std::vector<std::string> container_refused;  // subnets left out, and why
+    // The TURN relay: "allocated ADDRESS via SERVER", "allocating via SERVER", "failed: ...",
+    // "offered, not needed" (credentials, no peer needs it yet), "" = none offered.
+    std::string relay;
 };
 
 class Agent {
@@ -108,6 +113,16 @@ class Agent {
     void on_ready(const std::vector<std::string>& initiate,
                   const std::vector<std::string>& respond);
     void on_removed();
+    void on_relays(const v1::RelayCredentials& relays);
+    void on_relay_change();
+    bool needs_relay_locked() const;
+    void maybe_start_relay_locked();
+    // Which peers go through the relay now (no direct path, and both sides have a relayed
+    // address): their selections get the proxy's loopback endpoint.
+    void apply_relays_locked(std::map<std::string, PathSelection>& paths);
+    void report_candidates_locked();
+    void restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
+                                           const std::map<Key, std::string>& id_of);
     Key rotate_key_locked(const char* reason);
     void adopt_rotated_key_locked();
     void renew_key_if_due_locked();
@@ -161,6 +176,14 @@ class Agent {
     std::optional<IpAddress> coordinator_source_;  // our source address towards the coordinator
     bool report_pending_ = true;
     std::map<std::string, std::string> logged_paths_;  // node id -> "kind endpoint"
+    // TURN relays offered by the coordinator (UDP ones we can use), their expiry and when to
+    // ask again; the proxy once a peer needs it; what was reported.
+    std::vector<RelayCredential> relay_servers_;
+    std::int64_t relay_renew_at_ = 0;
+    std::unique_ptr<RelayProxy> relay_;
+    std::string reported_relay_;
+    std::set<std::string> relayed_peers_;
+    std::set<std::string> newly_relayed_;  // since the last reconcile: their handshake restarts
 };
 
 }  // namespace mesh::agent

@@ -34,6 +34,7 @@ PeerInfo from_proto(const v1::Peer& peer) {
     for (const auto& s : peer.container_subnets()) {
         p.container_subnets.push_back(IpPrefix::parse(s).masked());
     }
+    if (!peer.relay_endpoint().empty()) p.relay_endpoint = Endpoint::parse(peer.relay_endpoint());
     return p;
 }
 
@@ -48,6 +49,7 @@ v1::Peer to_proto(const PeerInfo& peer) {
     for (const auto& t : peer.tags) p.add_tags(t);
     p.set_key_expires_at(peer.key_expires_at);
     for (const auto& s : peer.container_subnets) p.add_container_subnets(s.to_string());
+    if (peer.relay_endpoint) p.set_relay_endpoint(peer.relay_endpoint->to_string());
     return p;
 }
 

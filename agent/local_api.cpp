@@ -70,6 +70,7 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     for (const auto& c : s.candidates) response->add_candidates(c.to_string());
     for (const auto& c : s.container_subnets) response->add_container_subnets(c.to_string());
     response->set_cni_config(s.cni_config);
+    response->set_relay(s.relay);
     for (const auto& r : s.container_refused) response->add_container_refused(r);
     for (const auto& p : s.peers) {
         auto* out = response->add_peers();

@@ -30,6 +30,8 @@ struct PeerInfo {
     // The host's container subnets (at most one per family), routed to it over the mesh when
     // they pass the checks of container_plan.hpp.
     std::vector<IpPrefix> container_subnets;
+    // Its TURN relayed address: where it takes relayed traffic when no direct path works.
+    std::optional<Endpoint> relay_endpoint;
 
     bool operator==(const PeerInfo&) const = default;
 };

@@ -363,7 +363,13 @@ void RelayProxy::run() {
             std::lock_guard lock(mutex_);
             const auto state = allocation_->state();
             const auto& relayed = allocation_->relayed();
-            changed = status_.state != state || status_.relayed != relayed;
+            std::set<Endpoint> bound;
+            for (const auto& [id, p] : thread_peers_) {
+                if (allocation_->channel_for(p.relay)) bound.insert(p.relay);
+            }
+            changed =
+                status_.state != state || status_.relayed != relayed || status_.ready != bound;
+            status_.ready = std::move(bound);
             if (state == RelayAllocation::State::allocated) retry_after = std::chrono::seconds(2);
             status_.state = state;
             status_.relayed = relayed;

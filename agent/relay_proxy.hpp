@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,9 @@ class RelayProxy {
         RelayAllocation::State state = RelayAllocation::State::allocating;
         std::optional<kb::Endpoint> relayed;
         std::string error;
+        // The peers' relayed addresses with a bound channel (and so a permission): packets to
+        // them get through from the first one.
+        std::set<kb::Endpoint> ready;
         std::uint64_t packets_to_relay = 0, packets_from_relay = 0, dropped = 0;
     };
 

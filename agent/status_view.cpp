@@ -84,6 +84,7 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
                            s.cni_config().empty() ? "" : " (CNI config " + s.cni_config() + ")");
     }
     for (const auto& r : s.container_refused()) out += "not routed:  " + r + "\n";
+    if (!s.relay().empty()) out += "relay:       " + s.relay() + "\n";
     out += fmt::format("\n{:<16} {:<18} {:<22} {:<10} {:<12} {:>10} {:>10} {}\n", "PEER", "ADDRESS",
                        "ENDPOINT", "PATH", "HANDSHAKE", "RX", "TX", "CONTAINERS");
     for (const auto& p : s.peers()) {
@@ -153,6 +154,7 @@ std::string render_status_json(const v1::StatusResponse& s) {
                                   {"container_subnets", strings(s.container_subnets())},
                                   {"cni_config", s.cni_config()},
                                   {"container_refused", strings(s.container_refused())},
+                                  {"relay", s.relay()},
                                   {"peers", peers}};
     return out.dump(2) + "\n";
 }

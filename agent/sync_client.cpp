@@ -88,10 +88,18 @@ bool SyncClient::write(const v1::SyncRequest& request) {
     return stream_ && stream_->Write(request);
 }
 
-void SyncClient::report_endpoints(const std::vector<std::string>& endpoints) {
+void SyncClient::report_endpoints(const std::vector<std::string>& endpoints,
+                                  const std::string& relay) {
     v1::SyncRequest request;
     for (const auto& e : endpoints) request.mutable_endpoints()->add_endpoints(e);
+    request.mutable_endpoints()->set_relay(relay);
     write(request);
+}
+
+bool SyncClient::request_relays() {
+    v1::SyncRequest request;
+    request.mutable_relay_credentials();
+    return write(request);
 }
 
 bool SyncClient::rotate_key(const Key& wireguard_public) {
@@ -145,6 +153,7 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         *paths.mutable_paths() = to_proto(handlers_.paths());
         sent = write(paths);
     }
+    if (sent && handlers_.on_relays) sent = request_relays();
     if (sent) {
         v1::SyncResponse message;
         while (stream->Read(&message)) {
@@ -191,6 +200,10 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
 
 // Returns false when the stream must be dropped (resync, removal or a malformed message).
 bool SyncClient::handle(const v1::SyncResponse& message, Outcome& outcome) {
+    if (message.has_relays()) {
+        if (handlers_.on_relays) handlers_.on_relays(message.relays());
+        return true;
+    }
     if (partial_full_ && !message.has_full()) {
         outcome.error = "the coordinator interrupted a full map's chunks";
         outcome.resync = true;

@@ -32,6 +32,9 @@ class SyncClient {
         std::function<void(bool connected, const std::string& error)> on_status;
         std::function<void()> on_removed;
         std::function<PathReport()> paths;  // sent right after each hello
+        // Relay credentials the coordinator answered (asked for after each hello and by
+        // request_relays()); may be null.
+        std::function<void(const v1::RelayCredentials&)> on_relays;
     };
 
     SyncClient(std::string coordinator, std::string fingerprint, std::string node_id,
@@ -43,7 +46,9 @@ class SyncClient {
     void start();
     void stop();  // cancels the stream and joins the thread; idempotent
     // Sends the candidate list if a stream is open (else the next hello carries it).
-    void report_endpoints(const std::vector<std::string>& endpoints);
+    void report_endpoints(const std::vector<std::string>& endpoints, const std::string& relay = {});
+    // Asks for fresh relay credentials; false when no stream is open (the next hello asks).
+    bool request_relays();
     // The host's network changed: the stream's TCP connection went through an address or a NAT
     // mapping that is gone, and would only be found dead by keepalive seconds later. Drops it and
     // connects again at once, on a new connection.

@@ -30,10 +30,13 @@ std::vector<std::pair<std::string, CandidateReport>> EndpointCoalescer::take_due
     std::vector<std::pair<std::string, CandidateReport>> out;
     for (auto it = pending_.begin(); it != pending_.end();) {
         auto written = written_.find(it->first);
-        if (written != written_.end() && now - written->second < interval_) {
+        const bool bypass = relay_bypass(it->first, it->second, now);
+        if (!bypass && written != written_.end() && now - written->second < interval_) {
             ++it;
             continue;
         }
+        if (bypass) relay_bypassed_[it->first] = now;
+        if (it->second.relay_given) relay_written_[it->first] = it->second.relay;
         written_[it->first] = now;
         out.emplace_back(it->first, std::move(it->second));
         it = pending_.erase(it);
@@ -45,9 +48,21 @@ std::vector<std::pair<std::string, CandidateReport>> EndpointCoalescer::take_due
     return out;
 }
 
+bool EndpointCoalescer::relay_bypass(const std::string& node_id, const CandidateReport& report,
+                                     Clock::time_point now) const {
+    if (!report.relay_given) return false;
+    auto value = relay_written_.find(node_id);
+    if (value != relay_written_.end() && value->second == report.relay) return false;
+    if (value == relay_written_.end() && !report.relay) return false;  // none, as before
+    auto last = relay_bypassed_.find(node_id);
+    return last == relay_bypassed_.end() || now - last->second >= interval_;
+}
+
 std::optional<EndpointCoalescer::Clock::time_point> EndpointCoalescer::next_due() const {
     std::optional<Clock::time_point> due;
-    for (const auto& [id, endpoints] : pending_) {
+    const auto now = Clock::now();
+    for (const auto& [id, report] : pending_) {
+        if (relay_bypass(id, report, now)) return now;
         auto written = written_.find(id);
         auto at = written == written_.end() ? Clock::time_point{} : written->second + interval_;
         if (!due || at < *due) due = at;
@@ -58,6 +73,8 @@ std::optional<EndpointCoalescer::Clock::time_point> EndpointCoalescer::next_due(
 void EndpointCoalescer::forget(const std::string& node_id) {
     pending_.erase(node_id);
     written_.erase(node_id);
+    relay_written_.erase(node_id);
+    relay_bypassed_.erase(node_id);
 }
 
 }  // namespace mesh::coord

@@ -49,8 +49,16 @@ class EndpointCoalescer {
 
   private:
     std::chrono::milliseconds interval_;
+    // A report whose relayed address differs from the last one written goes at once (a relay
+    // is what a pair with no direct path waits for), at most once per interval on top of the
+    // regular writes: a node still makes at most two map changes per interval.
+    bool relay_bypass(const std::string& node_id, const CandidateReport& report,
+                      Clock::time_point now) const;
+
     std::map<std::string, CandidateReport> pending_;
     std::unordered_map<std::string, Clock::time_point> written_;  // the last write per node
+    std::unordered_map<std::string, std::optional<Endpoint>> relay_written_;  // its value
+    std::unordered_map<std::string, Clock::time_point> relay_bypassed_;       // and when
 };
 
 }  // namespace mesh::coord

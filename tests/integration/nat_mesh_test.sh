@@ -126,6 +126,7 @@ no-cli
 fingerprint
 log-file=stdout
 simple-log
+pidfile=$LAB_DIR/coord/turnserver.pid
 CONF
 lab_spawn coord "$LAB_DIR/coord/coturn.log" turnserver -c "$LAB_DIR/coord/turnserver.conf" >/dev/null
 coturn_listens() { [[ -n "$(lab_exec coord ss -Hlun sport = :3480)" ]]; }

@@ -138,6 +138,18 @@ TEST_CASE("security 4: endpoint reports make one map change per node per interva
     CHECK(merged[0].second.endpoints == e("192.0.2.5:1"));
     CHECK(merged[0].second.relay_given);
     CHECK(merged[0].second.relay == Endpoint::parse("203.0.113.5:49152"));
+
+    // A new relayed address goes at once, once per interval beside the regular writes.
+    auto t2 = t1 + std::chrono::milliseconds(5000);
+    c.report("b", e("192.0.2.9:1"), t2);
+    CHECK(c.take_due(t2).size() == 1);
+    CandidateReport relayed{e("192.0.2.9:1"), true, Endpoint::parse("203.0.113.5:50000")};
+    c.report("b", relayed, t2 + std::chrono::milliseconds(10));
+    CHECK(c.take_due(t2 + std::chrono::milliseconds(10)).size() == 1);  // not a second later
+    relayed.relay = Endpoint::parse("203.0.113.5:50001");
+    c.report("b", relayed, t2 + std::chrono::milliseconds(20));
+    CHECK(c.take_due(t2 + std::chrono::milliseconds(20)).empty());  // the bypass is spent
+    CHECK(c.take_due(t2 + std::chrono::milliseconds(1010)).size() == 1);
     TokenBucket bucket(10, 5);
     auto t = TokenBucket::Clock::now();
     int taken = 0;

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Relays through TURN (issue 13): a coturn (use-auth-secret) beside the coordinator on the
+# "internet", the coordinator configured with it and its secret, two hosts behind two
+# endpoint-dependent NATs (masquerade random: no direct path between them can exist). Checks that
+# the pair pings through coturn within 3 s of the second join, that both sides say "relay" and
+# report a relayed address, that the coordinator relayed nothing and coturn did, and that a wrong
+# secret gives a clear status and no tunnel. Prints "N passed, M failed".
+# Usage: MESH_BIN=build/bin tests/integration/relay_test.sh   (root)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lab/mesh_lab_env.sh"
+MESH_COORD_ADDR=203.0.113.254
+MESH_DISTINCT_PORTS=1
+source "$HERE/../lab/lab.sh"
+source "$HERE/../lab/nat.sh"
+source "$HERE/../lab/mesh.sh"
+source "$HERE/../lab/checks.sh"
+command -v turnserver >/dev/null || { echo "SKIPPED: coturn (turnserver) is not installed" >&2; exit 77; }
+
+lab_init
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+join() { # NAME TOKEN
+  printf '%s\n' "$2" | meshctl_in "$1" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" \
+    --token-file - --fingerprint "$(mesh_fingerprint)" --hostname "$1"
+}
+peer_path() { meshctl_in "$1" status --json | jq -r --arg p "$2" '.peers[] | select(.hostname == $p) | .path'; }
+path_is() { [[ "$(peer_path "$1" "$2")" == "$3" ]]; }
+relay_of() { meshctl_in "$1" status --json | jq -r .relay; }
+pings() { lab_ping "$1" "$(mesh_ip "$2")" 1 1; }
+
+RELAY_ADDR=203.0.113.253  # coturn on a host of its own: the coordinator's sees only STUN
+start_coturn() { # SECRET PORT
+  cat >"$LAB_DIR/relay/turnserver-$2.conf" <<CONF
+listening-ip=$RELAY_ADDR
+relay-ip=$RELAY_ADDR
+listening-port=$2
+min-port=49152
+max-port=49999
+use-auth-secret
+static-auth-secret=$1
+realm=mesh
+no-tls
+no-dtls
+no-cli
+fingerprint
+no-software-attribute
+log-file=stdout
+simple-log
+pidfile=$LAB_DIR/relay/turnserver-$2.pid
+CONF
+  lab_spawn relay "$LAB_DIR/relay/coturn.log" turnserver -c "$LAB_DIR/relay/turnserver-$2.conf" >/dev/null
+  lab_wait_for "coturn on :$2" 5 bash -c "[[ -n \"\$(ip netns exec $(lab_ns relay) ss -Hlun sport = :$2)\" ]]"
+}
+
+section "coturn and a coordinator that hands out its credentials; two endpoint-dependent NATs"
+nat_site s1 1 random
+nat_site s2 2 random
+lab_host coord "$MESH_COORD_ADDR/24"
+lab_host relay "$RELAY_ADDR/24"
+SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s\n' "$SECRET" >"$LAB_DIR/coord/turn-secret"
+chmod 600 "$LAB_DIR/coord/turn-secret"
+start_coturn "$SECRET" 3480
+mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn-secret-file "$LAB_DIR/coord/turn-secret"
+mesh_watch_coordinator_udp
+TOKEN=$(mesh_token --reusable --ttl 1h)
+nat_host a s1 2
+nat_host b s2 2
+mesh_agent_start a
+mesh_agent_start b
+check "the coordinator logs its relay (and never the secret)" \
+  bash -c 'grep -q "relays=turn:203.0.113.253:3480" "$1" && ! grep -q "$2" "$1"' _ "$LAB_DIR/coord/coordinator.log" "$SECRET"
+join a "$TOKEN" >/dev/null
+T0=$(now_ms)
+join b "$TOKEN" >/dev/null
+both_ways() { lab_ping a "$(mesh_ip b)" 1 1 && lab_ping b "$(mesh_ip a)" 1 1; }
+check "a and b ping each other through the relay (within 3 s of the second join)" \
+  lab_wait_for "a <-> b relayed" 3 both_ways
+T1=$(now_ms)
+echo "    second join -> both ways pinging: $((T1 - T0)) ms"
+check "a's path to b is relay" path_is a b relay
+check "b's path to a is relay" path_is b a relay
+check "a has a relayed address on coturn" bash -c '[[ "$1" == "allocated 203.0.113.253:"*" via 203.0.113.253:3480 "* ]]' _ "$(relay_of a)"
+check "b has a relayed address on coturn" bash -c '[[ "$1" == "allocated 203.0.113.253:"*" via 203.0.113.253:3480 "* ]]' _ "$(relay_of b)"
+check "the coordinator relayed nothing (its host saw no WireGuard packet)" mesh_nothing_relayed
+relayed_both() { # both agents' proxies carried packets in and out
+  local h st
+  for h in a b; do
+    st=$(relay_of "$h")
+    [[ $st =~ relayed\ ([0-9]+)\ out,\ ([0-9]+)\ in ]] || return 1
+    ((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > 0)) || { echo "    $h: $st"; return 1; }
+  done
+}
+check "coturn carried it: both agents' proxies relayed packets in and out" relayed_both
+check "a 10-ping train a -> b loses nothing" lab_ping a "$(mesh_ip b)" 10 1
+check "the secret never reached an agent (not in their logs or state)" \
+  bash -c '! grep -rq "$1" "$2/a" "$2/b"' _ "$SECRET" "$LAB_DIR"
+
+section "a relay whose secret is not the coordinator's: a clear status, no relayed tunnel"
+mesh_coordinator_stop
+start_coturn "not-the-coordinators-secret-0000" 3481
+mesh_coordinator_start --turn "turn:$RELAY_ADDR:3481" --turn-secret-file "$LAB_DIR/coord/turn-secret"
+nat_site s3 3 random
+nat_host c s3 2
+mesh_agent_start c
+join c "$TOKEN" >/dev/null
+relay_failed() { [[ "$(relay_of c)" == "failed: "*"401"*"refused"* ]]; }
+check "c's status says the relay refused its credentials (within 12 s)" lab_wait_for "c relay failed" 12 relay_failed
+check "c's status names it: $(relay_of c | head -c 120)" true
+
+checks_summary
