@@ -298,6 +298,8 @@ void Agent::start_sync_locked() {
         connected_ = up;
         if (!up) last_error_ = error;
         if (up) last_error_.clear();
+        // The relayed address may have changed while the stream was down: report it again.
+        if (up) reported_relay_ = "?";
     };
     h.on_removed = [this] { on_removed(); };
     h.on_relays = [this](const v1::RelayCredentials& relays) { on_relays(relays); };
@@ -526,9 +528,9 @@ void Agent::report_candidates_locked() {
         }
     }
     if (endpoints == reported_endpoints_ && relay == reported_relay_) return;
+    if (!sync_->report_endpoints(endpoints, relay)) return;  // again at the next tick
     reported_endpoints_ = endpoints;
     reported_relay_ = relay;
-    sync_->report_endpoints(endpoints, relay);
     spdlog::info("event=endpoints_changed count={} relay={}", endpoints.size(),
                  relay.empty() ? "-" : relay);
 }

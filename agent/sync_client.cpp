@@ -83,17 +83,21 @@ void SyncClient::run() {
     }
 }
 
+// Nothing goes before the hello: the coordinator ends a stream whose first message is not one.
 bool SyncClient::write(const v1::SyncRequest& request) {
     std::lock_guard lock(write_mutex_);
-    return stream_ && stream_->Write(request);
+    if (!stream_ || (!hello_sent_ && !request.has_hello())) return false;
+    bool ok = stream_->Write(request);
+    if (ok && request.has_hello()) hello_sent_ = true;
+    return ok;
 }
 
-void SyncClient::report_endpoints(const std::vector<std::string>& endpoints,
+bool SyncClient::report_endpoints(const std::vector<std::string>& endpoints,
                                   const std::string& relay) {
     v1::SyncRequest request;
     for (const auto& e : endpoints) request.mutable_endpoints()->add_endpoints(e);
     request.mutable_endpoints()->set_relay(relay);
-    write(request);
+    return write(request);
 }
 
 bool SyncClient::request_relays() {
@@ -133,6 +137,7 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     {
         std::lock_guard lock(write_mutex_);
         stream_ = stream.get();
+        hello_sent_ = false;
     }
     // The coordinator speaks first: a fresh challenge, which the hello signs.
     v1::SyncResponse challenge;
@@ -172,6 +177,7 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     {
         std::lock_guard lock(write_mutex_);
         stream_ = nullptr;
+        hello_sent_ = false;
     }
     grpc::Status status = stream->Finish();
     {

@@ -46,7 +46,9 @@ class SyncClient {
     void start();
     void stop();  // cancels the stream and joins the thread; idempotent
     // Sends the candidate list if a stream is open (else the next hello carries it).
-    void report_endpoints(const std::vector<std::string>& endpoints, const std::string& relay = {});
+    // Sends the candidates and the relayed address ("" = none) if a stream is open and its hello
+    // went out; false otherwise (the next hello carries the candidates).
+    bool report_endpoints(const std::vector<std::string>& endpoints, const std::string& relay = {});
     // Asks for fresh relay credentials; false when no stream is open (the next hello asks).
     bool request_relays();
     // The host's network changed: the stream's TCP connection went through an address or a NAT
@@ -87,7 +89,8 @@ class SyncClient {
     bool reconnect_ = false;
     grpc::ClientContext* context_ = nullptr;
     grpc::ClientReaderWriter<v1::SyncRequest, v1::SyncResponse>* stream_ = nullptr;
-    std::mutex write_mutex_;  // one writer at a time on the stream
+    std::mutex write_mutex_;   // one writer at a time on the stream
+    bool hello_sent_ = false;  // on stream_; guarded by write_mutex_
     std::thread thread_;
 };
 

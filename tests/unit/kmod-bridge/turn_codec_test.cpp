@@ -79,7 +79,7 @@ TEST_CASE("TURN: message types carry method and class in the split bits") {
     }
 }
 
-TEST_CASE("TURN: an error answer keeps its code and reason; a changed byte breaks it") {
+TEST_CASE("TURN: an error answer keeps its code and reason, a changed byte breaks it") {
     Message m;
     m.method = Method::allocate;
     m.cls = Class::error;
