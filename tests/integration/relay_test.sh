@@ -97,6 +97,17 @@ check "a 10-ping train a -> b loses nothing" lab_ping a "$(mesh_ip b)" 10 1
 check "the secret never reached an agent (not in their logs or state)" \
   bash -c '! grep -rq "$1" "$2/a" "$2/b"' _ "$SECRET" "$LAB_DIR"
 
+section "both NATs turn endpoint-independent: the relayed pair goes direct"
+nat_set_random s1 off
+nat_set_random s2 off
+nat_flush s1
+nat_flush s2
+both_direct() { path_is a b nat-direct && path_is b a nat-direct; }
+T2=$(now_ms)
+check "a and b go direct (within 3 s)" lab_wait_for "a <-> b direct" 3 both_direct
+echo "    NATs changed -> both direct: $(($(now_ms) - T2)) ms (goal 2 s)"
+check "and still ping both ways" both_ways
+
 section "a relay whose secret is not the coordinator's: a clear status, no relayed tunnel"
 mesh_coordinator_stop
 start_coturn "not-the-coordinators-secret-0000" 3481
