@@ -19,6 +19,7 @@ MESH_DISTINCT_PORTS=1
 source "$HERE/../lab/lab.sh"
 source "$HERE/../lab/nat.sh"
 source "$HERE/../lab/mesh.sh"
+source "$HERE/../lab/turn.sh"
 lab_init
 
 RELAY_ADDR=203.0.113.253
@@ -55,26 +56,7 @@ lab_host relay "$RELAY_ADDR/24"
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$SECRET" >"$LAB_DIR/coord/turn-secret"
 chmod 600 "$LAB_DIR/coord/turn-secret"
-cat >"$LAB_DIR/relay/turnserver.conf" <<CONF
-listening-ip=$RELAY_ADDR
-relay-ip=$RELAY_ADDR
-listening-port=3480
-min-port=49152
-max-port=49999
-use-auth-secret
-static-auth-secret=$SECRET
-realm=mesh
-no-tls
-no-dtls
-no-cli
-fingerprint
-no-software-attribute
-log-file=stdout
-simple-log
-pidfile=$LAB_DIR/relay/turnserver.pid
-CONF
-COTURN=$(lab_spawn relay "$LAB_DIR/relay/coturn.log" turnserver -c "$LAB_DIR/relay/turnserver.conf")
-lab_wait_for "coturn" 5 bash -c "[[ -n \"\$(ip netns exec $(lab_ns relay) ss -Hlun sport = :3480)\" ]]"
+COTURN=$(turn_start relay "$RELAY_ADDR" 3480 "$SECRET")
 mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn-secret-file "$LAB_DIR/coord/turn-secret"
 TOKEN=$(mesh_token --reusable --ttl 1h)
 nat_host a s1 2

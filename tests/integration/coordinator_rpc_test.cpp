@@ -354,6 +354,28 @@ TEST_CASE("Join: 60 concurrent joins with one single-use token make exactly one 
     CHECK(s.store.nodes().size() == 11);
 }
 
+namespace {
+
+// A node joins, opens its stream and asks for relay credentials: the answer.
+v1::RelayCredentials ask_relays(Server& s, std::string& node_id) {
+    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    Machine a;
+    v1::JoinResponse ja;
+    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
+    node_id = ja.node_id();
+    SyncStream sa(s, a, ja.node_id());
+    v1::SyncRequest ask;
+    ask.mutable_relay_credentials();
+    REQUIRE(sa.rw->Write(ask));
+    v1::SyncResponse msg;
+    bool got = false;
+    while (!got && sa.rw->Read(&msg)) got = msg.has_relays();
+    REQUIRE(got);
+    return msg.relays();
+}
+
+}  // namespace
+
 TEST_CASE("Sync: relay credentials for this node only, under the shared secret") {
     RelayConfig relays;
     relays.servers = {parse_relay_url("turn:203.0.113.5"),
@@ -361,26 +383,14 @@ TEST_CASE("Sync: relay credentials for this node only, under the shared secret")
     relays.secret = "0123456789abcdef0123";
     relays.credential_ttl = 3600;
     Server s({.relays = relays});
-    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
-    Machine a;
-    v1::JoinResponse ja;
-    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
-    SyncStream sa(s, a, ja.node_id());
-    v1::SyncRequest ask;
-    ask.mutable_relay_credentials();
-    REQUIRE(sa.rw->Write(ask));
-    v1::SyncResponse msg;
-    bool got = false;
-    while (!got && sa.rw->Read(&msg)) got = msg.has_relays();
-    REQUIRE(got);
-    const auto& r = msg.relays();
+    std::string node_id;
+    const auto r = ask_relays(s, node_id);
     REQUIRE(r.servers_size() == 2);
     CHECK(r.servers(0).url() == "turn:203.0.113.5:3478");
     CHECK(r.servers(1).url() == "turns:relay.example.com:443");
     CHECK(r.expires_at() == s.now.load() + 3600);
-    const auto expected =
-        mesh::kb::turn::rest_credential(relays.secret, r.expires_at(), ja.node_id());
-    CHECK(r.servers(0).username() == std::to_string(r.expires_at()) + ":" + ja.node_id());
+    const auto expected = mesh::kb::turn::rest_credential(relays.secret, r.expires_at(), node_id);
+    CHECK(r.servers(0).username() == std::to_string(r.expires_at()) + ":" + node_id);
     CHECK(r.servers(0).username() == expected.username);
     CHECK(r.servers(0).password() == expected.password);
     CHECK(r.servers(1).password() == expected.password);
@@ -388,20 +398,10 @@ TEST_CASE("Sync: relay credentials for this node only, under the shared secret")
 
 TEST_CASE("Sync: without relays configured the answer lists none") {
     Server s;
-    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
-    Machine a;
-    v1::JoinResponse ja;
-    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
-    SyncStream sa(s, a, ja.node_id());
-    v1::SyncRequest ask;
-    ask.mutable_relay_credentials();
-    REQUIRE(sa.rw->Write(ask));
-    v1::SyncResponse msg;
-    bool got = false;
-    while (!got && sa.rw->Read(&msg)) got = msg.has_relays();
-    REQUIRE(got);
-    CHECK(msg.relays().servers_size() == 0);
-    CHECK(msg.relays().expires_at() == 0);
+    std::string node_id;
+    const auto r = ask_relays(s, node_id);
+    CHECK(r.servers_size() == 0);
+    CHECK(r.expires_at() == 0);
 }
 
 TEST_CASE("Sync: a node's relayed address reaches its peers, and is withdrawn") {

@@ -15,6 +15,7 @@ source "$HERE/../lab/lab.sh"
 source "$HERE/../lab/nat.sh"
 source "$HERE/../lab/mesh.sh"
 source "$HERE/../lab/checks.sh"
+source "$HERE/../lab/turn.sh"
 command -v turnserver >/dev/null || { echo "SKIPPED: coturn (turnserver) is not installed" >&2; exit 77; }
 
 lab_init
@@ -30,28 +31,7 @@ relay_of() { meshctl_in "$1" status --json | jq -r .relay; }
 pings() { lab_ping "$1" "$(mesh_ip "$2")" 1 1; }
 
 RELAY_ADDR=203.0.113.253  # coturn on a host of its own: the coordinator's sees only STUN
-start_coturn() { # SECRET PORT
-  cat >"$LAB_DIR/relay/turnserver-$2.conf" <<CONF
-listening-ip=$RELAY_ADDR
-relay-ip=$RELAY_ADDR
-listening-port=$2
-min-port=49152
-max-port=49999
-use-auth-secret
-static-auth-secret=$1
-realm=mesh
-no-tls
-no-dtls
-no-cli
-fingerprint
-no-software-attribute
-log-file=stdout
-simple-log
-pidfile=$LAB_DIR/relay/turnserver-$2.pid
-CONF
-  lab_spawn relay "$LAB_DIR/relay/coturn.log" turnserver -c "$LAB_DIR/relay/turnserver-$2.conf" >/dev/null
-  lab_wait_for "coturn on :$2" 5 bash -c "[[ -n \"\$(ip netns exec $(lab_ns relay) ss -Hlun sport = :$2)\" ]]"
-}
+start_coturn() { turn_start relay "$RELAY_ADDR" "$2" "$1" >/dev/null; }  # SECRET PORT
 
 section "coturn and a coordinator that hands out its credentials; two endpoint-dependent NATs"
 nat_site s1 1 random
