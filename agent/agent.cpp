@@ -227,7 +227,9 @@ PathReport Agent::path_report_locked() const {
     PathReport r;
     r.nat = engine_->nat_type();
     r.reflexive = engine_->reflexive();
-    for (const auto& [id, sel] : engine_->selections()) r.peers[id] = {sel.kind, sel.endpoint};
+    for (const auto& [id, sel] : engine_->selections()) {
+        r.peers[id] = {relayed_peers_.contains(id) ? PathKind::relay : sel.kind, sel.endpoint};
+    }
     return r;
 }
 
@@ -508,6 +510,7 @@ void Agent::apply_relays_locked(std::map<std::string, PathSelection>& paths) {
             relayed.insert(id);
         }
     }
+    if (relayed != relayed_peers_) report_pending_ = true;  // the coordinator counts relayed pairs
     newly_relayed_.clear();
     for (const auto& id : relayed) {
         if (relayed_peers_.contains(id)) continue;

@@ -140,6 +140,8 @@ v1::PathKind to_proto(PathKind kind) {
             return v1::PATH_NAT_DIRECT;
         case PathKind::none:
             return v1::PATH_NONE;
+        case PathKind::relay:
+            return v1::PATH_RELAY;
         case PathKind::probing:
             break;
     }

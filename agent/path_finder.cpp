@@ -30,6 +30,8 @@ const char* path_kind_name(PathKind kind) {
             return "nat-direct";
         case PathKind::none:
             return "none";
+        case PathKind::relay:
+            return "relay";
         case PathKind::probing:
             break;
     }

@@ -23,8 +23,9 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using std::chrono::milliseconds;
 
-enum class PathKind { probing, lan, nat_direct, none };
-const char* path_kind_name(PathKind kind);  // "probing", "lan", "nat-direct", "none"
+// relay: never chosen by probing; the agent sets it for a pair it hands to its TURN relay.
+enum class PathKind { probing, lan, nat_direct, none, relay };
+const char* path_kind_name(PathKind kind);  // "probing", "lan", "nat-direct", "none", "relay"
 
 struct PathConfig {
     milliseconds check_interval{500};  // probe of the endpoint in use, while the peer is active

@@ -130,6 +130,8 @@ PeerPath::Kind kind_from_proto(v1::PathKind kind) {
             return PeerPath::Kind::nat_direct;
         case v1::PATH_NONE:
             return PeerPath::Kind::none;
+        case v1::PATH_RELAY:
+            return PeerPath::Kind::relay;
         default:
             return PeerPath::Kind::unknown;
     }
@@ -196,6 +198,9 @@ v1::PeerPath to_proto(const PeerPath& path) {
             break;
         case PeerPath::Kind::none:
             out.set_path(v1::PATH_NONE);
+            break;
+        case PeerPath::Kind::relay:
+            out.set_path(v1::PATH_RELAY);
             break;
         case PeerPath::Kind::unknown:
             out.set_path(v1::PATH_UNKNOWN);

@@ -110,7 +110,8 @@ struct NetworkConfig {
 
 // A node's path to one peer, as its agent measured it.
 struct PeerPath {
-    enum class Kind { unknown, lan, nat_direct, none };  // none: no direct path, needs a relay
+    // none: no direct path, needs a relay; relay: no direct path, relayed through TURN
+    enum class Kind { unknown, lan, nat_direct, none, relay };
     std::string node_id;
     Kind kind = Kind::unknown;
     std::optional<Endpoint> endpoint;  // the one in use

@@ -36,6 +36,13 @@ std::string subnets_label(const v1::NodeInfo& node) {
     return out.empty() ? "-" : out;
 }
 
+// How many of the node's pairs go through a TURN relay, as its agent reports them.
+std::string relayed_label(const v1::NodeInfo& node) {
+    int n = 0;
+    for (const auto& p : node.paths()) n += p.path() == v1::PATH_RELAY;
+    return std::to_string(n);
+}
+
 std::string endpoints_label(const v1::NodeInfo& node) {
     std::string out;
     for (const auto& e : node.endpoints()) out += (out.empty() ? "" : ",") + e;
@@ -58,7 +65,7 @@ std::string no_direct_line(const v1::NodeInfo& node,
 }  // namespace
 
 std::string render_nodes_table(const v1::ListNodesResponse& response) {
-    // CONTAINERS comes last, after the columns scripts already read by position.
+    // CONTAINERS and RELAYED come last, after the columns scripts already read by position.
     std::size_t nat_width = 3, endpoints_width = 9;
     std::map<std::string, std::string> hostnames;
     for (const auto& n : response.nodes()) {
@@ -66,14 +73,20 @@ std::string render_nodes_table(const v1::ListNodesResponse& response) {
         endpoints_width = std::max(endpoints_width, endpoints_label(n).size());
         hostnames[n.node_id()] = n.hostname();
     }
-    std::string out = fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {}\n", "NODE",
-                                  "HOSTNAME", "ADDRESS", "CONNECTED", "NAT", nat_width, "DIRECT",
-                                  "ENDPOINTS", endpoints_width, "CONTAINERS");
+    std::size_t containers_width = 10;
     for (const auto& n : response.nodes()) {
-        out += fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {}\n", n.node_id(),
-                           n.hostname(), n.addresses_size() ? n.addresses(0) : "-",
+        containers_width = std::max(containers_width, subnets_label(n).size());
+    }
+    std::string out =
+        fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {:<{}} {}\n", "NODE",
+                    "HOSTNAME", "ADDRESS", "CONNECTED", "NAT", nat_width, "DIRECT", "ENDPOINTS",
+                    endpoints_width, "CONTAINERS", containers_width, "RELAYED");
+    for (const auto& n : response.nodes()) {
+        out += fmt::format("{:<20} {:<16} {:<16} {:<10} {:<{}} {:<7} {:<{}} {:<{}} {}\n",
+                           n.node_id(), n.hostname(), n.addresses_size() ? n.addresses(0) : "-",
                            n.connected() ? "yes" : "no", nat_label(n.nat()), nat_width,
-                           direct_label(n), endpoints_label(n), endpoints_width, subnets_label(n));
+                           direct_label(n), endpoints_label(n), endpoints_width, subnets_label(n),
+                           containers_width, relayed_label(n));
     }
     for (const auto& n : response.nodes()) out += no_direct_line(n, hostnames);
     return out;

@@ -14,6 +14,8 @@ inline const char* path_json_name(PathKind kind) {
             return "nat-direct";
         case PATH_NONE:
             return "none";
+        case PATH_RELAY:
+            return "relay";
         default:
             return "probing";
     }

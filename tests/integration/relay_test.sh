@@ -61,6 +61,10 @@ T1=$(now_ms)
 echo "    second join -> both ways pinging: $((T1 - T0)) ms"
 check "a's path to b is relay" path_is a b relay
 check "b's path to a is relay" path_is b a relay
+relayed_count() { mesh_admin nodes list | awk -v h="$1" '$2 == h { print $NF }'; }
+relayed_listed() { [[ "$(relayed_count a)" == 1 && "$(relayed_count b)" == 1 ]]; }
+check "nodes list shows one relayed pair for a and for b (last column, within 2 s)" \
+  lab_wait_for "nodes list relayed" 2 relayed_listed
 check "a has a relayed address on coturn" bash -c '[[ "$1" == "allocated 203.0.113.253:"*" via 203.0.113.253:3480 "* ]]' _ "$(relay_of a)"
 check "b has a relayed address on coturn" bash -c '[[ "$1" == "allocated 203.0.113.253:"*" via 203.0.113.253:3480 "* ]]' _ "$(relay_of b)"
 check "the coordinator relayed nothing (its host saw no WireGuard packet)" mesh_nothing_relayed
