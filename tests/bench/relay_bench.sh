@@ -53,9 +53,7 @@ nat_site s1 1 random
 nat_site s2 2 random
 lab_host coord "$MESH_COORD_ADDR/24"
 lab_host relay "$RELAY_ADDR/24"
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s\n' "$SECRET" >"$LAB_DIR/coord/turn-secret"
-chmod 600 "$LAB_DIR/coord/turn-secret"
+SECRET=$(turn_secret "$LAB_DIR/coord/turn-secret")
 COTURN=$(turn_start relay "$RELAY_ADDR" 3480 "$SECRET")
 mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn-secret-file "$LAB_DIR/coord/turn-secret"
 TOKEN=$(mesh_token --reusable --ttl 1h)

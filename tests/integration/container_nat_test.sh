@@ -60,7 +60,6 @@ ctr_echo_start ca
 ctr_echo_start cb
 lab_host web 203.0.113.200/24
 ctr_echo_start web
-sleep 0.3
 CA=$(ctr_ip ca)
 CB=$(ctr_ip cb)
 check "ca -> cb: the echo saw ca's own address $CA" ctr_source_is ca "$CB" "$CA"

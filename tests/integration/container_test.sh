@@ -103,7 +103,6 @@ check "CNI CHECK passes for c1" ctr_cni h1 c1 CHECK
 check "container MTU is the mesh's (1420)" mtu_is c1 1420
 
 section "containers reach each other in every direction, source addresses preserved"
-sleep 0.3  # the echo servers bind
 for pair in "c1 c2" "c1 c3" "c2 c1" "c2 c3" "c3 c1" "c3 c2"; do
   read -r from to <<<"$pair"
   check "$from -> $to: the echo saw $from's own address" \
@@ -121,7 +120,6 @@ check "host h2 reaches container c1 (its overlay source: no masquerade)" \
 section "a container's traffic outside the mesh leaves with its host's address"
 lab_host outside 10.231.0.200/24
 ctr_echo_start outside
-sleep 0.3
 check "c1 -> outside: the echo saw h1's LAN address 10.231.0.1" ctr_source_is c1 10.231.0.200 10.231.0.1
 check "c2 -> outside: the echo saw h2's LAN address 10.231.0.2" ctr_source_is c2 10.231.0.200 10.231.0.2
 

@@ -38,9 +38,7 @@ nat_site s1 1 random
 nat_site s2 2 random
 lab_host coord "$MESH_COORD_ADDR/24"
 lab_host relay "$RELAY_ADDR/24"
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s\n' "$SECRET" >"$LAB_DIR/coord/turn-secret"
-chmod 600 "$LAB_DIR/coord/turn-secret"
+SECRET=$(turn_secret "$LAB_DIR/coord/turn-secret")
 start_coturn "$SECRET" 3480
 mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn-secret-file "$LAB_DIR/coord/turn-secret"
 mesh_watch_coordinator_udp
@@ -102,6 +100,6 @@ mesh_agent_start c
 join c "$TOKEN" >/dev/null
 relay_failed() { [[ "$(relay_of c)" == "failed: "*"401"*"refused"* ]]; }
 check "c's status says the relay refused its credentials (within 12 s)" lab_wait_for "c relay failed" 12 relay_failed
-check "c's status names it: $(relay_of c | head -c 120)" true
+echo "    c's status: $(relay_of c | head -c 160)"
 
 checks_summary

@@ -75,7 +75,9 @@ ctr_echo_start() { # NAME
     SYSTEM:'echo $SOCAT_PEERADDR' >/dev/null
   lab_spawn "$1" "$LAB_DIR/$1/echo6.log" socat UDP6-RECVFROM:7006,fork \
     SYSTEM:'echo $SOCAT_PEERADDR' >/dev/null
+  lab_wait_for "the UDP echoes on $1" 5 _ctr_echo_listens "$1"
 }
+_ctr_echo_listens() { [[ $(lab_exec "$1" ss -Hlun '( sport = :7000 or sport = :7006 )' | grep -c .) -ge 2 ]]; }
 
 # socat reports an IPv6 peer in full (0000:...:0001, in brackets): compare in that form.
 _ctr_v6_full() { # ADDR

@@ -5,6 +5,15 @@
 #
 #   turn_start HOST ADDR PORT SECRET   coturn on HOST listening and relaying on ADDR:PORT;
 #                                      prints its PID (lab_stop-able); waits until it listens
+#   turn_secret FILE                   a fresh random secret, written to FILE (0600) for the
+#                                      coordinator's --turn-secret-file; prints it
+turn_secret() {
+  local secret
+  secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (umask 077 && printf '%s\n' "$secret" >"$1")
+  printf '%s\n' "$secret"
+}
+
 turn_start() {
   local host=$1 addr=$2 port=$3 secret=$4 conf pid
   conf="$LAB_DIR/$host/turnserver-$port.conf"
