@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <sodium.h>
 
@@ -13,6 +12,7 @@
 #include "agent/host_endpoints.hpp"
 #include "agent/join_client.hpp"
 #include "kmod-bridge/error.hpp"
+#include "kmod-bridge/relay_url.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
 
 namespace mesh::agent {
@@ -406,35 +406,21 @@ void Agent::apply_containers_locked(const ContainerPlan& plan) {
 void Agent::on_relays(const v1::RelayCredentials& relays) {
     std::vector<RelayCredential> usable;
     for (const auto& server : relays.servers()) {
-        const std::string& url = server.url();
-        if (!url.starts_with("turn:") || url.find('?') != std::string::npos) continue;
-        std::string hostport = url.substr(5);
-        std::optional<Endpoint> endpoint;
+        kb::RelayUrl url;
         try {
-            endpoint = Endpoint::parse(hostport);
-        } catch (const std::exception&) {
-            auto colon = hostport.rfind(':');
-            if (colon == std::string::npos) continue;
-            addrinfo hints{};
-            hints.ai_family = AF_INET;
-            hints.ai_socktype = SOCK_DGRAM;
-            addrinfo* found = nullptr;
-            if (::getaddrinfo(hostport.substr(0, colon).c_str(), hostport.substr(colon + 1).c_str(),
-                              &hints, &found) == 0 &&
-                found) {
-                char text[INET_ADDRSTRLEN] = {};
-                auto* a = reinterpret_cast<sockaddr_in*>(found->ai_addr);
-                ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-                endpoint =
-                    Endpoint::parse(std::string(text) + ":" + std::to_string(ntohs(a->sin_port)));
-                ::freeaddrinfo(found);
-            }
+            url = kb::parse_relay_url(server.url());
+        } catch (const std::exception& e) {
+            spdlog::warn("event=relay_skipped error={}", kb::log_quote(e.what()));
+            continue;
         }
-        if (endpoint) usable.push_back({*endpoint, server.username(), server.password()});
+        // The proxy speaks UDP over IPv4 (TCP, TLS and IPv6 relays are not built yet); a name
+        // is resolved now, once per credential renewal.
+        if (url.tcp || url.tls || url.host.find(':') != std::string::npos) continue;
+        if (auto endpoint = resolve_v4(url.host + ":" + std::to_string(url.port), url.port)) {
+            usable.push_back({*endpoint, server.username(), server.password()});
+        }
     }
-    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+    const auto unix_now = unix_seconds();
     std::lock_guard lock(mutex_);
     relay_servers_ = std::move(usable);
     relay_renew_at_ = relays.expires_at() > unix_now
@@ -883,9 +869,7 @@ void Agent::tick() {
         }
     }
     renew_key_if_due_locked();
-    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+    const auto unix_now = unix_seconds();
     if (relay_renew_at_ != 0 && unix_now >= relay_renew_at_ && sync_) {
         sync_->request_relays();
         relay_renew_at_ = unix_now + 60;  // until the answer moves it on

@@ -7,23 +7,13 @@
 #include <string_view>
 #include <vector>
 
+#include "kmod-bridge/relay_url.hpp"
 #include "mesh/v1/coordinator.pb.h"
 
 namespace mesh::coord {
 
-struct RelayUrl {
-    bool tls = false;           // turns:
-    std::string host;           // IPv4, IPv6 (without brackets) or a DNS name
-    std::uint16_t port = 3478;  // 3478 for turn:, 5349 for turns: when not given
-    bool tcp = false;           // ?transport=tcp (turns: is always TCP)
-
-    std::string to_string() const;  // canonical: "turn:HOST:PORT[?transport=tcp]"
-    bool operator==(const RelayUrl&) const = default;
-};
-
-// "turn:203.0.113.5", "turn:relay.example.com:3478?transport=tcp", "turns:[2001:db8::5]:443".
-// Throws mesh::Error naming what is wrong (never echoing more than the text given).
-RelayUrl parse_relay_url(std::string_view text);
+using kb::parse_relay_url;
+using kb::RelayUrl;
 
 struct RelayConfig {
     std::vector<RelayUrl> servers;

@@ -10,14 +10,15 @@
 #include <vector>
 
 #include "kmod-bridge/ip.hpp"
+#include "kmod-bridge/stun.hpp"
 
 namespace mesh::kb::stun::wire {
 
 using Bytes = std::span<const std::uint8_t>;
 using Mask = std::array<std::uint8_t, 16>;
 
-inline constexpr std::uint32_t kCookie = 0x2112A442;
-inline constexpr std::size_t kHeader = 20;
+inline constexpr std::uint32_t kCookie = kMagicCookie;
+inline constexpr std::size_t kHeader = kHeaderSize;
 inline constexpr std::size_t kAttributeHeader = 4;
 inline constexpr std::uint16_t kPortXor = kCookie >> 16;
 inline constexpr std::uint16_t kFingerprintType = 0x8028;
