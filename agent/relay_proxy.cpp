@@ -121,7 +121,7 @@ RelayProxy::RelayProxy(RelayCredential credential, std::uint16_t wireguard_port,
                        std::function<void()> on_change)
     : wireguard_port_(wireguard_port), on_change_(std::move(on_change)) {
     server_ = credential.server;
-    current_credential_ = credential;
+    credential_ = credential;
     server_fd_ = connected_udp(server_, false);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) {
@@ -197,8 +197,8 @@ std::map<std::string, Endpoint> RelayProxy::set_peers(
 void RelayProxy::set_credential(RelayCredential credential) {
     {
         std::lock_guard lock(mutex_);
-        current_credential_ = credential;
-        new_credential_ = std::move(credential);
+        credential_ = std::move(credential);
+        credential_changed_ = true;
     }
     wake();
 }
@@ -218,7 +218,7 @@ RelayProxy::Status RelayProxy::status() const {
 void RelayProxy::flush_to_server() {
     if (to_server_.empty()) return;
     std::vector<const std::vector<std::uint8_t>*> batch;
-    for (const auto& [bytes, data] : to_server_) batch.push_back(&bytes);
+    for (const auto& bytes : to_server_) batch.push_back(&bytes);
     send_batch(server_fd_, batch);
     to_server_.clear();
 }
@@ -266,7 +266,7 @@ void RelayProxy::drain_server() {
     }
 }
 
-void RelayProxy::drain_local(const std::string&, const Peer& peer) {
+void RelayProxy::drain_local(const Peer& peer) {
     for (int round = 0; round < kBatchesPerWake; ++round) {
         auto datagrams = receive_batch(peer.fd);
         if (datagrams.empty()) return;
@@ -288,7 +288,7 @@ void RelayProxy::drain_local(const std::string&, const Peer& peer) {
                 framed = kb::turn::encode(send, nullptr, false);
             }
             ++to_relay_;
-            to_server_.emplace_back(std::move(framed), true);
+            to_server_.push_back(std::move(framed));
         }
         flush_to_server();
     }
@@ -309,9 +309,9 @@ void RelayProxy::run() {
                 allocation_->set_peers(relays, RelayAllocation::Clock::now());
             }
             closing.swap(retired_);
-            if (new_credential_) {
-                allocation_->set_credential(*new_credential_);
-                new_credential_.reset();
+            if (credential_changed_) {
+                allocation_->set_credential(credential_);
+                credential_changed_ = false;
             }
         }
         for (int fd : closing) ::close(fd);
@@ -321,10 +321,10 @@ void RelayProxy::run() {
             if (failed_since == RelayAllocation::TimePoint{}) failed_since = now;
             if (now - failed_since >= retry_after) {
                 // Again from the start, with backoff (2 s doubling to 60 s).
-                RelayCredential credential{server_, "", ""};
+                RelayCredential credential;
                 {
                     std::lock_guard lock(mutex_);
-                    credential = current_credential_;
+                    credential = credential_;
                 }
                 allocation_ = std::make_unique<RelayAllocation>(credential, now);
                 std::vector<Endpoint> relays;
@@ -334,7 +334,7 @@ void RelayProxy::run() {
                 retry_after = std::min(retry_after * 2, std::chrono::seconds(60));
             }
         }
-        for (auto& bytes : allocation_->poll(now)) to_server_.emplace_back(std::move(bytes), false);
+        for (auto& bytes : allocation_->poll(now)) to_server_.push_back(std::move(bytes));
         flush_to_server();
 
         std::vector<pollfd> fds = {{server_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -355,7 +355,7 @@ void RelayProxy::run() {
         }
         if (fds[0].revents & POLLIN) drain_server();
         for (std::size_t i = 0; i < polled.size(); ++i) {
-            if (fds[2 + i].revents & POLLIN) drain_local(polled[i].first, polled[i].second);
+            if (fds[2 + i].revents & POLLIN) drain_local(polled[i].second);
         }
 
         bool changed = false;

@@ -59,7 +59,7 @@ class RelayProxy {
     };
     void run();
     void drain_server();
-    void drain_local(const std::string& node, const Peer& peer);
+    void drain_local(const Peer& peer);
     void flush_to_server();
     void wake();
 
@@ -73,9 +73,9 @@ class RelayProxy {
 
     mutable std::mutex mutex_;  // guards the fields below, shared with the agent's threads
     std::map<std::string, Peer> peers_;
-    std::optional<RelayCredential> new_credential_;
-    RelayCredential current_credential_;  // for a fresh allocation after a failure
-    std::vector<int> retired_;            // sockets of peers no longer relayed, to close
+    RelayCredential credential_;  // the newest: for the allocation, and a fresh one after a failure
+    bool credential_changed_ = false;  // not yet handed to the allocation
+    std::vector<int> retired_;         // sockets of peers no longer relayed, to close
     bool peers_changed_ = true;
     Status status_;
 
@@ -83,7 +83,7 @@ class RelayProxy {
     std::unique_ptr<RelayAllocation> allocation_;
     kb::Endpoint server_;
     std::map<std::string, Peer> thread_peers_;
-    std::vector<std::pair<std::vector<std::uint8_t>, bool>> to_server_;  // bytes, is data
+    std::vector<std::vector<std::uint8_t>> to_server_;  // control messages and framed packets
 };
 
 }  // namespace mesh::agent
