@@ -102,15 +102,24 @@ void ContainerNetwork::apply(const ContainerPlan& plan, unsigned mtu) {
 }
 
 void ContainerNetwork::apply_routes(const ContainerPlan& plan) {
+    auto desired = peer_routes(plan);
+    const auto now = std::chrono::steady_clock::now();
+    if (routes_ && *routes_ == desired && now - routes_checked_ < kRouteCheck) return;
+    routes_.reset();  // until this apply completes
     kb::Rtnl rtnl;
     auto current = rtnl.routes(options_.mesh_interface, kRouteProtocol);
-    auto changes = route_changes(peer_routes(plan), current);
-    if (changes.empty()) return;
+    routes_checked_ = now;
+    auto changes = route_changes(desired, current);
+    if (changes.empty()) {
+        routes_ = std::move(desired);
+        return;
+    }
     for (const auto& p : changes.remove) rtnl.del_route(p, options_.mesh_interface);
     for (const auto& p : changes.add) rtnl.add_route(p, options_.mesh_interface, kRouteProtocol);
     spdlog::info("event=container_routes interface={} added={} removed={} total={}",
                  options_.mesh_interface, joined(changes.add), joined(changes.remove),
-                 peer_routes(plan).size());
+                 desired.size());
+    routes_ = std::move(desired);
 }
 
 // Packets for the host's containers arrive on the mesh interface and leave on the bridge, and

@@ -5,6 +5,7 @@
 // (cni_config.hpp). Like the device, it is kept equal to a plan with minimal changes: routes are
 // compared with the kernel's table (those this agent made carry kRouteProtocol, so a restarted
 // agent finds and adopts them), and the rest with what was applied last.
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ class ContainerNetwork {
     // a table or a conflist, is cleared then).
     std::optional<std::vector<kb::IpPrefix>> masquerade_for_;
     std::optional<std::string> conflist_;
+    // The routes applied last and when the kernel's table was last read: an unchanged set is
+    // not dumped again on every reconcile (one per map delta), only every kRouteCheck, to
+    // repair what someone else changed.
+    std::optional<std::vector<kb::IpPrefix>> routes_;
+    std::chrono::steady_clock::time_point routes_checked_{};
+    static constexpr auto kRouteCheck = std::chrono::seconds(30);
     bool bridge_forwarding_ = false;
     bool mesh_forwarding_ = false;
     bool ipv6_forwarding_ = false;
