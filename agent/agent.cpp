@@ -242,6 +242,8 @@ void Agent::after_engine_locked(TimePoint now) {
         auto reflexive = engine_->reflexive();
         spdlog::info("event=candidates_changed count={} nat={} reflexive={}", endpoints.size(),
                      nat_type_name(engine_->nat_type()), reflexive ? reflexive->to_string() : "-");
+        // The relay's allocation is bound to the old mapping (its 5-tuple is gone): anew.
+        if (relay_) relay_->reallocate();
         report_candidates_locked();
         maybe_start_relay_locked();
         // A new public address means the NAT dropped the stream's connection with the old one.
@@ -262,13 +264,14 @@ void Agent::after_engine_locked(TimePoint now) {
         }
         for (const auto& [id, sel] : engine_->selections()) {
             auto text = std::string(path_kind_name(sel.kind)) + " " +
-                        (sel.endpoint ? sel.endpoint->to_string() : "-");
+                        (sel.endpoint ? sel.endpoint->to_string() : "-") +
+                        (sel.lost ? " lost" : "");
             auto& logged = logged_paths_[id];
             if (logged == text) continue;
             logged = text;
-            spdlog::info("event=path peer={} path={} endpoint={} rtt_us={}", id,
+            spdlog::info("event=path peer={} path={} endpoint={} rtt_us={} lost={}", id,
                          path_kind_name(sel.kind), sel.endpoint ? sel.endpoint->to_string() : "-",
-                         sel.rtt.count());
+                         sel.rtt.count(), sel.lost);
         }
     }
     // Built only when something changed (this runs for every datagram), and sent again until a
@@ -300,8 +303,12 @@ void Agent::start_sync_locked() {
         connected_ = up;
         if (!up) last_error_ = error;
         if (up) last_error_.clear();
-        // The relayed address may have changed while the stream was down: report it again.
-        if (up) reported_relay_ = "?";
+        // The relayed address may have changed while the stream was down: report it again,
+        // now (a relayed pair whose peer waits for it has no other path).
+        if (up) {
+            reported_relay_ = "?";
+            report_candidates_locked();
+        }
     };
     h.on_removed = [this] { on_removed(); };
     h.on_relays = [this](const v1::RelayCredentials& relays) { on_relays(relays); };
@@ -351,7 +358,7 @@ void Agent::reconcile_locked(const char* reason) {
     auto update = data_plane_.apply(desired, current);
     apply_containers_locked(plan);
     restart_stalled_handshakes_locked(desired, current, update);
-    restart_relayed_handshakes_locked(desired, id_of);
+    restart_relayed_handshakes_locked(desired, current, id_of);
     if (engine_) {
         for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
     }
@@ -438,7 +445,7 @@ bool Agent::needs_relay_locked() const {
     if (relay_servers_.empty() || !engine_ || !state_ || state_->removed) return false;
     if (engine_->nat_type() == NatType::endpoint_dependent) return true;
     for (const auto& [id, sel] : engine_->selections()) {
-        if (sel.kind == PathKind::none) return true;
+        if (sel.kind == PathKind::none || sel.lost) return true;
     }
     return false;
 }
@@ -477,11 +484,14 @@ void Agent::apply_relays_locked(std::map<std::string, PathSelection>& paths) {
         for (const auto& [id, peer] : state_->netmap.peers) {
             if (!peer.relay_endpoint) continue;
             auto it = paths.find(id);
+            // A direct path that stopped answering (lost) falls back to the relay at once;
+            // probing goes on, and the first direct answer takes the pair back.
+            const bool lost = it != paths.end() && it->second.lost;
             const bool direct =
-                it != paths.end() && it->second.verified &&
+                it != paths.end() && it->second.verified && !lost &&
                 (it->second.kind == PathKind::lan || it->second.kind == PathKind::nat_direct);
             const bool none = it != paths.end() && it->second.kind == PathKind::none;
-            if (!direct && (hard || none)) wanted[id] = *peer.relay_endpoint;
+            if (!direct && (hard || none || lost)) wanted[id] = *peer.relay_endpoint;
         }
     }
     std::set<std::string> relayed;
@@ -551,15 +561,27 @@ void Agent::restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
     }
 }
 
-// A peer just moved onto the relay: an initiation WireGuard sent on the old path got no answer
-// and would be retried only after its 5 s REKEY_TIMEOUT. Put back, the peer initiates at once.
+// A peer just moved onto the relay without a live session: an initiation WireGuard sent on the
+// old path got no answer and would be retried only after its 5 s REKEY_TIMEOUT. Put back, the
+// peer initiates at once. A pair whose session is alive (a direct path that died and fell back)
+// keeps it: the next packet simply leaves for the new endpoint, with no handshake.
 void Agent::restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
+                                              const kb::DeviceState& current,
                                               const std::map<Key, std::string>& id_of) {
     if (newly_relayed_.empty()) return;
+    constexpr std::int64_t kRejectAfterTime = 180;  // WireGuard's session lifetime, seconds
+    const auto unix_now = unix_seconds();
+    std::set<Key> live;
+    for (const auto& p : current.peers) {
+        if (p.last_handshake_sec != 0 && unix_now - p.last_handshake_sec < kRejectAfterTime) {
+            live.insert(p.config.public_key);
+        }
+    }
     for (const auto& p : desired.peers) {
         auto id = id_of.find(p.public_key);
         if (id == id_of.end() || !newly_relayed_.contains(id->second)) continue;
         if (p.persistent_keepalive == 0) continue;  // not the initiator
+        if (live.contains(p.public_key)) continue;
         try {
             data_plane_.reset_peer(p);
         } catch (const std::exception& e) {
@@ -852,8 +874,37 @@ std::unique_ptr<NetworkLoop> Agent::roll_back_join_locked(
 }
 
 void Agent::tick() {
-    std::lock_guard lock(mutex_);
+    std::unique_ptr<RelayProxy> released;
+    {
+        std::lock_guard lock(mutex_);
+        tick_locked(released);
+    }
+    if (released) released->stop();  // outside the lock: its thread calls back into us
+}
+
+// An allocation costs the relay a port and refreshes; it is given back once no peer has been
+// relayed and none needed it for this long (a fallback within it finds the allocation ready).
+constexpr auto kRelayIdleRelease = std::chrono::seconds(60);
+
+std::unique_ptr<RelayProxy> Agent::release_idle_relay_locked(TimePoint now) {
+    if (!relay_ || !relayed_peers_.empty() || needs_relay_locked()) {
+        relay_idle_since_.reset();
+        return nullptr;
+    }
+    if (!relay_idle_since_) relay_idle_since_ = now;
+    if (now - *relay_idle_since_ < kRelayIdleRelease) return nullptr;
+    relay_idle_since_.reset();
+    spdlog::info("event=relay_released relayed={} idle_s={}",
+                 relay_->status().relayed ? relay_->status().relayed->to_string() : "-",
+                 kRelayIdleRelease.count());
+    auto released = std::move(relay_);
+    report_candidates_locked();  // the relayed address leaves the map
+    return released;
+}
+
+void Agent::tick_locked(std::unique_ptr<RelayProxy>& released) {
     if (!state_ || state_->removed || !data_plane_.is_up()) return;
+    released = release_idle_relay_locked(Clock::now());
     if (engine_) {
         refresh_local_locked(Clock::now());  // in case an rtnetlink event was missed
         // No STUN server resolved (DNS not up at start?): try again.

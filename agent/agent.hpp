@@ -122,7 +122,12 @@ class Agent {
     void apply_relays_locked(std::map<std::string, PathSelection>& paths);
     void report_candidates_locked();
     void restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
+                                           const kb::DeviceState& current,
                                            const std::map<Key, std::string>& id_of);
+    // The allocation once nothing has needed it for kRelayIdleRelease (to stop outside the
+    // lock: its thread calls back into us).
+    std::unique_ptr<RelayProxy> release_idle_relay_locked(TimePoint now);
+    void tick_locked(std::unique_ptr<RelayProxy>& released);
     Key rotate_key_locked(const char* reason);
     void adopt_rotated_key_locked();
     void renew_key_if_due_locked();
@@ -184,6 +189,7 @@ class Agent {
     std::string reported_relay_;
     std::set<std::string> relayed_peers_;
     std::set<std::string> newly_relayed_;  // since the last reconcile: their handshake restarts
+    std::optional<TimePoint> relay_idle_since_;  // the proxy relays no peer and none needs it
 };
 
 }  // namespace mesh::agent

@@ -13,6 +13,10 @@ namespace {
 // then slower, ending at about PathConfig::give_up.
 constexpr int kRoundOffsetsMs[] = {0, 50, 150, 300, 500, 800, 1200, 1700, 2300};
 constexpr int kRounds = static_cast<int>(std::size(kRoundOffsetsMs));
+// A burst that started while the pair had a direct path (this host's mapping or addresses
+// changed, or its checks went unanswered) and got no answer by this round (500 ms) reports the
+// path lost: the agent falls back to the relay instead of waiting for give_up.
+constexpr int kLostRound = 4;
 constexpr std::size_t kMaxCandidates = 16;
 constexpr auto kOutstandingLifetime = std::chrono::seconds(10);
 // Probe bursts a peer's changed candidate lists may start: a budget of kReportBursts, refilled
@@ -140,6 +144,7 @@ bool PathFinder::take_report_burst(Peer& peer, TimePoint now) {
 
 // Probing starts because something changed: watch the peer closely for a while either way.
 void PathFinder::start_burst(Peer& peer, TimePoint now) {
+    peer.burst_from_direct = peer.kind == PathKind::lan || peer.kind == PathKind::nat_direct;
     peer.last_activity = now;
     peer.burst_start = now;
     peer.burst_round = 0;
@@ -257,6 +262,8 @@ void PathFinder::reselect(Peer& peer, TimePoint now) {
         if (alive(peer, c, now) && (!best || rank(c) < rank(*best))) best = &c;
     }
     if (!best) return;
+    if (peer.lost) changed_ = true;
+    peer.lost = false;
     const Candidate* current = nullptr;
     for (const auto& c : peer.candidates) {
         if (peer.chosen == c.endpoint && alive(peer, c, now)) current = &c;
@@ -308,6 +315,12 @@ void PathFinder::burst_step(std::vector<Probe>& out, const std::string& id, Peer
         give_up_or_settle(peer, now);
         if (peer.burst_round < 0) return;
     }
+    if (peer.burst_round == kLostRound && peer.burst_from_direct && !peer.lost &&
+        std::none_of(peer.candidates.begin(), peer.candidates.end(),
+                     [&](const Candidate& c) { return alive(peer, c, now); })) {
+        peer.lost = true;
+        changed_ = true;
+    }
     for (auto& c : peer.candidates) send(out, id, peer, c, now);
     if (peer.slow) {
         peer.next_round = now + config_.retry_none;
@@ -330,6 +343,8 @@ void PathFinder::check_step(std::vector<Probe>& out, const std::string& id, Peer
         ++peer.misses;
         stun_wanted_ = true;
         if (peer.misses >= config_.misses_before_lost) {
+            peer.lost = true;
+            changed_ = true;
             start_burst(peer, now);
             burst_step(out, id, peer, now);
             return;
@@ -387,6 +402,7 @@ PathSelection PathFinder::selection(const std::string& id) const {
     s.kind = peer.kind;
     s.rtt = peer.rtt;
     s.given_up = peer.kind == PathKind::none;
+    s.lost = peer.lost;
     if (peer.chosen) {
         s.endpoint = peer.chosen;
         for (const auto& c : peer.candidates) {

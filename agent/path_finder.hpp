@@ -54,6 +54,9 @@ struct PathSelection {
     std::chrono::microseconds rtt{0};
     bool verified = false;  // the endpoint answered a probe since the last network change
     bool given_up = false;  // probing found nothing for give_up: initiate on the fallback
+    // The endpoint in use stopped answering its checks and nothing has answered since: the
+    // agent falls back to the relay now rather than after give_up (issue 13: within 2 s).
+    bool lost = false;
 };
 
 class PathFinder {
@@ -109,6 +112,8 @@ class PathFinder {
         TimePoint burst_start{};
         int burst_round = -1;  // -1 = not bursting; kRounds = waiting for give-up, then slow
         bool slow = false;     // gave up: one round every retry_none
+        bool lost = false;     // see PathSelection::lost
+        bool burst_from_direct = false;  // the burst under way started on a direct path
         TimePoint next_round{};
         TimePoint next_check{};
         TimePoint check_sent{};

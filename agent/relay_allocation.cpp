@@ -11,7 +11,11 @@ using kb::turn::Message;
 using kb::turn::Method;
 
 RelayAllocation::RelayAllocation(RelayCredential credential, TimePoint now)
-    : credential_(std::move(credential)) {
+    : credential_(credential), next_credential_(std::move(credential)) {
+    start_allocate(now);
+}
+
+void RelayAllocation::start_allocate(TimePoint now) {
     Message allocate;
     allocate.method = Method::allocate;
     allocate.requested_transport = kb::turn::kTransportUdp;
@@ -20,7 +24,23 @@ RelayAllocation::RelayAllocation(RelayCredential credential, TimePoint now)
 }
 
 void RelayAllocation::set_credential(RelayCredential credential) {
-    credential_ = std::move(credential);
+    next_credential_ = std::move(credential);
+    if (state_ != State::allocated) credential_ = next_credential_;
+}
+
+std::optional<std::vector<std::uint8_t>> RelayAllocation::release() {
+    if (state_ != State::allocated) return std::nullopt;
+    Message refresh;
+    refresh.method = Method::refresh;
+    refresh.cls = Class::request;
+    refresh.transaction = kb::turn::new_transaction();
+    refresh.lifetime = 0;
+    state_ = State::failed;
+    error_ = "released";
+    pending_.clear();
+    relayed_.reset();
+    channels_.clear();
+    return encode_request(refresh);
 }
 
 void RelayAllocation::start_request(Kind kind, Message request, TimePoint now,
@@ -181,21 +201,23 @@ void RelayAllocation::on_error(Pending p, const Message& answer, TimePoint now) 
         start_request(p.kind, p.request, now, p.peer, p.channel);  // signed this time
         return;
     }
-    if (answer.error_code == 401) {
-        if (p.kind == Kind::allocate) fail(reason + ": the relay credentials are refused");
+    if (answer.error_code == 401 && p.kind == Kind::allocate) {
+        fail(reason + ": the relay credentials are refused");
         return;
     }
-    if (answer.error_code == 437 && p.kind != Kind::allocate) {
-        // The server lost the allocation: start again.
+    if ((answer.error_code == 401 || answer.error_code == 437 || answer.error_code == 441) &&
+        p.kind != Kind::allocate) {
+        // The server lost the allocation (437), or no longer takes its credentials (401: they
+        // expired; 441: not the allocation's):
+        // start again, with the newest credentials.
         state_ = State::allocating;
         relayed_.reset();
         channels_.clear();
         pending_.clear();
-        Message allocate;
-        allocate.method = Method::allocate;
-        allocate.requested_transport = kb::turn::kTransportUdp;
-        allocate.lifetime = kLifetime;
-        start_request(Kind::allocate, allocate, now);
+        credential_ = next_credential_;
+        realm_.reset();
+        nonce_.reset();
+        start_allocate(now);
         return;
     }
     if (p.kind == Kind::allocate) {

@@ -42,8 +42,13 @@ class RelayAllocation {
     bool receive(std::span<const std::uint8_t> packet, TimePoint now);
     // The peers' addresses (as the server sees them) to keep a permission and a channel for.
     void set_peers(const std::vector<kb::Endpoint>& peers, TimePoint now);
-    // New credentials (renewed by the coordinator): used from the next request on.
+    // New credentials (renewed by the coordinator). An allocation keeps the username it was
+    // made with (the server answers 441 to another); the new ones are used for the next
+    // allocation: at once while none is made, else when the server refuses the old ones.
     void set_credential(RelayCredential credential);
+    // A Refresh with lifetime 0 (RFC 8656 §7): the server frees the allocation and its port now
+    // rather than when the lifetime runs out. Sent once, unanswered; nothing while not allocated.
+    std::optional<std::vector<std::uint8_t>> release();
 
     State state() const { return state_; }
     const std::optional<kb::Endpoint>& relayed() const { return relayed_; }
@@ -73,6 +78,7 @@ class RelayAllocation {
         TimePoint due{};  // bound: when to refresh; not bound: when to (re)try the bind
     };
 
+    void start_allocate(TimePoint now);
     void start_request(Kind kind, kb::turn::Message request, TimePoint now,
                        std::optional<kb::Endpoint> peer = std::nullopt, std::uint16_t channel = 0);
     std::vector<std::uint8_t> encode_request(kb::turn::Message request) const;
@@ -82,7 +88,8 @@ class RelayAllocation {
     void channel_failed(const Pending& p, TimePoint now);
     void schedule(TimePoint now);
 
-    RelayCredential credential_;
+    RelayCredential credential_;       // the allocation's
+    RelayCredential next_credential_;  // the newest
     State state_ = State::allocating;
     std::optional<std::string> realm_, nonce_;
     std::optional<kb::Endpoint> relayed_, mapped_;

@@ -203,6 +203,14 @@ void RelayProxy::set_credential(RelayCredential credential) {
     wake();
 }
 
+void RelayProxy::reallocate() {
+    {
+        std::lock_guard lock(mutex_);
+        reallocate_ = true;
+    }
+    wake();
+}
+
 RelayProxy::Status RelayProxy::status() const {
     Status s;
     {
@@ -313,8 +321,19 @@ void RelayProxy::run() {
                 allocation_->set_credential(credential_);
                 credential_changed_ = false;
             }
+            if (reallocate_) {
+                reallocate_ = false;
+                const auto now = RelayAllocation::Clock::now();
+                allocation_ = std::make_unique<RelayAllocation>(credential_, now);
+                std::vector<Endpoint> relays;
+                for (const auto& [id, p] : thread_peers_) relays.push_back(p.relay);
+                allocation_->set_peers(relays, now);
+                spdlog::info("event=relay_reallocating server={} reason=mapping_changed",
+                             server_.to_string());
+            }
         }
         for (int fd : closing) ::close(fd);
+        if (stopping_) break;
 
         auto now = RelayAllocation::Clock::now();
         if (allocation_->state() == RelayAllocation::State::failed) {
@@ -384,6 +403,11 @@ void RelayProxy::run() {
                 status_.relayed ? status_.relayed->to_string() : "-", kb::log_quote(status_.error));
             if (on_change_) on_change_();
         }
+    }
+    // Leaving: the server frees the allocation now (best effort, one datagram).
+    if (auto release = allocation_->release()) {
+        to_server_.push_back(std::move(*release));
+        flush_to_server();
     }
 }
 

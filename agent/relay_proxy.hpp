@@ -49,6 +49,10 @@ class RelayProxy {
     // endpoint the device should use for it (stable while the peer stays relayed).
     std::map<std::string, kb::Endpoint> set_peers(const std::map<std::string, kb::Endpoint>& peers);
     void set_credential(RelayCredential credential);
+    // This host's addresses or NAT mapping changed: the server knows the allocation by the old
+    // 5-tuple, which no longer exists, so a new one is made now (rather than after requests
+    // time out).
+    void reallocate();
     Status status() const;
 
   private:
@@ -75,7 +79,8 @@ class RelayProxy {
     std::map<std::string, Peer> peers_;
     RelayCredential credential_;  // the newest: for the allocation, and a fresh one after a failure
     bool credential_changed_ = false;  // not yet handed to the allocation
-    std::vector<int> retired_;         // sockets of peers no longer relayed, to close
+    bool reallocate_ = false;
+    std::vector<int> retired_;  // sockets of peers no longer relayed, to close
     bool peers_changed_ = true;
     Status status_;
 

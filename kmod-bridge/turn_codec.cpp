@@ -191,6 +191,10 @@ bool take(Message& m, const Attribute& a, const Mask& mask) {
             if (m.error_code == 0) {
                 m.error_code = static_cast<std::uint16_t>(error_class * 100 + number);
                 m.error_reason.assign(a.value.begin() + 4, a.value.end());
+                // coturn counts its padding into the phrase: NULs are not text.
+                while (!m.error_reason.empty() && m.error_reason.back() == '\0') {
+                    m.error_reason.pop_back();
+                }
             }
             return true;
         }

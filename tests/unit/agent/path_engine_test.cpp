@@ -438,3 +438,55 @@ TEST_CASE("security 4: a peer whose candidates churn starts few probe bursts", "
     CHECK(probes <= 8 * 144);
     CHECK(probes >= 144);  // probing still happens
 }
+
+TEST_CASE("a direct path that dies is reported lost within about a second", "[paths]") {
+    Net net = two_sites(false, false);
+    // Traffic in the tunnel: checked at the active rate.
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
+    for (auto& [id, h] : net.hosts) {
+        for (const auto& [other, unused] : net.hosts) {
+            if (other != id) h.engine->traffic(other, 1000, net.now);
+        }
+    }
+    net.run_until([] { return false; }, milliseconds(600));
+    CHECK_FALSE(net.path("a", "b").lost);
+    // s1 turns endpoint-dependent and forgets its mappings: no direct path is left.
+    net.nats.at("s1").random = true;
+    net.nats.at("s1").mappings.clear();
+    net.nats.at("s2").random = true;
+    net.nats.at("s2").mappings.clear();
+    auto took = net.run_until([&] { return net.path("a", "b").lost && net.path("b", "a").lost; });
+    REQUIRE(took);
+    CHECK(*took <= milliseconds(1300));
+    // Still lost while probing finds nothing, and at give-up the path is none.
+    net.run_until([] { return false; }, milliseconds(4000));
+    CHECK(net.path("a", "b").lost);
+    CHECK(net.path("a", "b").kind == PathKind::none);
+    // Both NATs turn endpoint-independent again: the first answer clears it.
+    net.nats.at("s1").random = false;
+    net.nats.at("s2").random = false;
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); },
+                          milliseconds(3000)));
+    CHECK_FALSE(net.path("a", "b").lost);
+    CHECK_FALSE(net.path("b", "a").lost);
+}
+
+TEST_CASE("a network change on a working path is not reported lost", "[paths]") {
+    Net net = two_sites(false, false);
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
+    // a gains an address: every peer is probed again, and answers at once.
+    auto& a = net.hosts.at("a");
+    LocalNetwork l;
+    l.host_endpoints = {a.local, Endpoint::parse("10.1.0.9:51820")};
+    l.prefixes = {kb::IpPrefix::parse("10.1.0.0/24")};
+    REQUIRE(a.engine->set_local(l, net.now));
+    bool ever_lost = false;
+    net.run_until(
+        [&] {
+            ever_lost |= net.path("a", "b").lost || net.path("b", "a").lost;
+            return false;
+        },
+        milliseconds(3000));
+    CHECK_FALSE(ever_lost);
+    CHECK(net.direct("a", "b", PathKind::nat_direct));
+}

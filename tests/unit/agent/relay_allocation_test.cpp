@@ -31,3 +31,49 @@ TEST_CASE("relay allocation: answers to unknown transactions are not taken") {
     CHECK(a.state() == RelayAllocation::State::allocating);
     CHECK_FALSE(a.receive(std::vector<std::uint8_t>{1, 2, 3}, t));
 }
+
+TEST_CASE("relay allocation: release sends one Refresh with lifetime 0, only when allocated") {
+    auto t = RelayAllocation::Clock::now();
+    RelayAllocation a({mesh::kb::Endpoint::parse("203.0.113.5:3478"), "1:n", "p"}, t);
+    CHECK_FALSE(a.release());  // nothing allocated yet
+    auto first = a.poll(t);
+    REQUIRE(first.size() == 1);
+    auto request = mesh::kb::turn::decode(first.front());
+    REQUIRE(request);
+    // The server's challenge, then its success.
+    mesh::kb::turn::Message challenge;
+    challenge.method = mesh::kb::turn::Method::allocate;
+    challenge.cls = mesh::kb::turn::Class::error;
+    challenge.transaction = request->transaction;
+    challenge.error_code = 401;
+    challenge.realm = "mesh";
+    challenge.nonce = "n1";
+    REQUIRE(a.receive(mesh::kb::turn::encode(challenge), t));
+    auto signed_request = a.poll(t);
+    REQUIRE(signed_request.size() == 1);
+    auto allocate = mesh::kb::turn::decode(signed_request.front());
+    REQUIRE(allocate);
+    mesh::kb::turn::Message ok;
+    ok.method = mesh::kb::turn::Method::allocate;
+    ok.cls = mesh::kb::turn::Class::success;
+    ok.transaction = allocate->transaction;
+    ok.relayed = mesh::kb::Endpoint::parse("203.0.113.5:50000");
+    ok.mapped = mesh::kb::Endpoint::parse("198.51.100.7:40000");
+    ok.lifetime = 600;
+    ok.username = "1:n";  // encode signs only with them there
+    ok.realm = "mesh";
+    const auto key = mesh::kb::turn::long_term_key("1:n", "mesh", "p");
+    REQUIRE(a.receive(mesh::kb::turn::encode(ok, &key), t));
+    REQUIRE(a.state() == RelayAllocation::State::allocated);
+
+    auto bytes = a.release();
+    REQUIRE(bytes);
+    auto refresh = mesh::kb::turn::decode(*bytes);
+    REQUIRE(refresh);
+    CHECK(refresh->method == mesh::kb::turn::Method::refresh);
+    CHECK(refresh->lifetime == 0u);
+    CHECK(refresh->username == "1:n");
+    CHECK(a.state() != RelayAllocation::State::allocated);
+    CHECK_FALSE(a.release());  // once
+    CHECK(a.poll(t + std::chrono::seconds(400)).empty());
+}
