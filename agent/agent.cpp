@@ -191,7 +191,7 @@ void Agent::start_paths_locked() {
         }
         auto out = engine_->due(at);
         after_engine_locked(at);
-        next = engine_->next_due();
+        next = std::min(engine_->next_due(), retry_relay_handshakes_locked(at));
         return out;
     };
     try {
@@ -358,7 +358,7 @@ void Agent::reconcile_locked(const char* reason) {
     auto update = data_plane_.apply(desired, current);
     apply_containers_locked(plan);
     restart_stalled_handshakes_locked(desired, current, update);
-    restart_relayed_handshakes_locked(desired, current, id_of);
+    restart_relayed_handshakes_locked(desired, current);
     if (engine_) {
         for (const auto& p : desired.peers) engine_->applied(id_of[p.public_key], p.endpoint);
     }
@@ -408,8 +408,9 @@ void Agent::apply_containers_locked(const ContainerPlan& plan) {
     container_plan_ = plan;
 }
 
-// TURN relays the coordinator offers: the UDP ones (TCP and TLS are not built yet), their host
-// an address or a name resolved now. Asked for again when a third of their lifetime is left.
+// TURN relays the coordinator offers, in the order to try them: UDP, then TCP, then TLS (a site
+// that drops UDP still gets through); their host an IPv4 address or a name resolved now, once
+// per credential renewal. Asked for again when a third of their lifetime is left.
 void Agent::on_relays(const v1::RelayCredentials& relays) {
     std::vector<RelayCredential> usable;
     for (const auto& server : relays.servers()) {
@@ -420,13 +421,21 @@ void Agent::on_relays(const v1::RelayCredentials& relays) {
             spdlog::warn("event=relay_skipped error={}", kb::log_quote(e.what()));
             continue;
         }
-        // The proxy speaks UDP over IPv4 (TCP, TLS and IPv6 relays are not built yet); a name
-        // is resolved now, once per credential renewal.
-        if (url.tcp || url.tls || url.host.find(':') != std::string::npos) continue;
-        if (auto endpoint = resolve_v4(url.host + ":" + std::to_string(url.port), url.port)) {
-            usable.push_back({*endpoint, server.username(), server.password()});
-        }
+        if (url.host.find(':') != std::string::npos) continue;  // IPv6 relays: not yet
+        auto endpoint = resolve_v4(url.host + ":" + std::to_string(url.port), url.port);
+        if (!endpoint) continue;
+        RelayCredential c;
+        c.server = *endpoint;
+        c.username = server.username();
+        c.password = server.password();
+        c.transport = url.tls   ? RelayTransportKind::tls
+                      : url.tcp ? RelayTransportKind::tcp
+                                : RelayTransportKind::udp;
+        c.tls_name = url.host;
+        c.tls_fingerprint = server.tls_fingerprint();
+        usable.push_back(std::move(c));
     }
+    usable = relay_try_order(std::move(usable), false);
     const auto unix_now = unix_seconds();
     std::lock_guard lock(mutex_);
     relay_servers_ = std::move(usable);
@@ -435,8 +444,16 @@ void Agent::on_relays(const v1::RelayCredentials& relays) {
                           : 0;
     spdlog::info("event=relays_offered servers={} usable={} renew_at={}", relays.servers_size(),
                  relay_servers_.size(), relay_renew_at_);
-    if (relay_ && !relay_servers_.empty()) relay_->set_credential(relay_servers_.front());
+    if (relay_ && !relay_servers_.empty()) {
+        relay_->set_servers(relay_try_order(relay_servers_, udp_silent_locked()));
+    }
     maybe_start_relay_locked();
+}
+
+// STUN servers were asked and none ever answered: this host's UDP most likely does not get
+// out, so a relay over UDP would only time out first.
+bool Agent::udp_silent_locked() const {
+    return engine_ && engine_->has_stun_servers() && !engine_->reflexive();
 }
 
 // A relay is worth its allocation once this host's NAT maps per destination (no peer behind
@@ -453,10 +470,14 @@ bool Agent::needs_relay_locked() const {
 void Agent::maybe_start_relay_locked() {
     if (relay_ || !needs_relay_locked()) return;
     try {
-        relay_ = std::make_unique<RelayProxy>(relay_servers_.front(), options_.listen_port,
+        auto servers = relay_try_order(relay_servers_, udp_silent_locked());
+        const std::string first = servers.front().server.to_string() + " over " +
+                                  relay_transport_name(servers.front().transport);
+        relay_ = std::make_unique<RelayProxy>(std::move(servers), options_.listen_port,
                                               [this] { on_relay_change(); });
         relay_->start();
-        spdlog::info("event=relay_started server={}", relay_servers_.front().server.to_string());
+        spdlog::info("event=relay_started servers={} first={}", relay_servers_.size(),
+                     kb::log_quote(first));
     } catch (const std::exception& e) {
         relay_.reset();
         spdlog::error("event=relay_failed error={}", kb::log_quote(e.what()));
@@ -552,12 +573,7 @@ void Agent::restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
         auto want = std::find_if(desired.peers.begin(), desired.peers.end(),
                                  [&](const auto& p) { return p.public_key == u.public_key; });
         if (want == desired.peers.end()) continue;
-        try {
-            data_plane_.reset_peer(*want);
-            spdlog::info("event=handshake_restarted public_key={}", u.public_key.to_base64());
-        } catch (const std::exception& e) {
-            spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
-        }
+        reset_peer_locked(*want, "stalled");
     }
 }
 
@@ -565,9 +581,19 @@ void Agent::restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
 // old path got no answer and would be retried only after its 5 s REKEY_TIMEOUT. Put back, the
 // peer initiates at once. A pair whose session is alive (a direct path that died and fell back)
 // keeps it: the next packet simply leaves for the new endpoint, with no handshake.
+// The two sides turn to the relay independently, within milliseconds of each other; an
+// initiation that reaches the relay before the other side's permission (or its proxy) is there
+// is dropped, and traffic on the other side may have sent an initiation that crossed ours, so a
+// handshake that has not happened a second later is restarted by the initiator, at most
+// kRelayHandshakeRetries times, a second apart (then WireGuard's own 5 s retries go on).
+constexpr auto kRelayHandshakeRetry = std::chrono::seconds(1);
+constexpr int kRelayHandshakeRetries = 3;
+
 void Agent::restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
-                                              const kb::DeviceState& current,
-                                              const std::map<Key, std::string>& id_of) {
+                                              const kb::DeviceState& current) {
+    for (auto it = relay_handshakes_.begin(); it != relay_handshakes_.end();) {
+        it = relayed_peers_.contains(it->first) ? std::next(it) : relay_handshakes_.erase(it);
+    }
     if (newly_relayed_.empty()) return;
     constexpr std::int64_t kRejectAfterTime = 180;  // WireGuard's session lifetime, seconds
     const auto unix_now = unix_seconds();
@@ -577,18 +603,76 @@ void Agent::restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
             live.insert(p.config.public_key);
         }
     }
-    for (const auto& p : desired.peers) {
-        auto id = id_of.find(p.public_key);
-        if (id == id_of.end() || !newly_relayed_.contains(id->second)) continue;
-        if (p.persistent_keepalive == 0) continue;  // not the initiator
-        if (live.contains(p.public_key)) continue;
-        try {
-            data_plane_.reset_peer(p);
-        } catch (const std::exception& e) {
-            spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
-        }
+    const auto now = Clock::now();
+    for (const auto& id : newly_relayed_) {
+        auto peer = state_->netmap.peers.find(id);
+        if (peer == state_->netmap.peers.end() || live.contains(peer->second.public_key)) continue;
+        // Looked at again in a second whichever side initiates, and whether or not the device
+        // has the peer yet: both sides' traffic may have started crossing initiations (each
+        // side then drops the other's response), which only a restart resolves before 5 s.
+        relay_handshakes_[id] = {now + kRelayHandshakeRetry, kRelayHandshakeRetries};
+        if (loop_) loop_->wake();  // its timer picks up the retry
+        auto p = std::find_if(desired.peers.begin(), desired.peers.end(), [&](const auto& d) {
+            return d.public_key == peer->second.public_key;
+        });
+        // The initiator, with the peer on the device already (one added now initiates anyway).
+        if (p != desired.peers.end() && p->persistent_keepalive != 0)
+            reset_peer_locked(*p, "relayed");
     }
     newly_relayed_.clear();
+}
+
+bool Agent::reset_peer_locked(const kb::PeerConfig& peer, const char* reason) {
+    try {
+        data_plane_.reset_peer(peer);
+        spdlog::info("event=handshake_restarted public_key={} reason={}",
+                     peer.public_key.to_base64(), reason);
+        return true;
+    } catch (const std::exception& e) {
+        spdlog::warn("event=handshake_restart_failed error={}", kb::log_quote(e.what()));
+        return false;
+    }
+}
+
+// From the network loop's timer: relayed peers whose restarted handshake has not happened yet.
+// Returns when to be called again (TimePoint::max() when nothing waits).
+TimePoint Agent::retry_relay_handshakes_locked(TimePoint now) {
+    auto next = TimePoint::max();
+    if (relay_handshakes_.empty() || !data_plane_.is_up() || !state_) return next;
+    bool due = false;
+    for (const auto& [id, r] : relay_handshakes_) due |= r.at <= now;
+    if (due) {
+        const auto current = data_plane_.state();
+        for (auto it = relay_handshakes_.begin(); it != relay_handshakes_.end();) {
+            auto& [id, r] = *it;
+            if (r.at > now) {
+                ++it;
+                continue;
+            }
+            auto peer = state_->netmap.peers.find(id);
+            auto dev =
+                peer == state_->netmap.peers.end()
+                    ? current.peers.end()
+                    : std::find_if(current.peers.begin(), current.peers.end(), [&](const auto& p) {
+                          return p.config.public_key == peer->second.public_key;
+                      });
+            // Done (the handshake happened), no longer relayed, or out of retries.
+            if ((dev != current.peers.end() && dev->last_handshake_sec != 0) || r.left == 0 ||
+                !relayed_peers_.contains(id)) {
+                it = relay_handshakes_.erase(it);
+                continue;
+            }
+            // Only the initiator restarts: the other side waits for its initiation.
+            if (dev != current.peers.end() && dev->config.persistent_keepalive != 0) {
+                reset_peer_locked(dev->config, "relayed_retry");
+            }
+            --r.left;
+            r.at = now + kRelayHandshakeRetry;
+            ++it;
+        }
+    }
+    for (const auto& [id, r] : relay_handshakes_) next = std::min(next, r.at);
+    return next;
 }
 
 SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
@@ -960,8 +1044,7 @@ AgentStatus Agent::status() {
     }
     if (relay_) {
         auto st = relay_->status();
-        const std::string via =
-            relay_servers_.empty() ? "" : " via " + relay_servers_.front().server.to_string();
+        const std::string via = st.server.empty() ? "" : " via " + st.server;
         if (st.state == RelayAllocation::State::allocated && st.relayed) {
             s.relay = "allocated " + st.relayed->to_string() + via + " (packets relayed " +
                       std::to_string(st.packets_to_relay) + " out, " +

@@ -116,14 +116,16 @@ class Agent {
     void on_relays(const v1::RelayCredentials& relays);
     void on_relay_change();
     bool needs_relay_locked() const;
+    bool udp_silent_locked() const;
     void maybe_start_relay_locked();
     // Which peers go through the relay now (no direct path, and both sides have a relayed
     // address): their selections get the proxy's loopback endpoint.
     void apply_relays_locked(std::map<std::string, PathSelection>& paths);
     void report_candidates_locked();
+    bool reset_peer_locked(const kb::PeerConfig& peer, const char* reason);
+    TimePoint retry_relay_handshakes_locked(TimePoint now);
     void restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
-                                           const kb::DeviceState& current,
-                                           const std::map<Key, std::string>& id_of);
+                                           const kb::DeviceState& current);
     // The allocation once nothing has needed it for kRelayIdleRelease (to stop outside the
     // lock: its thread calls back into us).
     std::unique_ptr<RelayProxy> release_idle_relay_locked(TimePoint now);
@@ -189,6 +191,11 @@ class Agent {
     std::string reported_relay_;
     std::set<std::string> relayed_peers_;
     std::set<std::string> newly_relayed_;  // since the last reconcile: their handshake restarts
+    struct RelayHandshake {
+        TimePoint at;  // look again then: no handshake yet means restart it
+        int left = 0;  // restarts still allowed
+    };
+    std::map<std::string, RelayHandshake> relay_handshakes_;  // by node id
     std::optional<TimePoint> relay_idle_since_;  // the proxy relays no peer and none needs it
 };
 

@@ -11,7 +11,7 @@ namespace {
 // Offsets of a burst's probe rounds from its start: fast at first (both sides usually start
 // within a few milliseconds of each other, and each side's first probe only opens its own NAT),
 // then slower, ending at about PathConfig::give_up.
-constexpr int kRoundOffsetsMs[] = {0, 50, 150, 300, 500, 800, 1200, 1700, 2300};
+constexpr int kRoundOffsetsMs[] = {0, 50, 150, 300, 500, 800, 1200, 1700};
 constexpr int kRounds = static_cast<int>(std::size(kRoundOffsetsMs));
 // A burst that started while the pair had a direct path (this host's mapping or addresses
 // changed, or its checks went unanswered) and got no answer by this round (500 ms) reports the

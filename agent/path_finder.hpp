@@ -35,7 +35,7 @@ struct PathConfig {
     milliseconds active_window{30000};
     milliseconds check_timeout{250};  // a check unanswered by then is a miss, and sent again
     int misses_before_lost = 2;       // unanswered checks in a row before probing starts over
-    milliseconds give_up{3000};       // no answer from any candidate by then: PathKind::none
+    milliseconds give_up{2000};       // no answer from any candidate by then: PathKind::none
     // then probe all candidates again this often: a relayed pair finds a direct path that
     // appears (a NAT turned endpoint-independent) within about this, at one round of probes a
     // second per such peer

@@ -10,8 +10,36 @@ using kb::turn::Class;
 using kb::turn::Message;
 using kb::turn::Method;
 
-RelayAllocation::RelayAllocation(RelayCredential credential, TimePoint now)
-    : credential_(credential), next_credential_(std::move(credential)) {
+const char* relay_transport_name(RelayTransportKind kind) {
+    switch (kind) {
+        case RelayTransportKind::tcp:
+            return "tcp";
+        case RelayTransportKind::tls:
+            return "tls";
+        case RelayTransportKind::udp:
+            break;
+    }
+    return "udp";
+}
+
+std::vector<RelayCredential> relay_try_order(std::vector<RelayCredential> servers,
+                                             bool udp_silent) {
+    auto rank = [udp_silent](RelayTransportKind kind) {
+        const int r = static_cast<int>(kind);  // udp 0, tcp 1, tls 2
+        return udp_silent && kind == RelayTransportKind::udp ? 3 : r;
+    };
+    std::stable_sort(servers.begin(), servers.end(), [&](const auto& a, const auto& b) {
+        return rank(a.transport) < rank(b.transport);
+    });
+    return servers;
+}
+
+RelayAllocation::RelayAllocation(RelayCredential credential, TimePoint now, int attempts,
+                                 std::chrono::milliseconds first_timeout)
+    : attempts_(std::max(attempts, 1)),
+      first_timeout_(first_timeout),
+      credential_(credential),
+      next_credential_(std::move(credential)) {
     start_allocate(now);
 }
 
@@ -47,7 +75,7 @@ void RelayAllocation::start_request(Kind kind, Message request, TimePoint now,
                                     std::optional<Endpoint> peer, std::uint16_t channel) {
     request.cls = Class::request;
     request.transaction = kb::turn::new_transaction();
-    Pending p{kind, request, now, std::chrono::milliseconds(250), 0, peer, channel};
+    Pending p{kind, request, now, first_timeout_, 0, peer, channel};
     pending_.emplace(request.transaction, std::move(p));
 }
 
@@ -108,10 +136,13 @@ std::vector<std::vector<std::uint8_t>> RelayAllocation::poll(TimePoint now) {
             ++it;
             continue;
         }
-        if (p.attempts >= kAttempts) {
+        if (p.attempts >= attempts_) {
             if (p.kind == Kind::allocate) {
-                fail("no answer from the TURN server " + credential_.server.to_string() +
-                     " (5 tries over ~8 s)");
+                const auto waited = first_timeout_ * ((1 << attempts_) - 1);
+                fail("no answer from the TURN server " + credential_.server.to_string() + " (" +
+                     relay_transport_name(credential_.transport) + ", " +
+                     std::to_string(attempts_) + (attempts_ == 1 ? " try" : " tries") + " over " +
+                     std::to_string(waited.count()) + " ms)");
                 return out;
             }
             if (p.kind == Kind::refresh) refresh_at_ = now;  // try again at once

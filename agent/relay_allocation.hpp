@@ -16,11 +16,23 @@
 
 namespace mesh::agent {
 
+// How the agent talks to the TURN server; the relayed side is UDP in every case.
+enum class RelayTransportKind { udp, tcp, tls };
+const char* relay_transport_name(RelayTransportKind kind);  // "udp", "tcp", "tls"
+
 struct RelayCredential {
     kb::Endpoint server;
     std::string username;
     std::string password;
+    RelayTransportKind transport = RelayTransportKind::udp;
+    std::string tls_name;         // TLS: the URL's host, checked against the certificate
+    std::string tls_fingerprint;  // TLS: "sha256:<hex>" to pin instead; empty = the system CAs
 };
+
+// The order to try relays in: UDP, then TCP, then TLS (stable within each); with
+// `udp_silent` (no STUN server ever answered this host: its network most likely drops UDP)
+// TCP, TLS and UDP last, so that the first allocation does not wait out UDP's retries.
+std::vector<RelayCredential> relay_try_order(std::vector<RelayCredential> servers, bool udp_silent);
 
 class RelayAllocation {
   public:
@@ -33,7 +45,10 @@ class RelayAllocation {
     static constexpr auto kChannelRefresh = std::chrono::seconds(480);     // they last 600 s
     static constexpr int kAttempts = 5;  // 250 ms doubling: gives up after ~7.75 s
 
-    RelayAllocation(RelayCredential credential, TimePoint now);
+    // attempts: Allocate sends before giving up, the first after first_timeout, each next
+    // one twice as long. Over TCP or TLS: one send (the stream retransmits), a long timeout.
+    RelayAllocation(RelayCredential credential, TimePoint now, int attempts = kAttempts,
+                    std::chrono::milliseconds first_timeout = std::chrono::milliseconds(250));
 
     // The requests due at `now` (new ones and retransmissions), as datagrams for the server.
     std::vector<std::vector<std::uint8_t>> poll(TimePoint now);
@@ -88,6 +103,8 @@ class RelayAllocation {
     void channel_failed(const Pending& p, TimePoint now);
     void schedule(TimePoint now);
 
+    int attempts_;
+    std::chrono::milliseconds first_timeout_;
     RelayCredential credential_;       // the allocation's
     RelayCredential next_credential_;  // the newest
     State state_ = State::allocating;

@@ -1,5 +1,7 @@
 #include "agent/relay_proxy.hpp"
 
+#include "agent/udp_batch.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,126 +19,84 @@
 
 namespace mesh::agent {
 
-namespace {
-
 using kb::Endpoint;
-constexpr std::size_t kBatch = 32;
-constexpr std::size_t kDatagram = 4096;  // WireGuard's packets are at most the MTU (+ headers)
-constexpr int kBatchesPerWake = 8;       // then the other sockets get their turn
+constexpr int kBatchesPerWake = 8;  // then the other sockets get their turn
 
-socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& out) {
-    std::memset(&out, 0, sizeof out);
-    if (e.address.is_v4()) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&out);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(e.port);
-        std::memcpy(&a->sin_addr, e.address.bytes.data(), 4);
-        return sizeof(sockaddr_in);
-    }
-    auto* a = reinterpret_cast<sockaddr_in6*>(&out);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(e.port);
-    std::memcpy(&a->sin6_addr, e.address.bytes.data(), 16);
-    return sizeof(sockaddr_in6);
-}
-
-// A UDP socket connected to `to`; on_loopback: bound to 127.0.0.1 (any port) first.
-int connected_udp(const Endpoint& to, bool on_loopback) {
-    sockaddr_storage addr{};
-    socklen_t len = to_sockaddr(to, addr);
-    int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        throw Error(std::string("relay: cannot open a UDP socket: ") + std::strerror(errno));
-    if (on_loopback) {
-        sockaddr_in local{};
-        local.sin_family = AF_INET;
-        local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-            int e = errno;
-            ::close(fd);
-            throw Error(std::string("relay: cannot bind a loopback socket: ") + std::strerror(e));
-        }
-    }
-    // Room for bursts (a TCP flow's window) while the proxy thread catches up: 4 MiB, beyond
-    // net.core.rmem_max where the process may (root: SO_RCVBUFFORCE).
-    const int buffer = 4 << 20;
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0) {
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-    }
-    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer) != 0) {
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-    }
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-        int e = errno;
-        ::close(fd);
-        throw Error("relay: cannot reach " + to.to_string() + ": " + std::strerror(e));
-    }
-    return fd;
-}
-
-Endpoint local_endpoint(int fd) {
-    sockaddr_in a{};
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    return Endpoint::parse("127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
-}
-
-// Up to kBatch datagrams from a nonblocking socket.
-std::vector<std::vector<std::uint8_t>> receive_batch(int fd) {
-    static thread_local std::array<std::array<std::uint8_t, kDatagram>, kBatch> buffers;
-    std::array<iovec, kBatch> iov{};
-    std::array<mmsghdr, kBatch> msgs{};
-    for (std::size_t i = 0; i < kBatch; ++i) {
-        iov[i] = {buffers[i].data(), buffers[i].size()};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    std::vector<std::vector<std::uint8_t>> out;
-    int n = ::recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-    for (int i = 0; i < n; ++i) {
-        out.emplace_back(buffers[i].begin(), buffers[i].begin() + msgs[i].msg_len);
-    }
-    return out;
-}
-
-// Sends on a connected socket in batches; what the kernel refuses is dropped (UDP).
-void send_batch(int fd, const std::vector<const std::vector<std::uint8_t>*>& datagrams) {
-    for (std::size_t start = 0; start < datagrams.size(); start += kBatch) {
-        const std::size_t count = std::min(kBatch, datagrams.size() - start);
-        std::array<iovec, kBatch> iov{};
-        std::array<mmsghdr, kBatch> msgs{};
-        for (std::size_t i = 0; i < count; ++i) {
-            auto* d = datagrams[start + i];
-            iov[i] = {const_cast<std::uint8_t*>(d->data()), d->size()};
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-        }
-        ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT);
-    }
-}
-
-}  // namespace
-
-RelayProxy::RelayProxy(RelayCredential credential, std::uint16_t wireguard_port,
+RelayProxy::RelayProxy(std::vector<RelayCredential> servers, std::uint16_t wireguard_port,
                        std::function<void()> on_change)
     : wireguard_port_(wireguard_port), on_change_(std::move(on_change)) {
-    server_ = credential.server;
-    credential_ = credential;
-    server_fd_ = connected_udp(server_, false);
+    if (servers.empty()) throw Error("relay: no TURN server to use");
+    servers_ = servers;
+    thread_servers_ = std::move(servers);
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) {
-        ::close(server_fd_);
-        throw Error(std::string("relay: eventfd: ") + std::strerror(errno));
-    }
-    allocation_ =
-        std::make_unique<RelayAllocation>(std::move(credential), RelayAllocation::Clock::now());
+    if (wake_fd_ < 0) throw Error(std::string("relay: eventfd: ") + std::strerror(errno));
+    start_allocation(RelayAllocation::Clock::now());
 }
 
 RelayProxy::~RelayProxy() {
     stop();
     for (auto& [id, p] : peers_) ::close(p.fd);
-    if (server_fd_ >= 0) ::close(server_fd_);
+    for (int fd : retired_) ::close(fd);
     if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+namespace {
+std::string server_text(const RelayCredential& c) {
+    return c.server.to_string() + (c.transport == RelayTransportKind::udp
+                                       ? ""
+                                       : std::string(" over ") + relay_transport_name(c.transport));
+}
+}  // namespace
+
+// A fresh connection and allocation on the current server. UDP gets 4 tries over 3.75 s when
+// a TCP or TLS server follows (a site that drops UDP should not wait 8 s for them), 5 else; a
+// stream sends once and waits 5 s (connecting and the TLS handshake included).
+void RelayProxy::start_allocation(RelayAllocation::TimePoint now) {
+    const auto& server = thread_servers_.at(server_index_);
+    const bool last = server_index_ + 1 == thread_servers_.size();
+    int attempts = server.transport == RelayTransportKind::udp ? (last ? 5 : 4) : 1;
+    // A stream's one try covers connect, TLS and Allocate: a connect that has had no answer
+    // to its SYN and to the one retransmission 1 s later is most likely blocked when another
+    // server follows; the last one is given longer.
+    auto first_timeout = server.transport == RelayTransportKind::udp
+                             ? std::chrono::milliseconds(250)
+                         : last ? std::chrono::milliseconds(5000)
+                                : std::chrono::milliseconds(3000);
+    allocation_ = std::make_unique<RelayAllocation>(server, now, attempts, first_timeout);
+    std::vector<Endpoint> relays;
+    for (const auto& [id, p] : thread_peers_) relays.push_back(p.relay);
+    allocation_->set_peers(relays, now);
+    to_server_.clear();
+    try {
+        transport_ = std::make_unique<RelayTransport>(server);
+    } catch (const std::exception& e) {
+        transport_.reset();
+        transport_error_ = e.what();
+    }
+}
+
+RelayAllocation::State RelayProxy::state() const {
+    if (!transport_ || transport_->failed()) return RelayAllocation::State::failed;
+    return allocation_->state();
+}
+
+// The current server failed: the next one at once, or after the last, the first again once
+// retry_after passed (2 s doubling to 60 s; back to 2 s once one allocates).
+void RelayProxy::next_server(RelayAllocation::TimePoint now, std::chrono::seconds& retry_after) {
+    ++server_index_;
+    if (server_index_ < thread_servers_.size()) {
+        const std::string why = !transport_            ? transport_error_
+                                : transport_->failed() ? transport_->error()
+                                                       : allocation_->error();
+        spdlog::info("event=relay_next_server server={} error={}",
+                     kb::log_quote(server_text(thread_servers_[server_index_])),
+                     kb::log_quote(why));
+        start_allocation(now);
+        return;
+    }
+    server_index_ = 0;
+    start_allocation(now);
+    retry_after = std::min(retry_after * 2, std::chrono::seconds(60));
 }
 
 void RelayProxy::start() {
@@ -175,7 +135,7 @@ std::map<std::string, Endpoint> RelayProxy::set_peers(
             auto it = peers_.find(id);
             if (it == peers_.end()) {
                 // Connected to the device's port: only the device's packets come in on it.
-                int fd = connected_udp(wireguard, true);
+                int fd = connected_socket(wireguard, SOCK_DGRAM, true);
                 it = peers_.emplace(id, Peer{relay, fd, local_endpoint(fd)}).first;
                 peers_changed_ = true;
             } else if (it->second.relay != relay) {
@@ -194,11 +154,12 @@ std::map<std::string, Endpoint> RelayProxy::set_peers(
     return out;
 }
 
-void RelayProxy::set_credential(RelayCredential credential) {
+void RelayProxy::set_servers(std::vector<RelayCredential> servers) {
+    if (servers.empty()) return;
     {
         std::lock_guard lock(mutex_);
-        credential_ = std::move(credential);
-        credential_changed_ = true;
+        servers_ = std::move(servers);
+        servers_changed_ = true;
     }
     wake();
 }
@@ -225,15 +186,13 @@ RelayProxy::Status RelayProxy::status() const {
 
 void RelayProxy::flush_to_server() {
     if (to_server_.empty()) return;
-    std::vector<const std::vector<std::uint8_t>*> batch;
-    for (const auto& bytes : to_server_) batch.push_back(&bytes);
-    send_batch(server_fd_, batch);
+    if (transport_) transport_->send(to_server_);
     to_server_.clear();
 }
 
-void RelayProxy::drain_server() {
-    for (int round = 0; round < kBatchesPerWake; ++round) {
-        auto datagrams = receive_batch(server_fd_);
+void RelayProxy::drain_server(short revents) {
+    for (int round = 0; round < kBatchesPerWake && transport_; ++round) {
+        auto datagrams = transport_->service(revents);
         if (datagrams.empty()) return;
         std::map<int, std::vector<std::vector<std::uint8_t>>> to_device;
         const auto now = RelayAllocation::Clock::now();
@@ -285,7 +244,7 @@ void RelayProxy::drain_local(const Peer& peer) {
             }
             std::vector<std::uint8_t> framed;
             if (auto channel = allocation_->channel_for(peer.relay)) {
-                kb::turn::encode_channel_data(*channel, d, framed);
+                kb::turn::encode_channel_data(*channel, d, framed, transport_->stream());
             } else {
                 kb::turn::Message send;
                 send.method = kb::turn::Method::send;
@@ -307,6 +266,7 @@ void RelayProxy::run() {
     auto retry_after = std::chrono::seconds(2);
     while (!stopping_) {
         std::vector<int> closing;
+        const auto now = RelayAllocation::Clock::now();
         {
             std::lock_guard lock(mutex_);
             if (peers_changed_) {
@@ -314,101 +274,116 @@ void RelayProxy::run() {
                 peers_changed_ = false;
                 std::vector<Endpoint> relays;
                 for (const auto& [id, p] : thread_peers_) relays.push_back(p.relay);
-                allocation_->set_peers(relays, RelayAllocation::Clock::now());
+                allocation_->set_peers(relays, now);
             }
             closing.swap(retired_);
-            if (credential_changed_) {
-                allocation_->set_credential(credential_);
-                credential_changed_ = false;
+            if (servers_changed_) {
+                servers_changed_ = false;
+                // The same server (address and transport) takes the renewed credential; a
+                // list that no longer has it starts over with the new one.
+                const auto& current = thread_servers_.at(server_index_);
+                auto same = std::find_if(servers_.begin(), servers_.end(), [&](const auto& c) {
+                    return c.server == current.server && c.transport == current.transport;
+                });
+                thread_servers_ = servers_;
+                if (same != servers_.end()) {
+                    server_index_ = static_cast<std::size_t>(same - servers_.begin());
+                    allocation_->set_credential(*same);
+                } else {
+                    server_index_ = 0;
+                    start_allocation(now);
+                }
             }
             if (reallocate_) {
                 reallocate_ = false;
-                const auto now = RelayAllocation::Clock::now();
-                allocation_ = std::make_unique<RelayAllocation>(credential_, now);
-                std::vector<Endpoint> relays;
-                for (const auto& [id, p] : thread_peers_) relays.push_back(p.relay);
-                allocation_->set_peers(relays, now);
+                start_allocation(now);
                 spdlog::info("event=relay_reallocating server={} reason=mapping_changed",
-                             server_.to_string());
+                             kb::log_quote(server_text(thread_servers_.at(server_index_))));
             }
         }
         for (int fd : closing) ::close(fd);
         if (stopping_) break;
 
-        auto now = RelayAllocation::Clock::now();
-        if (allocation_->state() == RelayAllocation::State::failed) {
+        // A connection that broke ends its allocation too (a stream's is bound to it).
+        const bool failed = state() == RelayAllocation::State::failed;
+        if (failed) {
             if (failed_since == RelayAllocation::TimePoint{}) failed_since = now;
-            if (now - failed_since >= retry_after) {
-                // Again from the start, with backoff (2 s doubling to 60 s).
-                RelayCredential credential;
-                {
-                    std::lock_guard lock(mutex_);
-                    credential = credential_;
-                }
-                allocation_ = std::make_unique<RelayAllocation>(credential, now);
-                std::vector<Endpoint> relays;
-                for (const auto& [id, p] : thread_peers_) relays.push_back(p.relay);
-                allocation_->set_peers(relays, now);
+            const bool more = server_index_ + 1 < thread_servers_.size();
+            if (more || now - failed_since >= retry_after) {
+                next_server(now, retry_after);
                 failed_since = {};
-                retry_after = std::min(retry_after * 2, std::chrono::seconds(60));
             }
         }
-        for (auto& bytes : allocation_->poll(now)) to_server_.push_back(std::move(bytes));
-        flush_to_server();
+        if (transport_ && !transport_->failed()) {
+            for (auto& bytes : allocation_->poll(now)) to_server_.push_back(std::move(bytes));
+            flush_to_server();
+        }
 
-        std::vector<pollfd> fds = {{server_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+        std::vector<pollfd> fds = {{wake_fd_, POLLIN, 0}};
+        const bool polling_server = transport_ && !transport_->failed();
+        if (polling_server) fds.push_back({transport_->fd(), transport_->poll_events(), 0});
+        const std::size_t first_peer = fds.size();
         std::vector<std::pair<std::string, Peer>> polled(thread_peers_.begin(),
                                                          thread_peers_.end());
         for (const auto& [id, p] : polled) fds.push_back({p.fd, POLLIN, 0});
         auto next = allocation_->next_wakeup();
-        if (allocation_->state() == RelayAllocation::State::failed)
-            next = now + std::chrono::milliseconds(500);
+        if (failed) next = now + std::chrono::milliseconds(500);
         auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
         int timeout = static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1000));
         if (next == RelayAllocation::TimePoint::min()) timeout = 0;
         int ready = ::poll(fds.data(), fds.size(), timeout);
         if (ready < 0 && errno != EINTR) break;
-        if (fds[1].revents & POLLIN) {
+        if (fds[0].revents & POLLIN) {
             std::uint64_t value = 0;
             [[maybe_unused]] auto n = ::read(wake_fd_, &value, sizeof value);
         }
-        if (fds[0].revents & POLLIN) drain_server();
+        if (polling_server && fds[1].revents) drain_server(fds[1].revents);
         for (std::size_t i = 0; i < polled.size(); ++i) {
-            if (fds[2 + i].revents & POLLIN) drain_local(polled[i].second);
+            if (fds[first_peer + i].revents & POLLIN) drain_local(polled[i].second);
         }
-
-        bool changed = false;
-        {
-            std::lock_guard lock(mutex_);
-            const auto state = allocation_->state();
-            const auto& relayed = allocation_->relayed();
-            std::set<Endpoint> bound;
-            for (const auto& [id, p] : thread_peers_) {
-                if (allocation_->channel_for(p.relay)) bound.insert(p.relay);
-            }
-            changed =
-                status_.state != state || status_.relayed != relayed || status_.ready != bound;
-            status_.ready = std::move(bound);
-            if (state == RelayAllocation::State::allocated) retry_after = std::chrono::seconds(2);
-            status_.state = state;
-            status_.relayed = relayed;
-            status_.error = allocation_->error();
+        if (allocation_->state() == RelayAllocation::State::allocated) {
+            retry_after = std::chrono::seconds(2);
         }
-        if (changed) {
-            spdlog::info(
-                "event=relay_state server={} state={} relayed={} error={}", server_.to_string(),
-                status_.state == RelayAllocation::State::allocated ? "allocated"
-                : status_.state == RelayAllocation::State::failed  ? "failed"
-                                                                   : "allocating",
-                status_.relayed ? status_.relayed->to_string() : "-", kb::log_quote(status_.error));
-            if (on_change_) on_change_();
-        }
+        publish_status();
     }
-    // Leaving: the server frees the allocation now (best effort, one datagram).
-    if (auto release = allocation_->release()) {
+    // Leaving: the server frees the allocation now (best effort, one message).
+    if (auto release = allocation_->release(); release && transport_) {
         to_server_.push_back(std::move(*release));
         flush_to_server();
     }
+}
+
+// What the agent reads (status(), and a call of on_change when it changed).
+void RelayProxy::publish_status() {
+    bool changed = false;
+    std::string server = server_text(thread_servers_.at(server_index_));
+    {
+        std::lock_guard lock(mutex_);
+        const auto state = this->state();
+        const auto& relayed = allocation_->relayed();
+        std::set<Endpoint> bound;
+        for (const auto& [id, p] : thread_peers_) {
+            if (allocation_->channel_for(p.relay)) bound.insert(p.relay);
+        }
+        std::string error = allocation_->error();
+        if (!transport_) error = transport_error_;
+        if (transport_ && transport_->failed()) error = transport_->error();
+        changed = status_.state != state || status_.relayed != relayed || status_.ready != bound ||
+                  status_.server != server;
+        status_.ready = std::move(bound);
+        status_.state = state;
+        status_.relayed = relayed;
+        status_.server = server;
+        status_.error = error;
+    }
+    if (!changed) return;
+    spdlog::info("event=relay_state server={} state={} relayed={} error={}", kb::log_quote(server),
+                 status_.state == RelayAllocation::State::allocated ? "allocated"
+                 : status_.state == RelayAllocation::State::failed  ? "failed"
+                                                                    : "allocating",
+                 status_.relayed ? status_.relayed->to_string() : "-",
+                 kb::log_quote(status_.error));
+    if (on_change_) on_change_();
 }
 
 }  // namespace mesh::agent

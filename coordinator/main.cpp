@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
     serve->add_option("--turn-secret-file", server.turn_secret_file,
                       "File holding the secret the TURN servers share with the coordinator "
                       "(coturn: use-auth-secret, static-auth-secret=...); it never leaves here");
+    serve->add_option("--turn-tls-fingerprint", server.turn_tls_fingerprint,
+                      "The certificate of the turns: servers, sha256:HEX (as `openssl x509 "
+                      "-noout -fingerprint -sha256` prints it): agents accept exactly it, "
+                      "self-signed or not. Without it they check the certificate against their "
+                      "CAs and the URL's host name");
     serve
         ->add_option("--turn-credential-ttl", turn_ttl,
                      "How long the TURN credentials handed to a node last (agents renew them)")

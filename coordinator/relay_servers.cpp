@@ -34,6 +34,7 @@ v1::RelayCredentials relay_credentials(const RelayConfig& config, const std::str
         s->set_url(server.to_string());
         s->set_username(credential.username);
         s->set_password(credential.password);
+        if (server.tls) s->set_tls_fingerprint(config.tls_fingerprint);
     }
     return out;
 }

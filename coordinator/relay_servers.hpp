@@ -18,6 +18,9 @@ using kb::RelayUrl;
 struct RelayConfig {
     std::vector<RelayUrl> servers;
     std::string secret;  // empty when there are no servers
+    // The turns: servers' certificate, pinned by agents; empty = they check it against their
+    // system's CAs and the URL's host name.
+    std::string tls_fingerprint;
     std::int64_t credential_ttl = 12 * 3600;
 };
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -28,6 +29,7 @@
 #include "kmod-bridge/untrusted_text.hpp"
 #include "kmod-bridge/version.hpp"
 #include "local_socket.hpp"
+#include "proto/tls_pin.hpp"
 
 namespace mesh::coord {
 
@@ -236,6 +238,14 @@ RelayConfig relay_config(const ServerOptions& options) {
         return config;
     }
     for (const auto& url : options.turn_servers) config.servers.push_back(parse_relay_url(url));
+    if (!options.turn_tls_fingerprint.empty()) {
+        const bool any_tls = std::any_of(config.servers.begin(), config.servers.end(),
+                                         [](const RelayUrl& u) { return u.tls; });
+        if (!any_tls) {
+            throw Error("--turn-tls-fingerprint without a turns: server in --turn");
+        }
+        config.tls_fingerprint = tls::parse_fingerprint(options.turn_tls_fingerprint);
+    }
     if (options.turn_secret_file.empty()) {
         throw Error(
             "--turn needs --turn-secret-file (the secret coturn has as static-auth-secret)");

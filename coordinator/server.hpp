@@ -33,6 +33,7 @@ struct ServerOptions {
     // they share with the coordinator, and how long the credentials it derives last.
     std::vector<std::string> turn_servers;
     std::string turn_secret_file;
+    std::string turn_tls_fingerprint;  // the turns: servers' certificate, "sha256:<hex>"
     std::int64_t turn_credential_ttl = 12 * 3600;
     std::int64_t container_grace = 86400;  // seconds; 0 = a removed host's subnet is free at once
 };

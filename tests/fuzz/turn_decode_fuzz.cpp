@@ -3,7 +3,9 @@
 // nullopt, stream_frame_size never reads past what it is given. Properties: what decodes is a
 // well-framed message whose fields encode (with and without a key) into bytes that decode to the
 // same fields; MESSAGE-INTEGRITY verifies with its key only, and never once a byte it covers has
-// changed; a ChannelData frame's data lies inside the packet and encodes back to it.
+// changed; a ChannelData frame's data lies inside the packet and encodes back to it. The same
+// bytes as a TCP/TLS stream: cut into pieces of any sizes, the StreamReader hands out the same
+// frames as from one piece, each exactly stream_frame_size long, and never more bytes than came.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "kmod-bridge/turn_codec.hpp"
+#include "kmod-bridge/turn_stream.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace mesh::kb::turn;
@@ -93,6 +96,34 @@ void check_channel_data(std::span<const std::uint8_t> packet) {
     FUZZ_CHECK(size && *size >= out.size() && *size % 4 == 0);
 }
 
+std::vector<Bytes> frames_of(std::span<const std::uint8_t> stream, std::uint32_t cuts) {
+    StreamReader reader;
+    std::vector<Bytes> frames;
+    std::size_t at = 0;
+    while (at < stream.size()) {
+        // Piece sizes 1..16 (or the rest at once when cuts is 0), chosen by the input.
+        const std::size_t piece = cuts == 0 ? stream.size() : 1 + (cuts & 15);
+        cuts = (cuts >> 4) | (cuts << 28);
+        const std::size_t n = std::min(piece, stream.size() - at);
+        reader.append(stream.subspan(at, n));
+        at += n;
+        while (auto frame = reader.next()) {
+            const auto size = stream_frame_size(*frame);
+            FUZZ_CHECK(size && *size == frame->size() && !frame->empty());
+            frames.push_back(std::move(*frame));
+        }
+    }
+    std::size_t framed = 0;
+    for (const auto& f : frames) framed += f.size();
+    FUZZ_CHECK(framed + (reader.out_of_step() ? 0 : reader.buffered()) <= stream.size());
+    return frames;
+}
+
+void check_stream(std::span<const std::uint8_t> stream, std::uint32_t choice) {
+    const auto whole = frames_of(stream, 0);
+    FUZZ_CHECK(frames_of(stream, choice | 1) == whole);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -100,10 +131,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_channel_data(packet);
     const auto frame = stream_frame_size(packet);
     FUZZ_CHECK(frame.has_value() == (size >= 4));
-    const auto m = decode(packet);
-    if (!m) return 0;
     std::uint32_t choice = static_cast<std::uint32_t>(size) * 2654435761u;
     for (std::size_t i = 0; i < size && i < 64; ++i) choice = (choice ^ data[i]) * 16777619u;
+    check_stream(packet, choice);
+    const auto m = decode(packet);
+    if (!m) return 0;
     check_decoded(packet, *m);
     check_round_trip(*m, choice);
     if (verify_integrity(packet, *m, kKey)) FUZZ_CHECK(!verify_integrity(packet, *m, kOtherKey));

@@ -3,8 +3,11 @@
 # "internet", the coordinator configured with it and its secret, two hosts behind two
 # endpoint-dependent NATs (masquerade random: no direct path between them can exist). Checks that
 # the pair pings through coturn within 3 s of the second join, that both sides say "relay" and
-# report a relayed address, that the coordinator relayed nothing and coturn did, and that a wrong
-# secret gives a clear status and no tunnel. Prints "N passed, M failed".
+# report a relayed address, that the coordinator relayed nothing and coturn did, that the pair
+# goes direct and back as its NATs change (ping trains across both switches), that sites which
+# block UDP (all of it, or all but TCP to 443 and the coordinator) connect through TURN over TCP
+# and over TLS (coturn's certificate pinned), and that a wrong secret gives a clear status and no
+# tunnel. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/relay_test.sh   (root)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +34,7 @@ relay_of() { meshctl_in "$1" status --json | jq -r .relay; }
 pings() { lab_ping "$1" "$(mesh_ip "$2")" 1 1; }
 
 RELAY_ADDR=203.0.113.253  # coturn on a host of its own: the coordinator's sees only STUN
-start_coturn() { turn_start relay "$RELAY_ADDR" "$2" "$1" >/dev/null; }  # SECRET PORT
+start_coturn() { turn_start relay "$RELAY_ADDR" "$2" "$1" ${3:+"$3"} >/dev/null; }  # SECRET PORT [TLS_PORT]
 
 section "coturn and a coordinator that hands out its credentials; two endpoint-dependent NATs"
 nat_site s1 1 random
@@ -39,8 +42,11 @@ nat_site s2 2 random
 lab_host coord "$MESH_COORD_ADDR/24"
 lab_host relay "$RELAY_ADDR/24"
 SECRET=$(turn_secret "$LAB_DIR/coord/turn-secret")
-start_coturn "$SECRET" 3480
-mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn-secret-file "$LAB_DIR/coord/turn-secret"
+start_coturn "$SECRET" 3480 443
+# The same coturn three ways, tried in this order: UDP, TCP, TLS on 443.
+mesh_coordinator_start --turn "turn:$RELAY_ADDR:3480" --turn "turn:$RELAY_ADDR:3480?transport=tcp" \
+  --turn "turns:$RELAY_ADDR:443" --turn-tls-fingerprint "$(turn_tls_fingerprint relay)" \
+  --turn-secret-file "$LAB_DIR/coord/turn-secret"
 mesh_watch_coordinator_udp
 TOKEN=$(mesh_token --reusable --ttl 1h)
 nat_host a s1 2
@@ -126,6 +132,39 @@ echo "    NATs changed -> both relayed: $(($(now_ms) - T3)) ms (goal 2 s)"
 train_check to-relay
 check "the session carried on without a new handshake" test "$(handshake_of a b)" = "$HS_BEFORE"
 check "and still ping both ways" both_ways
+
+section "UDP blocked at a site: TURN over TCP; only TCP to 443 (and the coordinator): over TLS"
+relayed_over() { [[ "$(relay_of "$1")" == "allocated 203.0.113.253:"*" via $2 "* ]]; }
+nat_site s4 4
+nat_egress s4 no-udp
+nat_host d s4 2
+mesh_agent_start d
+T4=$(now_ms)
+join d "$TOKEN" >/dev/null
+d_and_a() { lab_ping d "$(mesh_ip a)" 1 1 && lab_ping a "$(mesh_ip d)" 1 1; }
+check "d (no UDP out) and a ping each other (within 10 s of the join)" lab_wait_for "d <-> a" 10 d_and_a
+echo "    join -> d and a pinging: $(($(now_ms) - T4)) ms"
+check "d's relay is coturn over TCP" relayed_over d "$RELAY_ADDR:3480 over tcp"
+check "d's path to a is relay" path_is d a relay
+echo "    d's status: $(relay_of d | head -c 160)"
+nat_site s5 5
+nat_egress s5 tcp-only 443 "$MESH_COORD_PORT"
+nat_host e s5 2
+mesh_agent_start e
+T5=$(now_ms)
+join e "$TOKEN" >/dev/null
+e_and_a() { lab_ping e "$(mesh_ip a)" 1 1 && lab_ping a "$(mesh_ip e)" 1 1; }
+# UDP (3.75 s of tries), then TCP on 3480 (a 5 s connect timeout), then TLS.
+check "e (only TCP 443 out) and a ping each other (within 20 s of the join)" lab_wait_for "e <-> a" 20 e_and_a
+echo "    join -> e and a pinging: $(($(now_ms) - T5)) ms"
+check "e's relay is coturn over TLS" relayed_over e "$RELAY_ADDR:443 over tls"
+d_and_e() { lab_ping d "$(mesh_ip e)" 1 1 && lab_ping e "$(mesh_ip d)" 1 1; }
+T6=$(now_ms)
+# They turn to the relay for each other within milliseconds of each other; an initiation that
+# reaches the relay before the other side's permission is lost and WireGuard retries in 5 s.
+check "d and e ping each other, TCP to TLS through one coturn (within 8 s)" lab_wait_for "d <-> e" 8 d_and_e
+echo "    d <-> e pinging after: $(($(now_ms) - T6)) ms"
+echo "    e's status: $(relay_of e | head -c 160)"
 
 section "a relay whose secret is not the coordinator's: a clear status, no relayed tunnel"
 mesh_coordinator_stop

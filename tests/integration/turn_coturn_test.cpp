@@ -29,6 +29,7 @@
 #include "agent/relay_allocation.hpp"
 #include "agent/relay_proxy.hpp"
 #include "kmod-bridge/turn_codec.hpp"
+#include "proto/tls_pin.hpp"
 
 using namespace mesh::kb;
 using namespace mesh::kb::turn;
@@ -107,18 +108,32 @@ void capture(const std::vector<std::uint8_t>& bytes) {
 }
 
 // coturn on 127.0.0.1:PORT, stopped (by its PID) when this goes.
+// coturn on loopback: UDP and TCP on port(), and TLS on tls_port() with a self-signed
+// certificate made here (its fingerprint: tls_fingerprint()).
 class Coturn {
   public:
     Coturn() {
         dir_ = std::filesystem::temp_directory_path() / ("turn-test-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir_);
-        Udp probe;  // a free port, most likely still free a moment later
+        Udp probe, tls_probe;  // free ports, most likely still free a moment later
         port_ = probe.local().port;
+        tls_port_ = tls_probe.local().port;
+        const auto cert = dir_ / "cert.pem", key = dir_ / "key.pem";
+        const std::string make_cert =
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+            "-subj /CN=turn.test -keyout " +
+            key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+        REQUIRE(std::system(make_cert.c_str()) == 0);
+        std::ifstream pem(cert);
+        tls_fingerprint_ =
+            mesh::tls::fingerprint_of_pem(std::string(std::istreambuf_iterator<char>(pem), {}));
         const auto conf = dir_ / "turnserver.conf";
         std::ofstream(conf) << "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port="
-                            << port_ << "\nmin-port=49152\nmax-port=65535\nuse-auth-secret\n"
+                            << port_ << "\ntls-listening-port=" << tls_port_
+                            << "\ncert=" << cert.string() << "\npkey=" << key.string()
+                            << "\nmin-port=49152\nmax-port=65535\nuse-auth-secret\n"
                             << "static-auth-secret=" << kSecret << "\nrealm=" << kRealm
-                            << "\nallow-loopback-peers\nno-tls\nno-dtls\nno-cli\nfingerprint\n"
+                            << "\nallow-loopback-peers\nno-dtls\nno-cli\nfingerprint\n"
                             << "no-software-attribute\nlog-file=stdout\nsimple-log\npidfile="
                             << (dir_ / "turnserver.pid").string() << "\n";
         pid_ = ::fork();
@@ -147,6 +162,25 @@ class Coturn {
         std::filesystem::remove_all(dir_, ec);
     }
     Endpoint address() const { return Endpoint::parse("127.0.0.1:" + std::to_string(port_)); }
+    Endpoint tls_address() const {
+        return Endpoint::parse("127.0.0.1:" + std::to_string(tls_port_));
+    }
+    const std::string& tls_fingerprint() const { return tls_fingerprint_; }
+    // Until the TLS port takes connections (coturn opens it a moment after UDP).
+    bool tls_listening() const {
+        for (int i = 0; i < 100; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(tls_port_);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+            ::close(fd);
+            if (ok) return true;
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    }
     std::string log() const {
         std::ifstream in(dir_ / "coturn.log");
         return std::string(std::istreambuf_iterator<char>(in), {});
@@ -154,7 +188,8 @@ class Coturn {
 
   private:
     std::filesystem::path dir_;
-    std::uint16_t port_ = 0;
+    std::uint16_t port_ = 0, tls_port_ = 0;
+    std::string tls_fingerprint_;
     pid_t pid_ = -1;
 };
 
@@ -427,6 +462,20 @@ void drive(mesh::agent::RelayAllocation& allocation, Udp& socket, Done done,
     }
 }
 
+mesh::agent::RelayCredential relay_credential(
+    const Endpoint& server, const RestCredential& rest,
+    mesh::agent::RelayTransportKind transport = mesh::agent::RelayTransportKind::udp,
+    std::string fingerprint = "") {
+    mesh::agent::RelayCredential c;
+    c.server = server;
+    c.username = rest.username;
+    c.password = rest.password;
+    c.transport = transport;
+    c.tls_name = server.address.to_string();
+    c.tls_fingerprint = std::move(fingerprint);
+    return c;
+}
+
 }  // namespace
 
 TEST_CASE("TURN against coturn: the agent's allocation state machine allocates and binds") {
@@ -437,7 +486,7 @@ TEST_CASE("TURN against coturn: the agent's allocation state machine allocates a
 
     auto credential = rest_credential(kSecret, in_an_hour(), "n-a");
     Udp socket;
-    RelayAllocation allocation({server.address(), credential.username, credential.password},
+    RelayAllocation allocation(relay_credential(server.address(), credential),
                                RelayAllocation::Clock::now());
     drive(allocation, socket,
           [&] { return allocation.state() != RelayAllocation::State::allocating; });
@@ -473,7 +522,7 @@ TEST_CASE("TURN against coturn: refused credentials fail the allocation with a r
     REQUIRE(answers_binding(prober, server.address()));
     auto credential = rest_credential("not-the-secret", in_an_hour(), "n-a");
     Udp socket;
-    RelayAllocation allocation({server.address(), credential.username, credential.password},
+    RelayAllocation allocation(relay_credential(server.address(), credential),
                                RelayAllocation::Clock::now());
     drive(allocation, socket,
           [&] { return allocation.state() != RelayAllocation::State::allocating; });
@@ -482,29 +531,31 @@ TEST_CASE("TURN against coturn: refused credentials fail the allocation with a r
     CHECK(allocation.error().find("refused") != std::string::npos);
 }
 
-TEST_CASE("TURN against coturn: two relay proxies carry a pair's packets both ways") {
+namespace {
+
+// Two relay proxies (a over `servers_a`, in order; b over UDP) carry a pair's packets both ways
+// through coturn, bursts included, and only the device's.
+void carry_pair(Coturn& server, const std::vector<mesh::agent::RelayCredential>& servers_a,
+                const std::string& expect_server) {
     using mesh::agent::RelayAllocation;
     using mesh::agent::RelayProxy;
-    Coturn server;
-    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
-    REQUIRE(answers_binding(prober, server.address()));
     Udp wg_a, wg_b;  // the two WireGuard ports
-    auto ca = rest_credential(kSecret, in_an_hour(), "n-a");
-    auto cb = rest_credential(kSecret, in_an_hour(), "n-b");
     std::atomic<int> changes{0};
-    RelayProxy a({server.address(), ca.username, ca.password}, wg_a.local().port,
-                 [&] { ++changes; });
-    RelayProxy b({server.address(), cb.username, cb.password}, wg_b.local().port,
-                 [&] { ++changes; });
+    RelayProxy a(servers_a, wg_a.local().port, [&] { ++changes; });
+    RelayProxy b(
+        {relay_credential(server.address(), rest_credential(kSecret, in_an_hour(), "n-b"))},
+        wg_b.local().port, [&] { ++changes; });
     a.start();
     b.start();
     auto allocated = [](RelayProxy& p) {
-        for (int i = 0; i < 100 && p.status().state != RelayAllocation::State::allocated; ++i) {
+        for (int i = 0; i < 400 && p.status().state != RelayAllocation::State::allocated; ++i) {
             std::this_thread::sleep_for(20ms);
         }
         return p.status().state == RelayAllocation::State::allocated;
     };
     REQUIRE(allocated(a));
+    INFO("a allocated via " << a.status().server);
+    CHECK(a.status().server == expect_server);
     REQUIRE(allocated(b));
     CHECK(changes >= 2);
     auto relay_a = *a.status().relayed;
@@ -560,4 +611,80 @@ TEST_CASE("TURN against coturn: two relay proxies carry a pair's packets both wa
     CHECK_FALSE(wg_b.receive(300ms));
     a.stop();
     b.stop();
+}
+
+}  // namespace
+
+TEST_CASE("TURN against coturn: two relay proxies carry a pair's packets both ways") {
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+    carry_pair(server,
+               {relay_credential(server.address(), rest_credential(kSecret, in_an_hour(), "n-a"))},
+               server.address().to_string());
+}
+
+TEST_CASE("TURN against coturn: a proxy over TCP carries a pair's packets with one over UDP") {
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+    carry_pair(server,
+               {relay_credential(server.address(), rest_credential(kSecret, in_an_hour(), "n-a"),
+                                 mesh::agent::RelayTransportKind::tcp)},
+               server.address().to_string() + " over tcp");
+}
+
+TEST_CASE("TURN against coturn: a proxy over TLS (pinned certificate) carries a pair's packets") {
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+    REQUIRE(server.tls_listening());
+    carry_pair(
+        server,
+        {relay_credential(server.tls_address(), rest_credential(kSecret, in_an_hour(), "n-a"),
+                          mesh::agent::RelayTransportKind::tls, server.tls_fingerprint())},
+        server.tls_address().to_string() + " over tls");
+}
+
+TEST_CASE("TURN against coturn: UDP that gets no answer falls over to TCP, then to TLS") {
+    Coturn server;
+    Client prober(server.address(), rest_credential(kSecret, in_an_hour(), "n-p"));
+    REQUIRE(answers_binding(prober, server.address()));
+    REQUIRE(server.tls_listening());
+    Udp silent;  // a UDP port that never answers: as if UDP were dropped on the way
+    auto rest = rest_credential(kSecret, in_an_hour(), "n-a");
+    // A TCP port nobody listens on (refused at once), then TLS.
+    Udp unused;
+    const auto closed = Endpoint::parse("127.0.0.1:" + std::to_string(unused.local().port));
+    const auto start = std::chrono::steady_clock::now();
+    carry_pair(server,
+               {relay_credential(silent.local(), rest),
+                relay_credential(closed, rest, mesh::agent::RelayTransportKind::tcp),
+                relay_credential(server.tls_address(), rest, mesh::agent::RelayTransportKind::tls,
+                                 server.tls_fingerprint())},
+               server.tls_address().to_string() + " over tls");
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took < 8s);  // UDP gives up after 3.75 s when something follows it
+}
+
+TEST_CASE("TURN against coturn: a TLS certificate that is not the pinned one is refused") {
+    using mesh::agent::RelayAllocation;
+    using mesh::agent::RelayProxy;
+    Coturn server;
+    REQUIRE(server.tls_listening());
+    Udp wg;
+    RelayProxy a(
+        {relay_credential(server.tls_address(), rest_credential(kSecret, in_an_hour(), "n-a"),
+                          mesh::agent::RelayTransportKind::tls, "sha256:" + std::string(64, '0'))},
+        wg.local().port, [] {});
+    a.start();
+    for (int i = 0; i < 100 && a.status().state != RelayAllocation::State::failed; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    const auto status = a.status();
+    INFO(status.error);
+    CHECK(status.state == RelayAllocation::State::failed);
+    CHECK(status.error.find("is not the pinned sha256:000") != std::string::npos);
+    CHECK(status.error.find(server.tls_fingerprint()) != std::string::npos);
+    a.stop();
 }

@@ -70,6 +70,11 @@
 #   nat_flush SITE                drop all of SITE's mappings (conntrack -F in the router)
 #   nat_set_random SITE on|off    masquerade random (endpoint-dependent) or not; existing mappings
 #                                 are kept — nat_flush to remap every flow
+#   nat_egress SITE open|no-udp|tcp-only PORT...
+#                                 what SITE's LAN may send out: everything (the default), no UDP
+#                                 at all (a network that blocks UDP), or only TCP to the PORTs
+#                                 (a network that lets out HTTPS and little else); silently
+#                                 dropped, in a forward chain "egress" of its own
 #   nat_public_ip SITE            print SITE's current public address (no prefix length)
 #   nat_site_index SITE           print SITE's index (its LAN is 10.INDEX.0.0/24; fixed)
 #   nat_router SITE               print the router's lab host name ("nat-SITE")
@@ -360,6 +365,32 @@ flush chain ip natlab postrouting
 add rule ip natlab postrouting $(_nat_masq_rule "$sidx" "$mode")
 EOF
   printf '%s\n' "$mode" >"$_NAT_D/.nat_random"
+}
+
+nat_egress() {
+  local site=${1:-} mode=${2:-} rule ports
+  _nat_site_dir "$site" || return 1
+  shift 2 || true
+  case $mode in
+    open) rule="" ;;
+    no-udp) rule='iifname "lan0" meta l4proto udp counter drop' ;;
+    tcp-only)
+      (($# > 0)) || { lab_log "usage: nat_egress SITE tcp-only PORT..."; return 2; }
+      ports=$(IFS=,; echo "$*")
+      rule="iifname \"lan0\" tcp dport { $ports } accept
+    iifname \"lan0\" counter drop" ;;
+    *) lab_log "usage: nat_egress SITE open|no-udp|tcp-only PORT..."; return 2 ;;
+  esac
+  # Before the forward chain (priority filter - 1); one transaction.
+  _nat_in "$site" nft -f - <<EOF || { lab_log "nat_egress $site: nft failed"; return 1; }
+add chain ip natlab egress { type filter hook forward priority -1; policy accept; }
+flush chain ip natlab egress
+table ip natlab {
+  chain egress {
+    $rule
+  }
+}
+EOF
 }
 
 nat_public_ip() {

@@ -5,9 +5,19 @@
 using namespace mesh::agent;
 using namespace std::chrono_literals;
 
+namespace {
+RelayCredential credential() {
+    RelayCredential c;
+    c.server = mesh::kb::Endpoint::parse("203.0.113.5:3478");
+    c.username = "1:n";
+    c.password = "p";
+    return c;
+}
+}  // namespace
+
 TEST_CASE("relay allocation: an unanswered Allocate is retried with backoff, then fails") {
     auto t = RelayAllocation::Clock::now();
-    RelayAllocation a({mesh::kb::Endpoint::parse("203.0.113.5:3478"), "1:n", "p"}, t);
+    RelayAllocation a(credential(), t);
     int sent = 0;
     for (int step = 0; step < 200 && a.state() == RelayAllocation::State::allocating; ++step) {
         sent += static_cast<int>(a.poll(t).size());
@@ -21,7 +31,7 @@ TEST_CASE("relay allocation: an unanswered Allocate is retried with backoff, the
 
 TEST_CASE("relay allocation: answers to unknown transactions are not taken") {
     auto t = RelayAllocation::Clock::now();
-    RelayAllocation a({mesh::kb::Endpoint::parse("203.0.113.5:3478"), "1:n", "p"}, t);
+    RelayAllocation a(credential(), t);
     mesh::kb::turn::Message stray;
     stray.method = mesh::kb::turn::Method::allocate;
     stray.cls = mesh::kb::turn::Class::success;
@@ -34,7 +44,7 @@ TEST_CASE("relay allocation: answers to unknown transactions are not taken") {
 
 TEST_CASE("relay allocation: release sends one Refresh with lifetime 0, only when allocated") {
     auto t = RelayAllocation::Clock::now();
-    RelayAllocation a({mesh::kb::Endpoint::parse("203.0.113.5:3478"), "1:n", "p"}, t);
+    RelayAllocation a(credential(), t);
     CHECK_FALSE(a.release());  // nothing allocated yet
     auto first = a.poll(t);
     REQUIRE(first.size() == 1);
@@ -76,4 +86,33 @@ TEST_CASE("relay allocation: release sends one Refresh with lifetime 0, only whe
     CHECK(a.state() != RelayAllocation::State::allocated);
     CHECK_FALSE(a.release());  // once
     CHECK(a.poll(t + std::chrono::seconds(400)).empty());
+}
+
+TEST_CASE("relay order: UDP, TCP, TLS; with UDP silent, UDP last") {
+    using mesh::agent::RelayCredential;
+    using mesh::agent::RelayTransportKind;
+    auto cred = [](const char* server, RelayTransportKind kind) {
+        RelayCredential c;
+        c.server = mesh::kb::Endpoint::parse(server);
+        c.transport = kind;
+        return c;
+    };
+    const std::vector<RelayCredential> offered = {cred("192.0.2.1:443", RelayTransportKind::tls),
+                                                  cred("192.0.2.1:3478", RelayTransportKind::tcp),
+                                                  cred("192.0.2.1:3478", RelayTransportKind::udp),
+                                                  cred("192.0.2.2:3478", RelayTransportKind::udp)};
+    auto order = [](const std::vector<RelayCredential>& list) {
+        std::vector<std::string> out;
+        for (const auto& c : list) {
+            out.push_back(c.server.to_string() + "/" +
+                          mesh::agent::relay_transport_name(c.transport));
+        }
+        return out;
+    };
+    CHECK(order(mesh::agent::relay_try_order(offered, false)) ==
+          std::vector<std::string>{"192.0.2.1:3478/udp", "192.0.2.2:3478/udp", "192.0.2.1:3478/tcp",
+                                   "192.0.2.1:443/tls"});
+    CHECK(order(mesh::agent::relay_try_order(offered, true)) ==
+          std::vector<std::string>{"192.0.2.1:3478/tcp", "192.0.2.1:443/tls", "192.0.2.1:3478/udp",
+                                   "192.0.2.2:3478/udp"});
 }
