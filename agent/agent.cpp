@@ -25,6 +25,12 @@ ContainerNetworkOptions container_options(const AgentOptions& options) {
     return out;
 }
 
+// A direct path that answers now: what beats the relay.
+bool is_direct(const PathSelection& sel) {
+    return sel.verified && !sel.lost &&
+           (sel.kind == PathKind::lan || sel.kind == PathKind::nat_direct);
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions options)
@@ -457,12 +463,20 @@ bool Agent::udp_silent_locked() const {
 }
 
 // A relay is worth its allocation once this host's NAT maps per destination (no peer behind
-// another such NAT can reach it directly) or a peer was found to have no direct path.
+// another such NAT can reach it directly), a peer was found to have no direct path, or a peer
+// behind such a NAT offers a relayed address and has no direct path yet (it is relayed to at
+// once, the direct path looked for meanwhile).
 bool Agent::needs_relay_locked() const {
     if (relay_servers_.empty() || !engine_ || !state_ || state_->removed) return false;
     if (engine_->nat_type() == NatType::endpoint_dependent) return true;
-    for (const auto& [id, sel] : engine_->selections()) {
+    const auto selections = engine_->selections();
+    for (const auto& [id, sel] : selections) {
         if (sel.kind == PathKind::none || sel.lost) return true;
+    }
+    for (const auto& [id, peer] : state_->netmap.peers) {
+        if (!peer.nat_endpoint_dependent || !peer.relay_endpoint) continue;
+        auto it = selections.find(id);
+        if (it == selections.end() || !is_direct(it->second)) return true;
     }
     return false;
 }
@@ -507,12 +521,13 @@ void Agent::apply_relays_locked(std::map<std::string, PathSelection>& paths) {
             auto it = paths.find(id);
             // A direct path that stopped answering (lost) falls back to the relay at once;
             // probing goes on, and the first direct answer takes the pair back.
+            // So does a peer behind an endpoint-dependent NAT: at once, while still probing.
             const bool lost = it != paths.end() && it->second.lost;
-            const bool direct =
-                it != paths.end() && it->second.verified && !lost &&
-                (it->second.kind == PathKind::lan || it->second.kind == PathKind::nat_direct);
+            const bool direct = it != paths.end() && is_direct(it->second);
             const bool none = it != paths.end() && it->second.kind == PathKind::none;
-            if (!direct && (hard || none || lost)) wanted[id] = *peer.relay_endpoint;
+            if (!direct && (hard || peer.nat_endpoint_dependent || none || lost)) {
+                wanted[id] = *peer.relay_endpoint;
+            }
         }
     }
     std::set<std::string> relayed;
@@ -547,12 +562,15 @@ void Agent::report_candidates_locked() {
             relay = st.relayed->to_string();
         }
     }
-    if (endpoints == reported_endpoints_ && relay == reported_relay_) return;
-    if (!sync_->report_endpoints(endpoints, relay)) return;  // again at the next tick
+    const NatType nat = engine_ ? engine_->nat_type() : NatType::unknown;
+    if (endpoints == reported_endpoints_ && relay == reported_relay_ && nat == reported_nat_)
+        return;
+    if (!sync_->report_endpoints(endpoints, relay, nat)) return;  // again at the next tick
     reported_endpoints_ = endpoints;
     reported_relay_ = relay;
-    spdlog::info("event=endpoints_changed count={} relay={}", endpoints.size(),
-                 relay.empty() ? "-" : relay);
+    reported_nat_ = nat;
+    spdlog::info("event=endpoints_changed count={} relay={} nat={}", endpoints.size(),
+                 relay.empty() ? "-" : relay, nat_type_name(nat));
 }
 
 // A peer this side initiates to, whose keepalive (the start of the handshake) goes on only now,

@@ -189,6 +189,7 @@ class Agent {
     std::int64_t relay_renew_at_ = 0;
     std::unique_ptr<RelayProxy> relay_;
     std::string reported_relay_;
+    NatType reported_nat_ = NatType::unknown;
     std::set<std::string> relayed_peers_;
     std::set<std::string> newly_relayed_;  // since the last reconcile: their handshake restarts
     struct RelayHandshake {

@@ -4,6 +4,20 @@
 
 namespace mesh::agent {
 
+v1::NatType to_proto(NatType nat) {
+    switch (nat) {
+        case NatType::none:
+            return v1::NAT_NONE;
+        case NatType::endpoint_independent:
+            return v1::NAT_ENDPOINT_INDEPENDENT;
+        case NatType::endpoint_dependent:
+            return v1::NAT_ENDPOINT_DEPENDENT;
+        case NatType::unknown:
+            break;
+    }
+    return v1::NAT_UNKNOWN;
+}
+
 namespace {
 // The coordinator sends at most one per family; a few more are tolerated, a flood is refused.
 constexpr int kMaxContainerSubnets = 4;
@@ -35,6 +49,7 @@ PeerInfo from_proto(const v1::Peer& peer) {
         p.container_subnets.push_back(IpPrefix::parse(s).masked());
     }
     if (!peer.relay_endpoint().empty()) p.relay_endpoint = Endpoint::parse(peer.relay_endpoint());
+    p.nat_endpoint_dependent = peer.nat() == v1::NAT_ENDPOINT_DEPENDENT;
     return p;
 }
 
@@ -50,6 +65,7 @@ v1::Peer to_proto(const PeerInfo& peer) {
     p.set_key_expires_at(peer.key_expires_at);
     for (const auto& s : peer.container_subnets) p.add_container_subnets(s.to_string());
     if (peer.relay_endpoint) p.set_relay_endpoint(peer.relay_endpoint->to_string());
+    if (peer.nat_endpoint_dependent) p.set_nat(v1::NAT_ENDPOINT_DEPENDENT);
     return p;
 }
 
@@ -117,20 +133,6 @@ v1::NetMap to_proto(const NetMap& map) {
 }
 
 namespace {
-
-v1::NatType to_proto(NatType nat) {
-    switch (nat) {
-        case NatType::none:
-            return v1::NAT_NONE;
-        case NatType::endpoint_independent:
-            return v1::NAT_ENDPOINT_INDEPENDENT;
-        case NatType::endpoint_dependent:
-            return v1::NAT_ENDPOINT_DEPENDENT;
-        case NatType::unknown:
-            break;
-    }
-    return v1::NAT_UNKNOWN;
-}
 
 v1::PathKind to_proto(PathKind kind) {
     switch (kind) {

@@ -16,5 +16,6 @@ MapUpdate from_proto(const v1::NetMap& map);
 MapUpdate from_proto(const v1::NetMapDelta& delta);
 v1::NetMap to_proto(const NetMap& map);
 v1::PathReport to_proto(const PathReport& report);
+v1::NatType to_proto(NatType nat);
 
 }  // namespace mesh::agent

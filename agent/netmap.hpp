@@ -32,6 +32,9 @@ struct PeerInfo {
     std::vector<IpPrefix> container_subnets;
     // Its TURN relayed address: where it takes relayed traffic when no direct path works.
     std::optional<Endpoint> relay_endpoint;
+    // Its NAT maps per destination (it reported so): no direct path to it is likely, so it is
+    // relayed to at once while a direct one is looked for.
+    bool nat_endpoint_dependent = false;
 
     bool operator==(const PeerInfo&) const = default;
 };

@@ -93,10 +93,11 @@ bool SyncClient::write(const v1::SyncRequest& request) {
 }
 
 bool SyncClient::report_endpoints(const std::vector<std::string>& endpoints,
-                                  const std::string& relay) {
+                                  const std::string& relay, NatType nat) {
     v1::SyncRequest request;
     for (const auto& e : endpoints) request.mutable_endpoints()->add_endpoints(e);
     request.mutable_endpoints()->set_relay(relay);
+    request.mutable_endpoints()->set_nat(to_proto(nat));
     return write(request);
 }
 

@@ -48,7 +48,8 @@ class SyncClient {
     // Sends the candidate list if a stream is open (else the next hello carries it).
     // Sends the candidates and the relayed address ("" = none) if a stream is open and its hello
     // went out; false otherwise (the next hello carries the candidates).
-    bool report_endpoints(const std::vector<std::string>& endpoints, const std::string& relay = {});
+    bool report_endpoints(const std::vector<std::string>& endpoints, const std::string& relay = {},
+                          NatType nat = NatType::unknown);
     // Asks for fresh relay credentials; false when no stream is open (the next hello asks).
     bool request_relays();
     // The host's network changed: the stream's TCP connection went through an address or a NAT

@@ -17,6 +17,7 @@ v1::Peer to_proto(const NodeRecord& node) {
     p.add_allowed_ips(IpPrefix::host(node.ipv6).to_string());
     for (const auto& e : node.endpoints) p.add_endpoints(e.to_string());
     if (node.relay) p.set_relay_endpoint(node.relay->to_string());
+    p.set_nat(static_cast<v1::NatType>(node.nat));
     p.set_key_version(node.key_version);
     for (const auto& t : node.tags) p.add_tags(t);
     p.set_key_expires_at(node.key_expires_at);
@@ -49,6 +50,10 @@ Key key_from_bytes(const std::string& bytes, const char* field) {
     Key k;
     std::copy(bytes.begin(), bytes.end(), k.bytes.begin());
     return k;
+}
+
+int nat_from_proto(int nat) {
+    return v1::NatType_IsValid(nat) ? nat : 0;
 }
 
 std::optional<Endpoint> relay_from_proto(const std::string& relay, const NetworkConfig& network) {

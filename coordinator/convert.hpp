@@ -21,6 +21,8 @@ Key key_from_bytes(const std::string& bytes, const char* field);
 // EndpointReport.relay: nullopt when empty; throws StatusError(invalid_argument) like
 // endpoints_from_proto for one that is malformed or refused.
 std::optional<Endpoint> relay_from_proto(const std::string& relay, const NetworkConfig& network);
+// EndpointReport.nat: a value this coordinator does not know (a newer agent's) is unknown (0).
+int nat_from_proto(int nat);
 std::vector<Endpoint> endpoints_from_proto(
     const google::protobuf::RepeatedPtrField<std::string>& endpoints, const NetworkConfig& network);
 

@@ -147,6 +147,7 @@ void CoordinatorService::handle_request(const Fanout::Session& session,
         report.endpoints = endpoints_from_proto(req.endpoints().endpoints(), registry_.network());
         report.relay_given = true;
         report.relay = relay_from_proto(req.endpoints().relay(), registry_.network());
+        report.nat = nat_from_proto(req.endpoints().nat());
         registry_.check_live(id);
         report_candidates(id, std::move(report));
     } else if (req.has_paths()) {

@@ -36,6 +36,7 @@ struct CandidateReport {
     std::vector<Endpoint> endpoints;
     bool relay_given = false;
     std::optional<Endpoint> relay;
+    int nat = 0;  // v1::NatType, as reported with the candidates (with relay_given)
 
     bool operator==(const CandidateReport&) const = default;
 };
@@ -60,6 +61,7 @@ struct NodeRecord {
     IpAddress ipv6;
     std::vector<Endpoint> endpoints;
     std::optional<Endpoint> relay;  // its TURN allocation's relayed address (issue 13)
+    int nat = 0;                    // v1::NatType its agent reported (0 = unknown)
     std::int64_t created_at = 0;
     std::uint64_t version = 0;      // map version of the last change to this record
     std::uint64_t key_version = 0;  // map version at which the current WireGuard key was set

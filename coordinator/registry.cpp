@@ -359,11 +359,15 @@ std::vector<std::string> Registry::update_endpoints_batch(
         const auto* node = map_.find(u.node_id);
         if (!node || key_lapsed(node->record, now)) continue;
         const auto& r = node->record;
-        const bool relay_changes = u.report.relay_given && r.relay != u.report.relay;
+        const bool relay_changes =
+            u.report.relay_given && (r.relay != u.report.relay || r.nat != u.report.nat);
         if (r.endpoints == u.report.endpoints && !relay_changes) continue;
         changed.push_back(r);
         changed.back().endpoints = u.report.endpoints;
-        if (u.report.relay_given) changed.back().relay = u.report.relay;
+        if (u.report.relay_given) {
+            changed.back().relay = u.report.relay;
+            changed.back().nat = u.report.nat;
+        }
     }
     if (changed.empty()) return {};
     commit(

@@ -46,6 +46,7 @@ constexpr AddedColumn kAddedColumns[] = {
     {"nodes", "last_seen", "INTEGER NOT NULL DEFAULT 0"},
     {"nodes", "container_subnets", "TEXT NOT NULL DEFAULT ''"},
     {"nodes", "relay", "TEXT NOT NULL DEFAULT ''"},
+    {"nodes", "nat", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 std::string join_tags(const std::vector<std::string>& tags) {
@@ -323,8 +324,8 @@ void SqliteStore::put_node(const NodeRecord& n) {
         // fails loudly instead of REPLACE silently deleting the other node.
         "INSERT INTO nodes(id, hostname, wg_key, machine_key, ipv4, ipv6, "
         "endpoints, created_at, version, key_version, tags, ephemeral, key_expires_at, "
-        "expired, last_seen, container_subnets, relay) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "expired, last_seen, container_subnets, relay, nat) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, "
         "wg_key = excluded.wg_key, machine_key = excluded.machine_key, "
         "ipv4 = excluded.ipv4, ipv6 = excluded.ipv6, endpoints = excluded.endpoints, "
@@ -332,7 +333,8 @@ void SqliteStore::put_node(const NodeRecord& n) {
         "key_version = excluded.key_version, tags = excluded.tags, "
         "ephemeral = excluded.ephemeral, key_expires_at = excluded.key_expires_at, "
         "expired = excluded.expired, last_seen = excluded.last_seen, "
-        "container_subnets = excluded.container_subnets, relay = excluded.relay"));
+        "container_subnets = excluded.container_subnets, relay = excluded.relay, "
+        "nat = excluded.nat"));
     s->bind(1, n.id).bind(2, n.hostname);
     s->bind_blob(3, n.wireguard_key.bytes.data(), 32).bind_blob(4, n.machine_key.bytes.data(), 32);
     s->bind(5, n.ipv4.to_string()).bind(6, n.ipv6.to_string());
@@ -343,7 +345,8 @@ void SqliteStore::put_node(const NodeRecord& n) {
     std::vector<std::string> subnets;
     for (const auto& p : n.container_subnets) subnets.push_back(p.to_string());
     s->bind(14, std::int64_t{n.expired}).bind(15, n.last_seen).bind(16, join_tags(subnets));
-    s->bind(17, n.relay ? n.relay->to_string() : std::string()).step();
+    s->bind(17, n.relay ? n.relay->to_string() : std::string());
+    s->bind(18, std::int64_t{n.nat}).step();
 }
 
 void SqliteStore::touch_node(const std::string& id, std::int64_t last_seen) {
@@ -371,6 +374,7 @@ static NodeRecord read_node(auto& s) {
     n.last_seen = s.i64(14);
     for (const auto& p : split_tags(s.text(15))) n.container_subnets.push_back(IpPrefix::parse(p));
     if (auto relay = s.text(16); !relay.empty()) n.relay = Endpoint::parse(relay);
+    n.nat = static_cast<int>(s.i64(17));
     return n;
 }
 

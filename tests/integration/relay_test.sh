@@ -166,6 +166,23 @@ check "d and e ping each other, TCP to TLS through one coturn (within 8 s)" lab_
 echo "    d <-> e pinging after: $(($(now_ms) - T6)) ms"
 echo "    e's status: $(relay_of e | head -c 160)"
 
+section "one endpoint-dependent NAT: the pair connects at once, relayed (the easy side knows from the map)"
+nat_site s6 6 random
+nat_site s7 7
+nat_host f s6 2
+nat_host g s7 2
+mesh_agent_start f
+mesh_agent_start g
+join g "$TOKEN" >/dev/null
+T7=$(now_ms)
+join f "$TOKEN" >/dev/null
+f_and_g() { lab_ping f "$(mesh_ip g)" 1 1 && lab_ping g "$(mesh_ip f)" 1 1; }
+check "f (endpoint-dependent) and g (endpoint-independent) ping each other (within 1 s of f's join)" \
+  lab_wait_for "f <-> g" 1 f_and_g
+echo "    f's join -> f and g pinging: $(($(now_ms) - T7)) ms"
+check "g's path to f is relay" path_is g f relay
+check "f's path to g is relay" path_is f g relay
+
 section "a relay whose secret is not the coordinator's: a clear status, no relayed tunnel"
 mesh_coordinator_stop
 start_coturn "not-the-coordinators-secret-0000" 3481

@@ -7,6 +7,7 @@
 
 #include "tests/unit/support/test_support.hpp"
 
+#include "coordinator/convert.hpp"
 #include "coordinator/registry.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/status_error.hpp"
@@ -295,4 +296,27 @@ TEST_CASE("container subnets: auto keeps a host's own subnet of a family without
     // Its own IPv4 prefix replaces the block and keeps the IPv6 one.
     CHECK(f.join(token, 1, 101, "a", "192.168.9.0/24").container_subnets ==
           std::vector{IpPrefix::parse("192.168.9.0/24"), own});
+}
+
+TEST_CASE("a node's reported NAT type is stored with its relay and reaches its peers") {
+    Fixture f;
+    auto token = f.registry.create_token(token_params(3600, true, 0)).text;
+    auto alpha = f.join(token, 1, 101, "alpha");
+    CandidateReport report;
+    report.endpoints = {Endpoint::parse("203.0.113.7:51820")};
+    report.relay_given = true;
+    report.relay = Endpoint::parse("203.0.113.5:50001");
+    report.nat = mesh::v1::NAT_ENDPOINT_DEPENDENT;
+    CHECK(f.registry.update_endpoints_batch({{alpha.id, report}}) ==
+          std::vector<std::string>{alpha.id});
+    auto stored = f.store.node(alpha.id);
+    REQUIRE(stored);
+    CHECK(stored->nat == mesh::v1::NAT_ENDPOINT_DEPENDENT);
+    CHECK(mesh::coord::to_proto(*stored).nat() == mesh::v1::NAT_ENDPOINT_DEPENDENT);
+    CHECK(mesh::coord::nat_from_proto(99) == 0);  // a newer agent's value: unknown
+    // The same report again changes nothing; only the NAT type changed is a change.
+    CHECK(f.registry.update_endpoints_batch({{alpha.id, report}}).empty());
+    report.nat = mesh::v1::NAT_ENDPOINT_INDEPENDENT;
+    CHECK(f.registry.update_endpoints_batch({{alpha.id, report}}).size() == 1);
+    CHECK(f.store.node(alpha.id)->nat == mesh::v1::NAT_ENDPOINT_INDEPENDENT);
 }
