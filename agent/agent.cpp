@@ -609,8 +609,10 @@ constexpr int kRelayHandshakeRetries = 3;
 
 void Agent::restart_relayed_handshakes_locked(const kb::DeviceConfig& desired,
                                               const kb::DeviceState& current) {
+    // (A peer that left the relay keeps its entry: a direct path found by prediction within
+    // the first second may have come while the handshake was under way through the relay.)
     for (auto it = relay_handshakes_.begin(); it != relay_handshakes_.end();) {
-        it = relayed_peers_.contains(it->first) ? std::next(it) : relay_handshakes_.erase(it);
+        it = state_->netmap.peers.contains(it->first) ? std::next(it) : relay_handshakes_.erase(it);
     }
     if (newly_relayed_.empty()) return;
     constexpr std::int64_t kRejectAfterTime = 180;  // WireGuard's session lifetime, seconds
@@ -674,9 +676,8 @@ TimePoint Agent::retry_relay_handshakes_locked(TimePoint now) {
                     : std::find_if(current.peers.begin(), current.peers.end(), [&](const auto& p) {
                           return p.config.public_key == peer->second.public_key;
                       });
-            // Done (the handshake happened), no longer relayed, or out of retries.
-            if ((dev != current.peers.end() && dev->last_handshake_sec != 0) || r.left == 0 ||
-                !relayed_peers_.contains(id)) {
+            // Done (the handshake happened) or out of retries.
+            if ((dev != current.peers.end() && dev->last_handshake_sec != 0) || r.left == 0) {
                 it = relay_handshakes_.erase(it);
                 continue;
             }
@@ -701,6 +702,7 @@ SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
     if (result == ApplyResult::self_removed) return SyncClient::Verdict::removed;
     try {
         adopt_rotated_key_locked();
+        maybe_start_relay_locked();  // a peer behind an endpoint-dependent NAT may have come
         reconcile_locked(update.full ? "full_map" : "delta");
         save_state(options_.state_dir, *state_);
     } catch (const std::exception& e) {

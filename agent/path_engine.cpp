@@ -77,6 +77,20 @@ void PathEngine::set_peers(const NetMap& map, TimePoint now) {
     std::erase_if(traffic_, [&](const auto& e) { return !candidates.contains(e.first); });
     peer_by_key_ = std::move(by_key);
     finder_.set_peers(candidates, now);
+    // Port prediction towards peers behind an endpoint-dependent NAT, unless this host is behind
+    // one too (its own probes would leave from a new port each: nothing to meet). The peer's
+    // mapping is its last IPv4 candidate: it reports its own addresses first.
+    const bool own_hard = nat_type() == NatType::endpoint_dependent;
+    for (const auto& [id, peer] : map.peers) {
+        if (!candidates.contains(id)) continue;
+        std::optional<Endpoint> reflexive;
+        if (peer.nat_endpoint_dependent && !own_hard) {
+            for (const auto& e : peer.endpoints) {
+                if (e.address.is_v4()) reflexive = e;
+            }
+        }
+        finder_.predict(id, reflexive, now);
+    }
 }
 
 bool PathEngine::set_local(LocalNetwork local, TimePoint now) {

@@ -24,6 +24,10 @@ constexpr auto kOutstandingLifetime = std::chrono::seconds(10);
 constexpr int kReportBursts = 3;
 constexpr auto kReportBurstInterval = std::chrono::seconds(3);
 
+bool is_direct_kind(PathKind kind) {
+    return kind == PathKind::lan || kind == PathKind::nat_direct;
+}
+
 }  // namespace
 
 const char* path_kind_name(PathKind kind) {
@@ -292,6 +296,29 @@ void PathFinder::send(std::vector<Probe>& out, const std::string& id, Peer&, Can
     out.push_back(Probe{id, c.endpoint, transaction});
 }
 
+void PathFinder::predict(const std::string& id, std::optional<Endpoint> reflexive, TimePoint now) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    auto& spray = it->second.spray;
+    if (!reflexive) {
+        spray.reset();
+    } else if (!spray || spray->base() != *reflexive) {
+        spray.emplace(*reflexive, SprayConfig{}, now);
+    }
+}
+
+// While the peer has no direct path: the predicted ports the budget allows now.
+void PathFinder::spray_step(std::vector<Probe>& out, const std::string& id, Peer& peer,
+                            TimePoint now) {
+    if (!peer.spray || is_direct_kind(peer.kind)) return;
+    for (const auto& to : peer.spray->due(now)) {
+        auto transaction = random_();
+        outstanding_[transaction] = Outstanding{id, to, now};
+        out.push_back(Probe{id, to, transaction});
+        ++predicted_probes_;
+    }
+}
+
 // At give_up: keep a NAT-traversed path that answered (no LAN one did), or report none and go on
 // probing slowly, so a path that appears later (the peer's NAT changed) is still found.
 void PathFinder::give_up_or_settle(Peer& peer, TimePoint now) {
@@ -374,6 +401,7 @@ std::vector<Probe> PathFinder::due(TimePoint now) {
         }
         burst_step(out, id, peer, now);
         check_step(out, id, peer, now);
+        spray_step(out, id, peer, now);
     }
     return out;
 }
@@ -390,6 +418,7 @@ TimePoint PathFinder::next_due() const {
         for (const auto& c : peer.candidates) {
             if (c.send_now) next = std::min(next, *c.send_now);
         }
+        if (peer.spray && !is_direct_kind(peer.kind)) next = std::min(next, peer.spray->next_due());
     }
     return next;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/port_prediction.hpp"
 #include "kmod-bridge/ip.hpp"
 #include "kmod-bridge/stun.hpp"
 
@@ -78,6 +79,13 @@ class PathFinder {
     void activity(const std::string& peer, TimePoint now);
     // An authenticated probe from the peer arrived from `from`: probe back there at once.
     void request_from(const std::string& peer, const Endpoint& from, TimePoint now);
+    // The peer is behind an endpoint-dependent NAT whose mapping it reported as `reflexive`
+    // (nullopt: it is not, or this host's own NAT is one too): while no direct path answers, the
+    // ports above it are probed (port_prediction.hpp); a probe that is answered becomes the
+    // peer's path. A changed mapping starts over.
+    void predict(const std::string& peer, std::optional<Endpoint> reflexive, TimePoint now);
+    // Probes sent to predicted ports so far (all peers), and campaigns started.
+    int predicted_probes() const { return predicted_probes_; }
     // The peer a probe with this transaction was sent to, if it is outstanding.
     std::optional<std::string> peer_of(const kb::stun::TransactionId& transaction) const;
     // An authenticated answer to one of our probes. `saw_us_directly`: the peer saw the probe
@@ -125,6 +133,7 @@ class PathFinder {
         TimePoint report_burst{};  // when the budget last refilled (or was full)
         int report_budget = 3;
         std::optional<TimePoint> deferred_burst;
+        std::optional<PortSpray> spray;  // see predict()
     };
     struct Outstanding {
         std::string peer;
@@ -146,6 +155,7 @@ class PathFinder {
               TimePoint now);
     void burst_step(std::vector<Probe>& out, const std::string& id, Peer& peer, TimePoint now);
     void check_step(std::vector<Probe>& out, const std::string& id, Peer& peer, TimePoint now);
+    void spray_step(std::vector<Probe>& out, const std::string& id, Peer& peer, TimePoint now);
     void set_choice(Peer& peer, std::optional<Endpoint> endpoint, PathKind kind);
     milliseconds interval(const Peer& peer, TimePoint now) const;
 
@@ -156,6 +166,7 @@ class PathFinder {
     std::map<kb::stun::TransactionId, Outstanding> outstanding_;
     bool changed_ = false;
     bool stun_wanted_ = false;
+    int predicted_probes_ = 0;
 };
 
 }  // namespace mesh::agent

@@ -6,8 +6,10 @@
 # report a relayed address, that the coordinator relayed nothing and coturn did, that the pair
 # goes direct and back as its NATs change (ping trains across both switches), that sites which
 # block UDP (all of it, or all but TCP to 443 and the coordinator) connect through TURN over TCP
-# and over TLS (coturn's certificate pinned), and that a wrong secret gives a clear status and no
-# tunnel. Prints "N passed, M failed".
+# and over TLS (coturn's certificate pinned), that a pair with one endpoint-dependent NAT is
+# relayed at once and goes direct by port prediction where that NAT allocates ports in order
+# (and stays relayed where they are random), and that a wrong secret gives a clear status and
+# no tunnel. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/relay_test.sh   (root)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -182,6 +184,27 @@ check "f (endpoint-dependent) and g (endpoint-independent) ping each other (with
 echo "    f's join -> f and g pinging: $(($(now_ms) - T7)) ms"
 check "g's path to f is relay" path_is g f relay
 check "f's path to g is relay" path_is f g relay
+
+section "one endpoint-dependent NAT that allocates ports in order: port prediction goes direct"
+nat_site s8 8 sequential
+nat_site s9 9
+nat_host h s8 2
+nat_host i s9 2
+mesh_agent_start h
+mesh_agent_start i
+join i "$TOKEN" >/dev/null
+T8=$(now_ms)
+join h "$TOKEN" >/dev/null
+h_i_direct() { path_is h i nat-direct && path_is i h nat-direct; }
+check "h (sequential ports) and i go direct (within 12 s of h's join: one 10 s campaign)" \
+  lab_wait_for "h <-> i direct" 12 h_i_direct
+echo "    h's join -> h and i direct: $(($(now_ms) - T8)) ms"
+h_and_i() { lab_ping h "$(mesh_ip i)" 1 1 && lab_ping i "$(mesh_ip h)" 1 1; }
+T9=$(now_ms)
+check "and ping each other (within 3 s)" lab_wait_for "h <-> i" 3 h_and_i
+echo "    h and i direct -> pinging: $(($(now_ms) - T9)) ms"
+check "f (random ports) and g are still relayed: prediction cannot find a random port" \
+  bash -c '[[ "$1" == relay && "$2" == relay ]]' _ "$(peer_path f g)" "$(peer_path g f)"
 
 section "a relay whose secret is not the coordinator's: a clear status, no relayed tunnel"
 mesh_coordinator_stop

@@ -46,8 +46,11 @@
 # lab_hosts lists routers and NAT hosts too.
 #
 # Functions (all return non-zero with a "lab: ..." message on stderr on failure):
-#   nat_site NAME INDEX [random]  new site, router "nat-NAME"; INDEX 1..200 (WAN .INDEX, LAN
-#                                 10.INDEX.0.0/24)
+#   nat_site NAME INDEX [random|sequential]
+#                                 new site, router "nat-NAME"; INDEX 1..200 (WAN .INDEX, LAN
+#                                 10.INDEX.0.0/24); random: a random port per new flow;
+#                                 sequential: UDP flows take ports 30000, 30001, ... in order
+#                                 (both endpoint-dependent)
 #   nat_host NAME SITE HOSTINDEX  new host 10.<site index>.0.HOSTINDEX in SITE's LAN
 #   nat_move_host NAME SITE [HOSTINDEX]
 #                                 unplug NAME and plug it into SITE's LAN: its eth0 veth is deleted
@@ -68,8 +71,10 @@
 #                                 old flows do not keep working. The LAN (and nat_site_index)
 #                                 stay. No sleeps.
 #   nat_flush SITE                drop all of SITE's mappings (conntrack -F in the router)
-#   nat_set_random SITE on|off    masquerade random (endpoint-dependent) or not; existing mappings
-#                                 are kept — nat_flush to remap every flow
+#   nat_set_random SITE on|off|sequential
+#                                 masquerade random (endpoint-dependent), not, or sequential
+#                                 UDP ports; existing mappings are kept — nat_flush to remap
+#                                 every flow
 #   nat_egress SITE open|no-udp|tcp-only PORT...
 #                                 what SITE's LAN may send out: everything (the default), no UDP
 #                                 at all (a network that blocks UDP), or only TCP to the PORTs
@@ -153,9 +158,19 @@ _nat_lan_in_use() {
   return 1
 }
 
-_nat_masq_rule() { # _nat_masq_rule INDEX on|off: the postrouting rule
+_nat_masq_rule() { # _nat_masq_rule INDEX on|off|sequential: the postrouting rule(s)
   local r="oifname \"eth0\" ip saddr 10.$1.0.0/24 counter masquerade"
   [[ $2 == on ]] && r+=" random"
+  # Sequential: every new UDP flow takes the next port of 30000-30999 (a predictable
+  # endpoint-dependent allocator, as some carrier-grade and cloud NATs have); the rest as usual.
+  # (numgen's value through a map: used as a port directly it would be in host byte order.)
+  if [[ $2 == sequential ]]; then
+    local ports i
+    ports=$(for ((i = 0; i < 1000; i++)); do printf '%s%d : %d' "${i:+, }" "$i" $((30000 + i)); done)
+    ports=${ports#, }
+    printf 'oifname "eth0" ip saddr 10.%s.0.0/24 meta l4proto udp counter snat to %s : numgen inc mod 1000 map { %s }\n' \
+      "$1" "$(_nat_read "$LAB_DIR/nat-${_NAT_SITE_NAME:-}/.nat_public" 2>/dev/null || echo "$NAT_NET.$1")" "$ports"
+  fi
   printf '%s\n' "$r"
 }
 
@@ -215,7 +230,8 @@ nat_site() {
   case $mode in
     "") ;;
     random) random=on ;;
-    *) lab_log "nat_site: third argument must be 'random', not '$mode'"; return 2 ;;
+    sequential) random=sequential ;;
+    *) lab_log "nat_site: third argument must be 'random' or 'sequential', not '$mode'"; return 2 ;;
   esac
   _lab_need_init || return 1
   command -v nft >/dev/null || { lab_log "nat_site: nft (nftables) is missing"; return 1; }
@@ -354,15 +370,15 @@ nat_flush() {
 nat_set_random() {
   local site=${1:-} mode=${2:-} sidx
   case $mode in
-    on | off) ;;
-    *) lab_log "usage: nat_set_random SITE on|off"; return 2 ;;
+    on | off | sequential) ;;
+    *) lab_log "usage: nat_set_random SITE on|off|sequential"; return 2 ;;
   esac
   _nat_site_dir "$site" || return 1
   read -r sidx <"$_NAT_D/.nat_index" || return 1
   # One transaction: no moment without a masquerade rule.
   _nat_in "$site" nft -f - <<EOF || { lab_log "nat_set_random $site: nft failed"; return 1; }
 flush chain ip natlab postrouting
-add rule ip natlab postrouting $(_nat_masq_rule "$sidx" "$mode")
+$(_NAT_SITE_NAME=$site _nat_masq_rule "$sidx" "$mode" | sed 's/^/add rule ip natlab postrouting /')
 EOF
   printf '%s\n' "$mode" >"$_NAT_D/.nat_random"
 }
