@@ -41,7 +41,7 @@ TEST_CASE("port prediction: 256 ports around the mapping, 100 a second, for 10 s
     CHECK(spray.next_due() == t0 + 50s + 60s);
 }
 
-TEST_CASE("port prediction: a late call sends a second's worth at most; no ports above 65535") {
+TEST_CASE("port prediction: a late call sends a second's worth at most, and no port above 65535") {
     const auto t0 = PortSpray::TimePoint{} + 1000s;
     PortSpray spray(Endpoint::parse("198.51.100.1:30000"), SprayConfig{}, t0);
     CHECK(spray.due(t0).size() == 1);

@@ -88,7 +88,7 @@ TEST_CASE("relay allocation: release sends one Refresh with lifetime 0, only whe
     CHECK(a.poll(t + std::chrono::seconds(400)).empty());
 }
 
-TEST_CASE("relay order: UDP, TCP, TLS; with UDP silent, UDP last") {
+TEST_CASE("relay order: UDP, TCP, TLS, and with UDP silent UDP last") {
     using mesh::agent::RelayCredential;
     using mesh::agent::RelayTransportKind;
     auto cred = [](const char* server, RelayTransportKind kind) {
