@@ -27,8 +27,7 @@ ContainerNetworkOptions container_options(const AgentOptions& options) {
 
 // A direct path that answers now: what beats the relay.
 bool is_direct(const PathSelection& sel) {
-    return sel.verified && !sel.lost &&
-           (sel.kind == PathKind::lan || sel.kind == PathKind::nat_direct);
+    return sel.verified && !sel.lost && is_direct_kind(sel.kind);
 }
 
 }  // namespace
@@ -414,9 +413,9 @@ void Agent::apply_containers_locked(const ContainerPlan& plan) {
     container_plan_ = plan;
 }
 
-// TURN relays the coordinator offers, in the order to try them: UDP, then TCP, then TLS (a site
-// that drops UDP still gets through); their host an IPv4 address or a name resolved now, once
-// per credential renewal. Asked for again when a third of their lifetime is left.
+// TURN relays the coordinator offers (tried in relay_try_order's order when a proxy starts or
+// takes new credentials); their host an IPv4 address or a name resolved now, once per
+// credential renewal. Asked for again when a third of their lifetime is left.
 void Agent::on_relays(const v1::RelayCredentials& relays) {
     std::vector<RelayCredential> usable;
     for (const auto& server : relays.servers()) {
@@ -441,7 +440,6 @@ void Agent::on_relays(const v1::RelayCredentials& relays) {
         c.tls_fingerprint = server.tls_fingerprint();
         usable.push_back(std::move(c));
     }
-    usable = relay_try_order(std::move(usable), false);
     const auto unix_now = unix_seconds();
     std::lock_guard lock(mutex_);
     relay_servers_ = std::move(usable);
@@ -485,8 +483,7 @@ void Agent::maybe_start_relay_locked() {
     if (relay_ || !needs_relay_locked()) return;
     try {
         auto servers = relay_try_order(relay_servers_, udp_silent_locked());
-        const std::string first = servers.front().server.to_string() + " over " +
-                                  relay_transport_name(servers.front().transport);
+        const std::string first = relay_server_text(servers.front());
         relay_ = std::make_unique<RelayProxy>(std::move(servers), options_.listen_port,
                                               [this] { on_relay_change(); });
         relay_->start();

@@ -24,11 +24,11 @@ constexpr auto kOutstandingLifetime = std::chrono::seconds(10);
 constexpr int kReportBursts = 3;
 constexpr auto kReportBurstInterval = std::chrono::seconds(3);
 
+}  // namespace
+
 bool is_direct_kind(PathKind kind) {
     return kind == PathKind::lan || kind == PathKind::nat_direct;
 }
-
-}  // namespace
 
 const char* path_kind_name(PathKind kind) {
     switch (kind) {

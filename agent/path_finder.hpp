@@ -49,6 +49,9 @@ struct Probe {
     kb::stun::TransactionId transaction;
 };
 
+// A path straight to the peer (not through a relay).
+bool is_direct_kind(PathKind kind);
+
 struct PathSelection {
     std::optional<Endpoint> endpoint;  // to configure; nullopt = none known at all
     PathKind kind = PathKind::probing;

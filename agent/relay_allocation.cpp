@@ -22,6 +22,12 @@ const char* relay_transport_name(RelayTransportKind kind) {
     return "udp";
 }
 
+std::string relay_server_text(const RelayCredential& c) {
+    return c.server.to_string() + (c.transport == RelayTransportKind::udp
+                                       ? ""
+                                       : std::string(" over ") + relay_transport_name(c.transport));
+}
+
 std::vector<RelayCredential> relay_try_order(std::vector<RelayCredential> servers,
                                              bool udp_silent) {
     auto rank = [udp_silent](RelayTransportKind kind) {

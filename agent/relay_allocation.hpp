@@ -29,6 +29,9 @@ struct RelayCredential {
     std::string tls_fingerprint;  // TLS: "sha256:<hex>" to pin instead; empty = the system CAs
 };
 
+// "ADDR:PORT" for UDP, "ADDR:PORT over tcp|tls" for a stream: as status and logs name a server.
+std::string relay_server_text(const RelayCredential& server);
+
 // The order to try relays in: UDP, then TCP, then TLS (stable within each); with
 // `udp_silent` (no STUN server ever answered this host: its network most likely drops UDP)
 // TCP, TLS and UDP last, so that the first allocation does not wait out UDP's retries.

@@ -40,17 +40,10 @@ RelayProxy::~RelayProxy() {
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-namespace {
-std::string server_text(const RelayCredential& c) {
-    return c.server.to_string() + (c.transport == RelayTransportKind::udp
-                                       ? ""
-                                       : std::string(" over ") + relay_transport_name(c.transport));
-}
-}  // namespace
-
 // A fresh connection and allocation on the current server. UDP gets 4 tries over 3.75 s when
 // a TCP or TLS server follows (a site that drops UDP should not wait 8 s for them), 5 else; a
-// stream sends once and waits 5 s (connecting and the TLS handshake included).
+// stream sends once and waits 3 s, or 5 s when it is the last server (connecting and the TLS
+// handshake included).
 void RelayProxy::start_allocation(RelayAllocation::TimePoint now) {
     const auto& server = thread_servers_.at(server_index_);
     const bool last = server_index_ + 1 == thread_servers_.size();
@@ -89,7 +82,7 @@ void RelayProxy::next_server(RelayAllocation::TimePoint now, std::chrono::second
                                 : transport_->failed() ? transport_->error()
                                                        : allocation_->error();
         spdlog::info("event=relay_next_server server={} error={}",
-                     kb::log_quote(server_text(thread_servers_[server_index_])),
+                     kb::log_quote(relay_server_text(thread_servers_[server_index_])),
                      kb::log_quote(why));
         start_allocation(now);
         return;
@@ -298,7 +291,7 @@ void RelayProxy::run() {
                 reallocate_ = false;
                 start_allocation(now);
                 spdlog::info("event=relay_reallocating server={} reason=mapping_changed",
-                             kb::log_quote(server_text(thread_servers_.at(server_index_))));
+                             kb::log_quote(relay_server_text(thread_servers_.at(server_index_))));
             }
         }
         for (int fd : closing) ::close(fd);
@@ -356,7 +349,7 @@ void RelayProxy::run() {
 // What the agent reads (status(), and a call of on_change when it changed).
 void RelayProxy::publish_status() {
     bool changed = false;
-    std::string server = server_text(thread_servers_.at(server_index_));
+    std::string server = relay_server_text(thread_servers_.at(server_index_));
     {
         std::lock_guard lock(mutex_);
         const auto state = this->state();

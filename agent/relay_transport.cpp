@@ -57,10 +57,11 @@ RelayTransport::~RelayTransport() {
 short RelayTransport::poll_events() const {
     if (state_ == State::failed) return 0;
     if (state_ == State::connecting) return POLLOUT;
+    // A TLS handshake waits on the direction OpenSSL asked for (asking for POLLOUT on a socket
+    // that can always write would spin until the server's answer comes).
+    if (state_ == State::handshaking) return handshake_wants_write_ ? POLLOUT : POLLIN;
     short events = POLLIN;
     if (out_sent_ < out_.size()) events |= POLLOUT;
-    // A TLS handshake waits on whichever direction OpenSSL asked for; both is harmless.
-    if (state_ == State::handshaking) events |= POLLOUT;
     return events;
 }
 
@@ -139,6 +140,7 @@ void RelayTransport::progress() {
             return;
         }
         const int e = SSL_get_error(ssl_, r);
+        handshake_wants_write_ = e == SSL_ERROR_WANT_WRITE;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
         const long verify = SSL_get_verify_result(ssl_);
         if (verify != X509_V_OK) {

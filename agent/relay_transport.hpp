@@ -53,6 +53,7 @@ class RelayTransport {
     std::string tls_name_, tls_fingerprint_;
     int fd_ = -1;
     State state_ = State::connecting;
+    bool handshake_wants_write_ = true;  // what OpenSSL's last handshake step waits for
     std::string error_;
     SSL_CTX* ctx_ = nullptr;
     SSL* ssl_ = nullptr;

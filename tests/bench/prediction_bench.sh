@@ -26,11 +26,8 @@ lab_init
 
 RELAY_ADDR=203.0.113.253
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-join() {
-  printf '%s\n' "$TOKEN" | meshctl_in "$1" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" \
-    --token-file - --fingerprint "$(mesh_fingerprint)" --hostname "$1" >/dev/null
-}
-peer_path() { meshctl_in "$1" status --json | jq -r --arg p "$2" '.peers[] | select(.hostname == $p) | .path'; }
+join() { mesh_join "$1" "$TOKEN" >/dev/null; }
+peer_path() { mesh_peer_path "$1" "$2"; }
 both_direct() { [[ "$(peer_path e h)" == nat-direct && "$(peer_path h e)" == nat-direct ]]; }
 not_direct() { [[ "$(peer_path e h)" != nat-direct ]]; }
 agent_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

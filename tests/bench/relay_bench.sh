@@ -25,11 +25,8 @@ lab_init
 RELAY_ADDR=203.0.113.253
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, clock ticks
-join() {
-  printf '%s\n' "$TOKEN" | meshctl_in "$1" join "$MESH_COORD_ADDR:$MESH_COORD_PORT" \
-    --token-file - --fingerprint "$(mesh_fingerprint)" --hostname "$1" >/dev/null
-}
-peer_path() { meshctl_in "$1" status --json | jq -r --arg p "$2" '.peers[] | select(.hostname == $p) | .path'; }
+join() { mesh_join "$1" "$TOKEN" >/dev/null; }
+peer_path() { mesh_peer_path "$1" "$2"; }
 path_is() { [[ "$(peer_path "$1" "$2")" == "$3" ]]; }
 both_direct() { path_is a b nat-direct && path_is b a nat-direct; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit } printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

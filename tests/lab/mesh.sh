@@ -18,6 +18,8 @@
 #                                          to stdout)
 #   mesh_ip NAME                           NAME's overlay IPv4 (after a join)
 #   mesh_ping_pair NAME PEER               one ping over the overlay
+#   mesh_ping_both NAME PEER               one ping each way
+#   mesh_peer_path NAME PEER               the path NAME's status shows to PEER
 #   mesh_all_pairs_ping NAME...            every ordered pair pings
 #   meshctl_in NAME ARGS...                meshctl inside NAME
 #   mesh_watch_coordinator_udp             counts the UDP the coordinator's host receives: STUN
@@ -127,6 +129,10 @@ mesh_join() {
 
 # One ping from NAME to PEER's overlay address (1 s timeout).
 mesh_ping_pair() { lab_ping "$1" "$(mesh_ip "$2")" 1 1 >/dev/null 2>&1; }
+mesh_ping_both() { mesh_ping_pair "$1" "$2" && mesh_ping_pair "$2" "$1"; }
+mesh_peer_path() { # NAME PEER: the path NAME's status shows to PEER (lan, nat-direct, relay, ...)
+  meshctl_in "$1" status --json | jq -r --arg p "$2" '.peers[] | select(.hostname == $p) | .path'
+}
 # Every ordered pair of NAMEs pings over the overlay; names the first pair that does not.
 mesh_all_pairs_ping() { # NAME...
   local a b

@@ -158,7 +158,7 @@ _nat_lan_in_use() {
   return 1
 }
 
-_nat_masq_rule() { # _nat_masq_rule INDEX on|off|sequential: the postrouting rule(s)
+_nat_masq_rule() { # _nat_masq_rule INDEX on|off|sequential PUBLIC: the postrouting rule(s)
   local r="oifname \"eth0\" ip saddr 10.$1.0.0/24 counter masquerade"
   [[ $2 == on ]] && r+=" random"
   # Sequential: every new UDP flow takes the next port of 30000-30999 (a predictable
@@ -169,7 +169,7 @@ _nat_masq_rule() { # _nat_masq_rule INDEX on|off|sequential: the postrouting rul
     ports=$(for ((i = 0; i < 1000; i++)); do printf '%s%d : %d' "${i:+, }" "$i" $((30000 + i)); done)
     ports=${ports#, }
     printf 'oifname "eth0" ip saddr 10.%s.0.0/24 meta l4proto udp counter snat to %s : numgen inc mod 1000 map { %s }\n' \
-      "$1" "$(_nat_read "$LAB_DIR/nat-${_NAT_SITE_NAME:-}/.nat_public" 2>/dev/null || echo "$NAT_NET.$1")" "$ports"
+      "$1" "$3" "$ports"
   fi
   printf '%s\n' "$r"
 }
@@ -285,7 +285,7 @@ table ip natlab {
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    $(_nat_masq_rule "$sidx" "$random")
+    $(_nat_masq_rule "$sidx" "$random" "$NAT_NET.$sidx")
   }
 }
 EOF
@@ -378,7 +378,7 @@ nat_set_random() {
   # One transaction: no moment without a masquerade rule.
   _nat_in "$site" nft -f - <<EOF || { lab_log "nat_set_random $site: nft failed"; return 1; }
 flush chain ip natlab postrouting
-$(_NAT_SITE_NAME=$site _nat_masq_rule "$sidx" "$mode" | sed 's/^/add rule ip natlab postrouting /')
+$(_nat_masq_rule "$sidx" "$mode" "$(_nat_read "$_NAT_D/.nat_public")" | sed 's/^/add rule ip natlab postrouting /')
 EOF
   printf '%s\n' "$mode" >"$_NAT_D/.nat_random"
 }
