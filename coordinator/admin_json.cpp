@@ -39,7 +39,8 @@ nlohmann::ordered_json node_json(const v1::NodeInfo& n) {
             {"key_expires_at", n.key_expires_at()},
             {"expired", n.expired()},
             {"last_seen", n.last_seen()},
-            {"container_subnets", strings(n.container_subnets())}};
+            {"container_subnets", strings(n.container_subnets())},
+            {"replica", n.replica()}};
 }
 
 }  // namespace

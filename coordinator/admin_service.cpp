@@ -159,10 +159,20 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext* context, const v1::Lis
             }
             info->set_wireguard_public_key(n.wireguard_key.to_base64());
             for (const auto& e : n.endpoints) info->add_endpoints(e.to_string());
-            info->set_connected(hub_.connected(n.id));
+            const bool here = hub_.connected(n.id);
+            info->set_connected(here || (replication_ && replication_->connected_anywhere(n.id)));
             info->set_created_at(n.created_at);
             info->set_applied_version(hub_.applied(n.id).value_or(0));
-            if (auto paths = hub_.paths(n.id)) fill_paths(*paths, known, info);
+            auto paths = hub_.paths(n.id);
+            if (!paths && replication_) paths = replication_->remote_paths(n.id);
+            if (paths) fill_paths(*paths, known, info);
+            if (replication_) {
+                if (here) {
+                    info->set_replica(replication_->replica_id());
+                } else if (auto r = replication_->replica_of(n.id)) {
+                    info->set_replica(*r);
+                }
+            }
             for (const auto& tag : n.tags) info->add_tags(tag);
             info->set_ephemeral(n.ephemeral);
             info->set_key_expires_at(n.key_expires_at);

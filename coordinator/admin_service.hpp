@@ -3,6 +3,7 @@
 // admin port (remote), where every call must carry the operator credential first.
 #include "coordinator/fanout/fanout.hpp"
 #include "coordinator/registry.hpp"
+#include "coordinator/replication.hpp"
 #include "mesh/v1/admin.grpc.pb.h"
 
 namespace mesh::coord {
@@ -12,6 +13,9 @@ class AdminService final : public v1::Admin::Service {
     enum class Access { local, remote };
     AdminService(Registry& registry, Fanout& hub, Access access, std::string fingerprint)
         : registry_(registry), hub_(hub), access_(access), fingerprint_(std::move(fingerprint)) {}
+
+    // Replicas on etcd: nodes streaming to the other replicas show as connected, with their paths.
+    void set_replication(const Replication* replication) { replication_ = replication; }
 
     grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest* request,
                              v1::CreateTokenResponse* response) override;
@@ -38,6 +42,7 @@ class AdminService final : public v1::Admin::Service {
 
     Registry& registry_;
     Fanout& hub_;
+    const Replication* replication_ = nullptr;
     Access access_;
     std::string fingerprint_;
 };

@@ -7,6 +7,7 @@
 
 #include "coordinator/container_subnets.hpp"
 #include "coordinator/duration.hpp"
+#include "coordinator/migrate.hpp"
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"
 #include "kmod-bridge/version.hpp"
@@ -55,6 +56,15 @@ int main(int argc, char** argv) {
                      "STUN responder for agents' NAT discovery (host:port; it also uses port+1; "
                      "agents reach it at the coordinator's address), or off")
         ->capture_default_str();
+    serve->add_option(
+        "--store", server.store,
+        "Where the fleet is kept: SQLite in --state-dir (the default), or "
+        "etcd://HOST:PORT[,HOST:PORT...][/PREFIX] to run as one of several replicas sharing it "
+        "(each replica has its own --state-dir for its TLS identity and admin socket; etcd "
+        "that does not answer yet is waited for)");
+    serve->add_option("--replica-id", server.replica_id,
+                      "With etcd: this replica's name among the others (default: the host name "
+                      "and a random suffix)");
     serve->add_option("--ipv4-prefix", server.ipv4_prefix,
                       "Overlay IPv4 prefix, fixed at first start (default 100.64.0.0/10)");
     serve->add_option("--ipv6-prefix", server.ipv6_prefix,
@@ -157,6 +167,14 @@ int main(int argc, char** argv) {
     auto* credential_create = credential->add_subcommand(
         "create", "Make the operator credential (replaces the old one); local socket only");
 
+    std::string migrate_from, migrate_to;
+    auto* migrate = app.add_subcommand(
+        "migrate",
+        "Copy a fleet from a stopped coordinator's SQLite store into etcd, as it is: then start "
+        "the replicas with --store etcd://...; no host joins again");
+    migrate->add_option("--from", migrate_from, "sqlite:STATE_DIR of the coordinator")->required();
+    migrate->add_option("--to", migrate_to, "etcd://HOST:PORT[,HOST:PORT...][/PREFIX], empty")
+        ->required();
     std::string cert_file;
     auto* fingerprint = app.add_subcommand(
         "fingerprint", "Print the coordinator certificate's fingerprint (no server needed)");
@@ -193,6 +211,7 @@ int main(int argc, char** argv) {
         if (nodes_remove->parsed()) return mesh::coord::nodes_remove(target, node);
         if (nodes_expire->parsed()) return mesh::coord::nodes_expire(target, node);
         if (credential_create->parsed()) return mesh::coord::credential_create(target);
+        if (migrate->parsed()) return mesh::coord::run_migrate(migrate_from, migrate_to);
         if (fingerprint->parsed()) {
             return mesh::coord::print_fingerprint(cert_file.empty() ? state_dir + "/tls/cert.pem"
                                                                     : cert_file);

@@ -16,6 +16,10 @@ namespace mesh::coord {
 
 namespace {
 
+// At most this many records per commit to a shared store: etcd refuses a Txn of more than 128
+// operations (--max-txn-ops), and each record is one put beside the version's compare and put.
+constexpr std::size_t kSharedBatch = 50;
+
 std::string new_node_id() {
     unsigned char raw[8];
     randombytes_buf(raw, sizeof raw);
@@ -35,8 +39,10 @@ Registry::Registry(Store& store, NetworkConfig network, Clock clock, OnChange on
       map_(
           network_.ipv4_prefix,
           encode_peer ? std::move(encode_peer) : [](const NodeRecord&) { return std::string(); }) {
-    map_.load(store_.nodes(), store_.removals(), store_.version());
-    for (auto& hold : store_.container_holds()) {
+    auto snapshot = store_.load();
+    loaded_revision_ = snapshot.revision;
+    map_.load(snapshot.nodes, snapshot.removals, snapshot.version);
+    for (auto& hold : snapshot.holds) {
         if (held_.overlapping(hold.prefix)) continue;  // never written so; ignore, not trust
         held_.add(hold.prefix, hold.hostname);
         holds_.emplace(hold.prefix, std::move(hold));
@@ -72,7 +78,17 @@ void Registry::release_expired_holds_locked() {
 
 void Registry::commit(const std::function<void()>& write,
                       const std::function<void(MeshMap&)>& apply) {
-    store_.transaction(write);
+    if (store_.shared()) {
+        // What this change was checked against (free addresses, hostnames, keys) is the map;
+        // it may commit only if the map holds every change in the store.
+        store_.transaction([&] {
+            const std::uint64_t stored = store_.version();
+            if (stored != map_.version()) throw StoreConflict(stored);
+            write();
+        });
+    } else {
+        store_.transaction(write);
+    }
     std::uint64_t before = 0, after = 0;
     {
         std::unique_lock lock(map_mutex_);
@@ -124,7 +140,7 @@ NewToken Registry::create_token(const TokenParams& params) {
     return token;
 }
 
-void Registry::revoke_token(const std::string& token_id) {
+void Registry::revoke_token_once(const std::string& token_id) {
     std::lock_guard lock(write_mutex_);
     store_.transaction([&] {
         auto record = store_.token(token_id);
@@ -164,7 +180,7 @@ NodeRecord Registry::create_node(const JoinParams& params, const std::string& ho
     return node;
 }
 
-NodeRecord Registry::join(const JoinParams& params) {
+NodeRecord Registry::join_once(const JoinParams& params) {
     if (params.wireguard_key.is_zero()) {
         throw StatusError(Code::invalid_argument, "the WireGuard public key is all zeros");
     }
@@ -335,8 +351,8 @@ void Registry::check_live(const std::string& node_id) const {
     live_node(node_id);
 }
 
-bool Registry::update_endpoints(const std::string& node_id,
-                                const std::vector<Endpoint>& endpoints) {
+bool Registry::update_endpoints_once(const std::string& node_id,
+                                     const std::vector<Endpoint>& endpoints) {
     std::lock_guard lock(write_mutex_);
     NodeRecord node = live_node(node_id);
     if (node.endpoints == endpoints) return false;
@@ -350,7 +366,7 @@ bool Registry::update_endpoints(const std::string& node_id,
     return true;
 }
 
-std::vector<std::string> Registry::update_endpoints_batch(
+std::vector<std::string> Registry::update_endpoints_batch_once(
     const std::vector<EndpointUpdate>& updates) {
     std::lock_guard lock(write_mutex_);
     const std::int64_t now = clock_();
@@ -370,18 +386,22 @@ std::vector<std::string> Registry::update_endpoints_batch(
         }
     }
     if (changed.empty()) return {};
-    commit(
-        [&] {
-            for (auto& n : changed) {
-                n.version = store_.bump_version();
-                store_.put_node(n);
-            }
-        },
-        [&](MeshMap& map) {
-            for (const auto& n : changed) map.upsert(n);
-        });
+    const std::size_t batch = store_.shared() ? kSharedBatch : changed.size();
     std::vector<std::string> ids;
-    for (const auto& n : changed) ids.push_back(n.id);
+    for (std::size_t start = 0; start < changed.size(); start += batch) {
+        const std::size_t end = std::min(changed.size(), start + batch);
+        commit(
+            [&] {
+                for (std::size_t i = start; i < end; ++i) {
+                    changed[i].version = store_.bump_version();
+                    store_.put_node(changed[i]);
+                }
+            },
+            [&](MeshMap& map) {
+                for (std::size_t i = start; i < end; ++i) map.upsert(changed[i]);
+            });
+        for (std::size_t i = start; i < end; ++i) ids.push_back(changed[i].id);
+    }
     return ids;
 }
 
@@ -398,7 +418,7 @@ const MapNode* Registry::find_node(const std::string& id_or_hostname) const {
     return node;
 }
 
-std::string Registry::remove_node(const std::string& id_or_hostname) {
+std::string Registry::remove_node_once(const std::string& id_or_hostname) {
     std::lock_guard lock(write_mutex_);
     const NodeRecord node = find_node(id_or_hostname)->record;
     const std::string id = node.id;
@@ -432,7 +452,7 @@ std::string Registry::remove_node(const std::string& id_or_hostname) {
     return id;
 }
 
-std::string Registry::expire_node(const std::string& id_or_hostname) {
+std::string Registry::expire_node_once(const std::string& id_or_hostname) {
     std::lock_guard lock(write_mutex_);
     NodeRecord node = find_node(id_or_hostname)->record;
     if (node.expired) return node.id;
@@ -447,7 +467,7 @@ std::string Registry::expire_node(const std::string& id_or_hostname) {
     return node.id;
 }
 
-NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard_key) {
+NodeRecord Registry::rotate_key_once(const std::string& node_id, const Key& wireguard_key) {
     if (wireguard_key.is_zero()) {
         throw StatusError(Code::invalid_argument, "the new WireGuard public key is all zeros");
     }
@@ -499,8 +519,8 @@ void Registry::flush_last_seen() {
     for (const auto& [id, seen] : present) map_.set_last_seen(id, seen);
 }
 
-ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
-                          std::int64_t serving_since) {
+ReapResult Registry::reap_once(const std::function<bool(const std::string&)>& connected,
+                               std::int64_t serving_since) {
     const std::int64_t now = clock_();
     std::lock_guard lock(write_mutex_);
     release_expired_holds_locked();
@@ -516,6 +536,12 @@ ReapResult Registry::reap(const std::function<bool(const std::string&)>& connect
         }
     }
     if (expire.empty() && remove.empty()) return {};
+    if (store_.shared()) {  // the rest at the next pass, a second later
+        if (remove.size() > kSharedBatch) remove.resize(kSharedBatch);
+        if (expire.size() + remove.size() > kSharedBatch) {
+            expire.resize(kSharedBatch - remove.size());
+        }
+    }
     ReapResult result;
     std::vector<Removal> removals;
     commit(
@@ -539,7 +565,7 @@ ReapResult Registry::reap(const std::function<bool(const std::string&)>& connect
     return result;
 }
 
-std::vector<std::string> Registry::settle_key_expiry() {
+std::vector<std::string> Registry::settle_key_expiry_once() {
     const std::int64_t now = clock_();
     const std::int64_t ttl = network_.node_key_ttl;
     std::lock_guard lock(write_mutex_);
@@ -556,6 +582,7 @@ std::vector<std::string> Registry::settle_key_expiry() {
         if (wanted == r.key_expires_at) continue;
         changed.push_back(r);
         changed.back().key_expires_at = wanted;
+        if (store_.shared() && changed.size() == kSharedBatch) break;  // the caller loops
     }
     if (changed.empty()) return {};
     commit(
@@ -593,6 +620,127 @@ void Registry::check_operator(const std::string& presented) {
     }
     check_operator_credential(store_.meta("operator_credential"),
                               parse_operator_credential(presented));
+}
+
+// A shared store's change that lost to another replica's is tried again once this replica's
+// map has that change: its checks (and its token's uses) are then made against the new state.
+template <class F>
+auto Registry::retrying(F&& attempt) -> decltype(attempt()) {
+    constexpr int kAttempts = 50;
+    for (int i = 1;; ++i) {
+        try {
+            return attempt();
+        } catch (const StoreConflict& conflict) {
+            if (i == kAttempts) {
+                throw StatusError(Code::aborted,
+                                  "too many changes from other coordinators at once; try again");
+            }
+            if (!wait_for_version(conflict.version(), std::chrono::seconds(3))) {
+                throw StatusError(
+                    Code::unavailable,
+                    "this coordinator's copy of the map is behind the store (version " +
+                        std::to_string(version()) + ", store " +
+                        std::to_string(conflict.version()) +
+                        ") and is not catching up: its watch of etcd is down; try another "
+                        "coordinator");
+            }
+        }
+    }
+}
+
+bool Registry::wait_for_version(std::uint64_t version, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(caught_up_mutex_);
+    return caught_up_.wait_for(lock, timeout, [&] { return this->version() >= version; });
+}
+
+void Registry::revoke_token(const std::string& token_id) {
+    retrying([&] { revoke_token_once(token_id); });
+}
+NodeRecord Registry::join(const JoinParams& params) {
+    return retrying([&] { return join_once(params); });
+}
+bool Registry::update_endpoints(const std::string& node_id,
+                                const std::vector<Endpoint>& endpoints) {
+    return retrying([&] { return update_endpoints_once(node_id, endpoints); });
+}
+std::vector<std::string> Registry::update_endpoints_batch(
+    const std::vector<EndpointUpdate>& updates) {
+    return retrying([&] { return update_endpoints_batch_once(updates); });
+}
+std::string Registry::remove_node(const std::string& id_or_hostname) {
+    return retrying([&] { return remove_node_once(id_or_hostname); });
+}
+std::string Registry::expire_node(const std::string& id_or_hostname) {
+    return retrying([&] { return expire_node_once(id_or_hostname); });
+}
+NodeRecord Registry::rotate_key(const std::string& node_id, const Key& wireguard_key) {
+    return retrying([&] { return rotate_key_once(node_id, wireguard_key); });
+}
+ReapResult Registry::reap(const std::function<bool(const std::string&)>& connected,
+                          std::int64_t serving_since) {
+    return retrying([&] { return reap_once(connected, serving_since); });
+}
+std::vector<std::string> Registry::settle_key_expiry() {
+    std::vector<std::string> all;
+    // A shared store commits at most kSharedBatch records at a time: loop until nothing is left.
+    for (int pass = 0; pass < 10000; ++pass) {
+        auto some = retrying([&] { return settle_key_expiry_once(); });
+        if (some.empty()) break;
+        all.insert(all.end(), some.begin(), some.end());
+        if (!store_.shared()) break;
+    }
+    return all;
+}
+
+void Registry::apply_remote(const RemoteChanges& changes) {
+    std::uint64_t before = 0, after = 0;
+    {
+        std::lock_guard write(write_mutex_);
+        {
+            std::unique_lock lock(map_mutex_);
+            before = map_.version();
+            for (const auto& n : changes.upserts) {
+                const auto* have = map_.find(n.id);
+                if (have && have->record.version >= n.version) continue;  // ours, or older
+                if (!have) {
+                    auto removed = map_.removed_at(n.id);
+                    if (removed && *removed >= n.version) continue;
+                }
+                NodeRecord record = n;
+                if (have) record.last_seen = std::max(record.last_seen, have->record.last_seen);
+                map_.upsert(record);
+            }
+            for (const auto& r : changes.removals) {
+                auto removed = map_.removed_at(r.id);
+                if (removed && *removed >= r.version) continue;
+                const auto* have = map_.find(r.id);
+                if (have && have->record.version > r.version) continue;
+                map_.remove(r.id, r.version);
+            }
+            for (const auto& [id, seen] : changes.seen) {
+                if (const auto* have = map_.find(id); have && have->record.last_seen < seen) {
+                    map_.set_last_seen(id, seen);
+                }
+            }
+            if (changes.version) map_.advance_version(*changes.version);
+            after = map_.version();
+        }
+        for (const auto& h : changes.holds_removed) {
+            if (holds_.erase(h)) held_.remove(h);
+        }
+        for (const auto& h : changes.holds_put) {
+            if (auto old = holds_.find(h.prefix); old != holds_.end()) {
+                holds_.erase(old);
+                held_.remove(h.prefix);
+            }
+            if (held_.overlapping(h.prefix)) continue;  // never written so; ignore, not trust
+            held_.add(h.prefix, h.hostname);
+            holds_.emplace(h.prefix, h);
+        }
+    }
+    if (after != before) on_change_(after);
+    { std::lock_guard lock(caught_up_mutex_); }
+    caught_up_.notify_all();
 }
 
 std::vector<IpPrefix> interface_addresses(const NodeRecord& node, const NetworkConfig& network) {

@@ -8,6 +8,8 @@
 // Thread safety: every method may be called from any thread. Changes are serialized (one at a
 // time, each one store transaction); readers of the map (with_map) run beside each other and
 // beside a change being prepared, and wait only while one is applied to the map.
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -60,6 +62,21 @@ struct EndpointUpdate {
     CandidateReport report;
 };
 
+// Changes another replica committed to a shared store, as its watch delivered them (one etcd
+// revision or more, in order).
+struct RemoteChanges {
+    std::vector<NodeRecord> upserts;
+    std::vector<Removal> removals;
+    std::vector<ContainerHold> holds_put;
+    std::vector<IpPrefix> holds_removed;
+    std::vector<std::pair<std::string, std::int64_t>> seen;  // last_seen
+    std::optional<std::uint64_t> version;                    // the store's version key
+    bool empty() const {
+        return upserts.empty() && removals.empty() && holds_put.empty() && holds_removed.empty() &&
+               seen.empty() && !version;
+    }
+};
+
 class Registry {
   public:
     using Clock = std::function<std::int64_t()>;  // unix seconds
@@ -103,6 +120,16 @@ class Registry {
     // new key_expires_at). Returns the ids of the nodes changed.
     std::vector<std::string> settle_key_expiry();
 
+    // A shared store's changes made elsewhere (and this replica's own, coming back): applied to
+    // the map unless it already has them or something newer; the fan-out is told as for a local
+    // change. Idempotent.
+    void apply_remote(const RemoteChanges& changes);
+    // The revision of the store snapshot the map was loaded from (0: not a shared store): the
+    // watch starts right after it.
+    std::int64_t loaded_revision() const { return loaded_revision_; }
+    // Waits until the map's version is at least `version`; false on timeout.
+    bool wait_for_version(std::uint64_t version, std::chrono::milliseconds timeout);
+
     // The operator credential for the TLS admin port: a new one replaces the old.
     std::string create_operator_credential();
     // Throws StatusError: unauthenticated (missing, malformed, wrong), permission_denied (a join
@@ -129,6 +156,21 @@ class Registry {
     std::int64_t now() const { return clock_(); }
 
   private:
+    // The public changing methods are these, tried again on a StoreConflict.
+    template <class F>
+    auto retrying(F&& attempt) -> decltype(attempt());
+    void revoke_token_once(const std::string& token_id);
+    NodeRecord join_once(const JoinParams& params);
+    bool update_endpoints_once(const std::string& node_id, const std::vector<Endpoint>& endpoints);
+    std::vector<std::string> update_endpoints_batch_once(
+        const std::vector<EndpointUpdate>& updates);
+    std::string remove_node_once(const std::string& id_or_hostname);
+    std::string expire_node_once(const std::string& id_or_hostname);
+    NodeRecord rotate_key_once(const std::string& node_id, const Key& wireguard_key);
+    ReapResult reap_once(const std::function<bool(const std::string&)>& connected,
+                         std::int64_t serving_since);
+    std::vector<std::string> settle_key_expiry_once();
+
     NodeRecord create_node(const JoinParams& params, const std::string& hostname,
                            std::uint64_t version);
     const MapNode* find_node(const std::string& id_or_hostname) const;
@@ -159,6 +201,9 @@ class Registry {
     // Container subnets held for removed hosts (network_.container_grace), under write_mutex_.
     std::map<IpPrefix, ContainerHold> holds_;
     SubnetIndex held_;  // the same prefixes, owner = the removed node's hostname
+    std::int64_t loaded_revision_ = 0;
+    std::mutex caught_up_mutex_;
+    std::condition_variable caught_up_;  // the map's version moved (apply_remote)
 };
 
 // The interface addresses of a node, with the overlay prefix lengths: IPv4 first.

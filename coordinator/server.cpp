@@ -18,9 +18,12 @@
 #include "coordinator/container_subnets.hpp"
 #include "coordinator/convert.hpp"
 #include "coordinator/coordinator_service.hpp"
+#include "coordinator/etcd_store.hpp"
 #include "coordinator/fanout/fanout.hpp"
 #include "coordinator/ipam.hpp"
+#include "coordinator/replication.hpp"
 #include "coordinator/sqlite_store.hpp"
+#include "coordinator/store_url.hpp"
 #include "coordinator/stun_responder.hpp"
 #include "coordinator/tls_identity.hpp"
 #include "kmod-bridge/dir_lock.hpp"
@@ -91,20 +94,82 @@ std::string pools_label(const std::vector<ContainerPool>& pools) {
 }
 
 // The overlay prefixes are fixed at first start: changing them later would renumber every node.
+// Replicas starting at the same moment on a new etcd agree on one value: the read and the write
+// are one transaction, and the one that loses reads the winner's.
 IpPrefix settle_prefix(Store& store, const char* key, const std::string& wanted,
                        const IpPrefix& fallback) {
-    auto stored = store.meta(key);
-    if (stored) {
-        auto prefix = IpPrefix::parse(*stored);
-        if (!wanted.empty() && IpPrefix::parse(wanted) != prefix) {
-            throw Error(std::string("this state directory was created with ") + key + " " +
-                        *stored + "; use that, or a new --state-dir for another network");
+    for (int attempt = 0;; ++attempt) {
+        try {
+            IpPrefix out;
+            store.transaction([&] {
+                auto stored = store.meta(key);
+                if (stored) {
+                    out = IpPrefix::parse(*stored);
+                    if (!wanted.empty() && IpPrefix::parse(wanted) != out) {
+                        throw Error(std::string("this fleet's store was created with ") + key +
+                                    " " + *stored +
+                                    "; use that, or a new --state-dir (or etcd prefix) for "
+                                    "another network");
+                    }
+                    return;
+                }
+                out = wanted.empty() ? fallback : IpPrefix::parse(wanted);
+                store.set_meta(key, out.to_string());
+            });
+            return out;
+        } catch (const StoreConflict&) {
+            if (attempt == 10) throw;
         }
-        return prefix;
     }
-    auto prefix = wanted.empty() ? fallback : IpPrefix::parse(wanted);
-    store.set_meta(key, prefix.to_string());
-    return prefix;
+}
+
+// The store of --store (SQLite in the state directory by default). An etcd that does not answer
+// yet is waited for, with a line per try, rather than given up on: replicas and etcd are often
+// started together.
+struct OpenStore {
+    std::unique_ptr<EtcdClient> etcd;
+    std::unique_ptr<Store> store;
+    EtcdStore* shared = nullptr;
+    std::string label;
+};
+
+OpenStore open_store(const ServerOptions& options) {
+    OpenStore out;
+    StoreUrl url;
+    if (options.store.empty()) {
+        url.kind = StoreUrl::Kind::sqlite;
+        url.sqlite_dir = options.state_dir;
+    } else {
+        try {
+            url = parse_store_url(options.store);
+        } catch (const Error& e) {
+            throw Error(std::string("--store: ") + e.what());
+        }
+    }
+    out.label = url.to_string();
+    if (url.kind == StoreUrl::Kind::sqlite) {
+        out.store = std::make_unique<SqliteStore>(url.sqlite_dir + "/coordinator.db");
+        return out;
+    }
+    // Below an agent's 2 s per join attempt: without a quorum the agent hears UNAVAILABLE naming
+    // the store instead of running into its own deadline.
+    out.etcd = std::make_unique<EtcdClient>(url.endpoints, std::chrono::milliseconds(1500));
+    auto store = std::make_unique<EtcdStore>(*out.etcd, url.prefix);
+    auto wait = std::chrono::milliseconds(500);
+    for (int attempt = 1;; ++attempt) {
+        try {
+            store->version();
+            break;
+        } catch (const StatusError& e) {
+            spdlog::warn("event=store_unreachable store={} attempt={} retry_ms={} error={}",
+                         out.label, attempt, wait.count(), kb::log_quote(e.what()));
+            std::this_thread::sleep_for(wait);
+            wait = std::min(wait * 2, std::chrono::milliseconds(5000));
+        }
+    }
+    out.shared = store.get();
+    out.store = std::move(store);
+    return out;
 }
 
 // --stun-listen: "off" = no responder, else HOST:PORT.
@@ -153,10 +218,16 @@ void check_durations(const ServerOptions& options) {
 
 // One pass of the reaper: expires lapsed keys, removes idle ephemeral nodes, logs what it did.
 // `since`: when this coordinator started serving (a node offline before counts from then).
-void reap_once(Registry& registry, Fanout& hub, std::int64_t since) {
+// `replication`: replicas on etcd, where one of them reaps (the others skip the pass) and a
+// node streaming to any replica counts as connected.
+void reap_once(Registry& registry, Fanout& hub, Replication* replication, std::int64_t since) {
     try {
-        auto result =
-            registry.reap([&hub](const std::string& id) { return hub.connected(id); }, since);
+        if (replication && !replication->lead_reaper()) return;
+        auto result = registry.reap(
+            [&](const std::string& id) {
+                return hub.connected(id) || (replication && replication->connected_anywhere(id));
+            },
+            since);
         for (const auto& id : result.expired) {
             spdlog::info("event=node_expired node={} by=key_ttl", id);
         }
@@ -171,8 +242,8 @@ void reap_once(Registry& registry, Fanout& hub, std::int64_t since) {
 // Runs reap_once every second, and writes last_seen to the store every 10 s, until stopped.
 class Reaper {
   public:
-    Reaper(Registry& registry, Fanout& hub, std::int64_t since)
-        : registry_(registry), hub_(hub), since_(since) {
+    Reaper(Registry& registry, Fanout& hub, Replication* replication, std::int64_t since)
+        : registry_(registry), hub_(hub), replication_(replication), since_(since) {
         thread_ = std::thread([this] { run(); });
     }
     ~Reaper() {
@@ -190,7 +261,7 @@ class Reaper {
         int passes = 0;
         while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
             lock.unlock();
-            reap_once(registry_, hub_, since_);
+            reap_once(registry_, hub_, replication_, since_);
             if (++passes % 10 == 0) flush_last_seen();
             // What a burst of full maps left behind (every agent's map, encrypted, in flight at
             // once after a restart) goes back to the system instead of staying in malloc's
@@ -212,6 +283,7 @@ class Reaper {
 
     Registry& registry_;
     Fanout& hub_;
+    Replication* replication_;
     const std::int64_t since_;
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -276,7 +348,8 @@ int run_server(const ServerOptions& options) {
     const std::string admin_socket =
         options.admin_socket.empty() ? options.state_dir + "/admin.sock" : options.admin_socket;
 
-    SqliteStore store(options.state_dir + "/coordinator.db");
+    OpenStore opened = open_store(options);
+    Store& store = *opened.store;
     NetworkConfig network;
     network.ipv4_prefix =
         settle_prefix(store, "ipv4_prefix", options.ipv4_prefix, IpPrefix::parse("100.64.0.0/10"));
@@ -305,6 +378,14 @@ int run_server(const ServerOptions& options) {
         encode_peer);
     Fanout hub(registry, MapMessages(to_proto(network).SerializeAsString(), 1 << 20), {});
     announce = &hub;
+    std::unique_ptr<Replication> replication;
+    if (opened.shared) {
+        Replication::Options ro;
+        ro.replica_id = options.replica_id.empty() ? make_replica_id() : options.replica_id;
+        replication = std::make_unique<Replication>(*opened.shared, registry, hub, ro);
+        hub.set_presence_listener(replication.get());
+        replication->start();
+    }
     hub.start();
     CoordinatorService coordinator(registry, hub, tls.fingerprint);
     std::string relay_label;
@@ -314,6 +395,8 @@ int run_server(const ServerOptions& options) {
     coordinator.start();
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
+    admin.set_replication(replication.get());
+    remote_admin.set_replication(replication.get());
 
     // Before any listener opens: the key TTL as configured now reaches every node, and whatever
     // lapsed while the coordinator was down is expired, so no stream can open on a lapsed key.
@@ -322,7 +405,7 @@ int run_server(const ServerOptions& options) {
         spdlog::info("event=key_expiry_settled nodes={} node_key_ttl={}", settled.size(),
                      network.node_key_ttl);
     }
-    reap_once(registry, hub, serving_since);
+    reap_once(registry, hub, replication.get(), serving_since);
 
     // Block the signals before gRPC starts its threads, so only sigwait below receives them.
     sigset_t signals;
@@ -367,24 +450,26 @@ int run_server(const ServerOptions& options) {
             throw Error("cannot listen on --admin-listen " + options.admin_listen);
         }
     }
-    Reaper reaper(registry, hub, serving_since);
+    Reaper reaper(registry, hub, replication.get(), serving_since);
 
     spdlog::info(
-        "event=started nodes={} listen={} admin_socket={} admin_listen={} fingerprint={} "
-        "ipv4_prefix={} "
+        "event=started nodes={} store={} replica={} listen={} admin_socket={} admin_listen={} "
+        "fingerprint={} ipv4_prefix={} "
         "ipv6_prefix={} container_pools={} container_grace={} stun_port={} relays={} "
         "node_key_ttl={} ephemeral_inactivity={} version={} release={} commit={}",
-        registry.with_map([](const MeshMap& map) { return map.size(); }), options.listen,
-        admin_socket, options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
+        registry.with_map([](const MeshMap& map) { return map.size(); }), opened.label,
+        replication ? replication->replica_id() : "-", options.listen, admin_socket,
+        options.admin_listen.empty() ? "off" : options.admin_listen, tls.fingerprint,
         network.ipv4_prefix.to_string(), network.ipv6_prefix.to_string(),
         pools_label(network.container_pools), network.container_grace, network.stun_port,
         relay_label.empty() ? "none" : relay_label, network.node_key_ttl,
-        network.ephemeral_inactivity, store.version(), mesh::version(), mesh::commit());
+        network.ephemeral_inactivity, registry.version(), mesh::version(), mesh::commit());
 
     int received = 0;
     sigwait(&signals, &received);
     spdlog::info("event=stopping signal={}", received);
     hub.shutdown();
+    if (replication) replication->stop();  // revokes its lease: its nodes leave the others' view
     if (stun) stun->stop();
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
     server->Shutdown(deadline);

@@ -10,6 +10,10 @@ namespace mesh::coord {
 
 struct ServerOptions {
     std::string state_dir = "/var/lib/mesh-coordinator";
+    // Where the fleet is kept: "" = SQLite in state_dir; "etcd://H:P[,H:P...][/PREFIX]" = etcd,
+    // shared with every other replica given the same (coordinator/store_url.hpp).
+    std::string store;
+    std::string replica_id;  // "" = host name and a random suffix (replicas on etcd)
     std::string listen = "0.0.0.0:7443";
     std::string admin_socket;  // empty = <state_dir>/admin.sock
     std::string ipv4_prefix;   // empty = stored, else 100.64.0.0/10

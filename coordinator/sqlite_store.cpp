@@ -248,6 +248,17 @@ void SqliteStore::transaction(const std::function<void()>& fn) {
     }
 }
 
+StoreSnapshot SqliteStore::load() {
+    StoreSnapshot out;
+    transaction([&] {
+        out.nodes = nodes();
+        out.removals = removals();
+        out.holds = container_holds();
+        out.version = version();
+    });
+    return out;
+}
+
 std::optional<std::string> SqliteStore::meta(const std::string& key) {
     std::lock_guard lock(mutex_);
     Query s(statement("SELECT value FROM meta WHERE key = ?"));

@@ -20,6 +20,7 @@ class SqliteStore final : public Store {
     SqliteStore& operator=(const SqliteStore&) = delete;
 
     void transaction(const std::function<void()>& fn) override;
+    StoreSnapshot load() override;
     std::optional<std::string> meta(const std::string& key) override;
     void set_meta(const std::string& key, const std::string& value) override;
     std::uint64_t version() override;

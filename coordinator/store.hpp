@@ -1,11 +1,13 @@
 #pragma once
-// One storage interface for the coordinator. SQLite is the embedded default; etcd comes later.
-// Every method is atomic on its own; `transaction` groups several into one atomic unit (used to
-// consume a token and create a node together). The coordinator reads nodes and tombstones once,
-// at start, into its map in memory (coordinator/fanout/mesh_map.hpp); after that it only writes
-// them, and reads tokens and meta.
+// One storage interface for the coordinator: SQLite, the embedded default, or etcd, shared by
+// several replicas (coordinator/etcd_store.hpp). Every method is atomic on its own;
+// `transaction` groups several into one atomic unit (used to consume a token and create a node
+// together). The coordinator reads nodes and tombstones once, at start, into its map in memory
+// (coordinator/fanout/mesh_map.hpp); after that it only writes them, and reads tokens and meta.
+// A shared store's other writers reach the map through its watch (coordinator/replication.hpp).
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,13 +15,39 @@
 
 namespace mesh::coord {
 
+// Everything the map is built from, read at one point in time.
+struct StoreSnapshot {
+    std::vector<NodeRecord> nodes;
+    std::vector<Removal> removals;
+    std::vector<ContainerHold> holds;
+    std::uint64_t version = 0;
+    std::int64_t revision = 0;  // a shared store's revision of this snapshot (0: not shared)
+};
+
+// A shared store's transaction lost to another writer: something it read changed before it
+// committed (nothing was written). `version` is the store's map version then; the registry
+// waits until its map has caught up with it and tries again.
+class StoreConflict : public std::runtime_error {
+  public:
+    explicit StoreConflict(std::uint64_t version)
+        : std::runtime_error("the store changed under this transaction"), version_(version) {}
+    std::uint64_t version() const { return version_; }
+
+  private:
+    std::uint64_t version_;
+};
+
 class Store {
   public:
     virtual ~Store() = default;
 
     // Runs fn with the store locked and inside one transaction: all of fn's writes commit
     // together, or none do if fn throws.
+    // A shared store throws StoreConflict when another writer changed what fn read.
     virtual void transaction(const std::function<void()>& fn) = 0;
+    // Whether other coordinators write to this store too (their changes arrive by watch).
+    virtual bool shared() const { return false; }
+    virtual StoreSnapshot load() = 0;
 
     virtual std::optional<std::string> meta(const std::string& key) = 0;
     virtual void set_meta(const std::string& key, const std::string& value) = 0;

@@ -18,6 +18,10 @@ PACKAGES=(
   # container subnets (issue 12): the real CNI plugins the labs attach "containers" with,
   # libnftables for the agent's masquerade rule, jq for the labs' reading of the agent's conflist
   containernetworking-plugins libnftables-dev jq
+  # several coordinators on etcd (issue 14): the server the tests start, and etcd's v3 API
+  # .proto files with the ones they import (gogoproto, google.api annotations)
+  etcd-server etcd-client golang-etcd-server-dev golang-github-gogo-protobuf-dev
+  golang-github-grpc-ecosystem-grpc-gateway-dev
   # the Kubernetes manifests' shape check (tests/deploy/kubernetes_manifests_test.py)
   python3-yaml
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang

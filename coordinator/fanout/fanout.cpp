@@ -69,18 +69,24 @@ std::shared_ptr<Fanout::Session> Fanout::attach(const std::string& node_id,
     if (replaced && replaced->sink) {
         replaced->sink->finish(Code::cancelled, "replaced by a newer Sync stream of this node");
     }
+    if (listener_) listener_->stream_opened(node_id);
     return s;
 }
 
 void Fanout::detach(const std::shared_ptr<Session>& session) {
-    std::lock_guard lock(mutex_);
-    session->closing = true;
-    wanting_.erase(session);
-    auto it = sessions_.find(session->node_id);
-    if (it != sessions_.end() && it->second == session) {
-        sessions_.erase(it);
-        paths_.erase(session->node_id);
+    bool was_current = false;
+    {
+        std::lock_guard lock(mutex_);
+        session->closing = true;
+        wanting_.erase(session);
+        auto it = sessions_.find(session->node_id);
+        if (it != sessions_.end() && it->second == session) {
+            sessions_.erase(it);
+            paths_.erase(session->node_id);
+            was_current = true;
+        }
     }
+    if (was_current && listener_) listener_->stream_closed(session->node_id);
 }
 
 bool Fanout::current(const Session& session) const {
@@ -169,33 +175,65 @@ bool Fanout::ack(const Session& session, std::uint64_t version) {
         if (version <= applied) return false;
         const std::uint64_t before = applied;
         applied = version;
-        // A pair is ready once each side applied the other's current key. This ack makes the
-        // node hold the keys set in (before, version]: for each, the pair is ready now if the
-        // peer already holds this node's key; otherwise the peer's own ack will find it.
-        // In a storm of joins this runs for every pair of the mesh: two lookups per peer.
-        const auto& self_session = it->second;
-        registry_.with_map([&](const MeshMap& map) {
-            const auto* self = map.find(session.node_id);
-            if (!self || self->record.expired) return;
-            const std::uint64_t own_key = self->record.key_version;
-            map.for_keys_set_in(before, version, [&](const MapNode& peer) {
-                const auto& p = peer.record;
-                if (p.expired || p.id == session.node_id) return;
-                auto theirs = applied_.find(p.id);
-                if (theirs == applied_.end() || theirs->second < own_key) return;
-                const bool younger =
-                    own_key > p.key_version || (own_key == p.key_version && session.node_id > p.id);
-                if (!self_session->closing) {
-                    (younger ? self_session->initiate : self_session->respond).push_back(p.id);
-                }
-                queue_ready(p.id, session.node_id, !younger);
-                any = true;
-            });
-        });
-        if (any && !self_session->closing) want(self_session);
+        any = ready_after_ack(session.node_id, before, version, it->second);
     }
     if (any) wake_.notify_all();
     return true;
+}
+
+void Fanout::remote_ack(const std::string& node_id, std::uint64_t version) {
+    bool any = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (sessions_.contains(node_id)) return;
+        auto& applied = applied_[node_id];
+        if (version <= applied) return;
+        const std::uint64_t before = applied;
+        applied = version;
+        any = ready_after_ack(node_id, before, version, nullptr);
+    }
+    if (any) wake_.notify_all();
+}
+
+bool Fanout::ready_after_ack(const std::string& node_id, std::uint64_t before,
+                             std::uint64_t version, const std::shared_ptr<Session>& self_session) {
+    bool any = false;
+    // A pair is ready once each side applied the other's current key. This ack makes the
+    // node hold the keys set in (before, version]: for each, the pair is ready now if the
+    // peer already holds this node's key; otherwise the peer's own ack will find it.
+    // In a storm of joins this runs for every pair of the mesh: two lookups per peer.
+    registry_.with_map([&](const MeshMap& map) {
+        const auto* self = map.find(node_id);
+        if (!self || self->record.expired) return;
+        const std::uint64_t own_key = self->record.key_version;
+        map.for_keys_set_in(before, version, [&](const MapNode& peer) {
+            const auto& p = peer.record;
+            if (p.expired || p.id == node_id) return;
+            auto theirs = applied_.find(p.id);
+            if (theirs == applied_.end() || theirs->second < own_key) return;
+            const bool younger =
+                own_key > p.key_version || (own_key == p.key_version && node_id > p.id);
+            if (self_session && !self_session->closing) {
+                (younger ? self_session->initiate : self_session->respond).push_back(p.id);
+            }
+            queue_ready(p.id, node_id, !younger);
+            any = true;
+        });
+    });
+    if (any && self_session && !self_session->closing) want(self_session);
+    return any;
+}
+
+LocalAcks Fanout::local_acks() const {
+    LocalAcks out;
+    out.version = registry_.with_map([](const MeshMap& map) { return map.newest_key_version(); });
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, s] : sessions_) {
+        auto a = applied_.find(id);
+        const std::uint64_t applied = a == applied_.end() ? 0 : a->second;
+        if (applied < out.version) out.behind[id] = applied;
+    }
+    return out;
 }
 
 bool Fanout::connected(const std::string& node_id) const {
@@ -218,13 +256,16 @@ void Fanout::forget(const std::string& node_id) {
 
 bool Fanout::set_paths(const Session& session, NodePaths paths,
                        std::optional<NodePaths>& previous) {
-    std::lock_guard lock(mutex_);
-    previous.reset();
-    auto it = sessions_.find(session.node_id);
-    if (it == sessions_.end() || it->second.get() != &session) return false;
-    auto [slot, inserted] = paths_.try_emplace(session.node_id);
-    if (!inserted) previous = std::move(slot->second);
-    slot->second = std::move(paths);
+    {
+        std::lock_guard lock(mutex_);
+        previous.reset();
+        auto it = sessions_.find(session.node_id);
+        if (it == sessions_.end() || it->second.get() != &session) return false;
+        auto [slot, inserted] = paths_.try_emplace(session.node_id);
+        if (!inserted) previous = std::move(slot->second);
+        slot->second = paths;
+    }
+    if (listener_) listener_->paths_reported(session.node_id, paths);
     return true;
 }
 

@@ -39,6 +39,25 @@ class StreamSink {
     virtual void finish(Code code, std::string message) = 0;
 };
 
+// Told when a node's Sync stream opens or closes here and when it reports its paths, so other
+// coordinator replicas can show it (coordinator/replication.hpp). Called without the fan-out's
+// lock; must not block.
+class PresenceListener {
+  public:
+    virtual ~PresenceListener() = default;
+    virtual void stream_opened(const std::string& node_id) = 0;
+    virtual void stream_closed(const std::string& node_id) = 0;
+    virtual void paths_reported(const std::string& node_id, const NodePaths& paths) = 0;
+};
+
+// What this replica's streams have applied, for the other replicas' readiness: `version` is the
+// newest key change in the map; `behind` lists the nodes that have not applied it yet.
+struct LocalAcks {
+    std::uint64_t version = 0;
+    std::unordered_map<std::string, std::uint64_t> behind;
+    bool operator==(const LocalAcks&) const = default;
+};
+
 class Fanout {
   public:
     struct Options {
@@ -98,6 +117,14 @@ class Fanout {
     // stream any more.
     bool post(const Session& session, WireMessage message);
 
+    // Set before streams attach; null: none.
+    void set_presence_listener(PresenceListener* listener) { listener_ = listener; }
+    // Another replica says `node_id` (streaming there, not here) applied `version`: readiness
+    // is worked out for it as for a local ack, and told to the peers streaming here. Ignored for
+    // a node with a stream here (its own acks count) and for a version not above what is known.
+    void remote_ack(const std::string& node_id, std::uint64_t version);
+    LocalAcks local_acks() const;
+
     bool connected(const std::string& node_id) const;
     std::optional<std::uint64_t> applied(const std::string& node_id) const;
     void forget(const std::string& node_id);  // a removed node's bookkeeping
@@ -145,6 +172,11 @@ class Fanout {
     std::unordered_map<std::string, std::uint64_t> applied_;  // every node that ever acked
     std::unordered_map<std::string, NodePaths> paths_;        // connected nodes only
     std::thread thread_;
+    PresenceListener* listener_ = nullptr;
+    // The readiness of a node's pairs after it applied the keys set in (before, version]; under
+    // mutex_. `self` is its session here, null for a node streaming to another replica.
+    bool ready_after_ack(const std::string& node_id, std::uint64_t before, std::uint64_t version,
+                         const std::shared_ptr<Session>& self);
 };
 
 }  // namespace mesh::coord

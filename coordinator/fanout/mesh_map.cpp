@@ -132,6 +132,12 @@ void MeshMap::remove(const std::string& id, std::uint64_t version) {
     version_ = std::max(version_, version);
 }
 
+std::optional<std::uint64_t> MeshMap::removed_at(const std::string& id) const {
+    auto it = removed_ids_.find(id);
+    if (it == removed_ids_.end()) return std::nullopt;
+    return it->second;
+}
+
 void MeshMap::set_last_seen(const std::string& id, std::int64_t last_seen) {
     auto it = nodes_.find(id);
     if (it != nodes_.end()) it->second.record.last_seen = last_seen;

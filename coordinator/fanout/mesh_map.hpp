@@ -4,6 +4,7 @@
 // by the versions at which nodes and keys changed), plus each node's encoded Peer record, made
 // once per change and shared by every stream that sends it. The store stays the durable log;
 // nothing on the fan-out path reads it. Not thread-safe: its owner serializes access.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,6 +42,15 @@ class MeshMap {
     // becomes the map's version when higher.
     void upsert(const NodeRecord& node);
     void remove(const std::string& id, std::uint64_t version);
+    // A version another replica moved the store to without a record of its own here (the map
+    // only counts up).
+    void advance_version(std::uint64_t version) { version_ = std::max(version_, version); }
+    // The version of the newest key change (join or rotation) the map holds; 0: none.
+    std::uint64_t newest_key_version() const {
+        return by_key_version_.empty() ? 0 : by_key_version_.rbegin()->first;
+    }
+    // The version of `id`'s tombstone, if the map kept one.
+    std::optional<std::uint64_t> removed_at(const std::string& id) const;
     // Bookkeeping that is no map change (no version, peers never see it).
     void set_last_seen(const std::string& id, std::int64_t last_seen);
 
