@@ -16,7 +16,4 @@ std::shared_ptr<grpc::Channel> coordinator_channel(
     const std::string& address, const std::string& fingerprint,
     std::shared_ptr<tls::PinObservation> observed = nullptr);
 
-// "host:port" with a non-empty host and a port 1..65535; throws mesh::Error otherwise.
-void validate_coordinator_address(const std::string& address);
-
 }  // namespace mesh::agent

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "agent/coordinator_channel.hpp"
+#include "agent/coordinator_list.hpp"
 #include "agent/join_client.hpp"
 
 namespace mesh::agent {
