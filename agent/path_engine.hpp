@@ -49,6 +49,8 @@ class PathEngine {
     bool set_local(LocalNetwork local, TimePoint now);
     void set_stun_servers(std::vector<Endpoint> servers, TimePoint now);
     bool has_stun_servers() const { return stun_.has_servers(); }
+    // The last STUN round ended with no server answering (the servers may be gone).
+    bool stun_silent() const { return stun_.silent(); }
 
     std::vector<Datagram> on_datagram(const Datagram& in, TimePoint now);
     std::vector<Datagram> due(TimePoint now);

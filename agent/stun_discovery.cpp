@@ -34,6 +34,7 @@ void StunDiscovery::set_servers(std::vector<Endpoint> servers, TimePoint now) {
     }
     outstanding_.clear();
     round_running_ = false;
+    silent_ = false;
     if (servers_.empty()) {
         if (reflexive_) changed_ = true;
         reflexive_.reset();
@@ -92,6 +93,7 @@ void StunDiscovery::finish_round() {
         }
     }
     bool after_change = std::exchange(restarted_, false);
+    silent_ = !first;
     if (!first) {
         // Nobody answered. On the same network, keep what we knew (a lost round); after a network
         // change, what we knew belongs to the old network.

@@ -34,6 +34,9 @@ class StunDiscovery {
     // The servers to ask; empty turns discovery off. A changed list starts a round.
     void set_servers(std::vector<Endpoint> servers, TimePoint now);
     bool has_servers() const { return !servers_.empty(); }
+    // The last round ended with no answer from any server; false before the servers' first
+    // round ended. The agent asks another coordinator replica's responder then.
+    bool silent() const { return silent_; }
     void refresh(TimePoint now);  // start a round now unless one is running
     void restart(TimePoint now);  // start a round now, dropping a running one (network changed)
     // A STUN answer that came from `from`. False when it matches no outstanding request.
@@ -67,6 +70,7 @@ class StunDiscovery {
     bool mappings_differ_ = false;
     bool both_answered_ = false;
     bool restarted_ = false;  // this round was started by a network change
+    bool silent_ = false;
     bool changed_ = false;
 };
 
