@@ -14,6 +14,24 @@ std::string joined(const Repeated& values) {
     return out;
 }
 
+// "A, B (stream), C": the replicas, marking the one the stream is on; "" for a single one (the
+// coordinator line says it all).
+std::string replicas_line(const v1::StatusResponse& s) {
+    if (s.coordinators_size() < 2) return "";
+    std::string out;
+    for (const auto& c : s.coordinators()) {
+        out += (out.empty() ? "" : ", ") + c.address() + (c.current() ? " (stream)" : "");
+    }
+    return out;
+}
+
+bool pins_differ(const v1::StatusResponse& s) {
+    for (const auto& c : s.coordinators()) {
+        if (c.fingerprint() != s.coordinators(0).fingerprint()) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 std::string human_bytes(std::uint64_t bytes) {
@@ -41,7 +59,8 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         std::string out = "not joined";
         if (!s.last_error().empty()) out += ": " + s.last_error();
         return out +
-               "\njoin with: meshctl join COORDINATOR --token TOKEN --fingerprint sha256:...\n";
+               "\njoin with: meshctl join COORDINATOR[,COORDINATOR...] --token TOKEN --fingerprint "
+               "sha256:...\n";
     }
     std::string addresses, ipv6;
     for (const auto& a : s.addresses()) {
@@ -64,6 +83,9 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         "{}), map version {}\n",
         s.hostname(), s.node_id(), addresses, s.coordinator(), link, s.interface_name(), s.driver(),
         s.netmap_version());
+    if (auto replicas = replicas_line(s); !replicas.empty()) {
+        out += "replicas:    " + replicas + "\n";
+    }
     std::string tags;
     for (const auto& t : s.tags()) tags += (tags.empty() ? "" : ",") + t;
     std::string expiry = "never";
@@ -72,8 +94,10 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
         expiry =
             left <= 0 ? "expired" : fmt::format("in {}d {}h", left / 86400, left % 86400 / 3600);
     }
-    out += fmt::format("tags:        {}\nkey expires: {} (rotated before)\ncert pin:    {}\n",
-                       tags.empty() ? "-" : tags, expiry, s.fingerprint());
+    out +=
+        fmt::format("tags:        {}\nkey expires: {} (rotated before)\ncert pin:    {}{}\n",
+                    tags.empty() ? "-" : tags, expiry, s.fingerprint(),
+                    pins_differ(s) ? " (of the stream's replica; each has its own: --json)" : "");
     std::string nat = s.nat_type().empty() ? "unknown" : s.nat_type();
     if (nat == "endpoint-dependent") nat += " (no direct path through it: needs a relay)";
     out +=
@@ -117,6 +141,11 @@ nlohmann::ordered_json strings(const Repeated& values) {
 }  // namespace
 
 std::string render_status_json(const v1::StatusResponse& s) {
+    auto coordinators = nlohmann::ordered_json::array();
+    for (const auto& c : s.coordinators()) {
+        coordinators.push_back(
+            {{"address", c.address()}, {"fingerprint", c.fingerprint()}, {"current", c.current()}});
+    }
     auto peers = nlohmann::ordered_json::array();
     for (const auto& p : s.peers()) {
         peers.push_back({{"node_id", p.node_id()},
@@ -144,6 +173,7 @@ std::string render_status_json(const v1::StatusResponse& s) {
                                   {"key_expires_at", s.key_expires_at()},
                                   {"coordinator", s.coordinator()},
                                   {"fingerprint", s.fingerprint()},
+                                  {"coordinators", coordinators},
                                   {"last_error", s.last_error()},
                                   {"netmap_version", s.netmap_version()},
                                   {"interface", s.interface_name()},
