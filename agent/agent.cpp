@@ -5,8 +5,10 @@
 #include <netdb.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "agent/desired_config.hpp"
 #include "agent/host_endpoints.hpp"
@@ -53,6 +55,12 @@ void Agent::start() {
                      state_->node_id);
         return;
     }
+    // A random replica first (the stream and STUN both start on it): a fleet restarting at once
+    // spreads over the replicas.
+    if (!state_->coordinators.empty()) {
+        sync_replica_ = stun_replica_ =
+            replica_order(state_->coordinators.size(), std::nullopt, system_random()).front();
+    }
     data_plane_.up(owner_locked(*keys_), state_->addresses, state_->network.mtu);
     if (data_plane_.created_fresh()) {
         // Peers still hold sessions with the device we lost; they would keep sending on them
@@ -61,7 +69,7 @@ void Agent::start() {
     }
     start_paths_locked();
     reconcile_locked("start");
-    start_sync_locked();
+    start_sync_locked(sync_replica_);
 }
 
 void Agent::stop() {
@@ -136,8 +144,12 @@ std::vector<Endpoint> Agent::stun_servers_locked() {
         }
     }
     if (!options_.stun_servers.empty() || state_->network.stun_port == 0) return out;
+    // One replica's responder, both its ports: NAT classification compares two answers from one
+    // host (a mapping that differs per port is endpoint-dependent); a dead replica in the list
+    // would only hold every round up until its timeout.
+    if (stun_replica_ >= state_->coordinators.size()) return out;
     auto port = static_cast<std::uint16_t>(state_->network.stun_port);
-    if (auto e = resolve_v4(state_->coordinator, port)) {
+    if (auto e = resolve_v4(state_->coordinators[stun_replica_].address, port)) {
         out.push_back(*e);
         e->port = static_cast<std::uint16_t>(port + 1);
         out.push_back(*e);
@@ -153,8 +165,9 @@ void Agent::start_paths_locked() {
     refresh_local_locked(now);
     auto stun_servers = stun_servers_locked();  // resolved once: DNS, and its warnings
     engine_->set_stun_servers(stun_servers, now);
-    if (auto coordinator = resolve_v4(state_->coordinator, std::nullopt)) {
-        coordinator_source_ = route_source(*coordinator);
+    const auto* replica = sync_coordinator_locked();
+    if (auto to = replica ? resolve_v4(replica->address, std::nullopt) : std::nullopt) {
+        coordinator_source_ = route_source(*to);
     }
     NetworkLoop::Handlers h;
     h.on_datagram = [this](const Datagram& d, TimePoint at) {
@@ -173,7 +186,8 @@ void Agent::start_paths_locked() {
         // The Sync stream's connection used the old source address: replace it now. Other
         // changes (a container bridge, a rotating IPv6 address) leave the stream alone.
         if (refresh_local_locked(at)) {
-            auto coordinator = resolve_v4(state_->coordinator, std::nullopt);
+            const auto* current = sync_coordinator_locked();
+            auto coordinator = current ? resolve_v4(current->address, std::nullopt) : std::nullopt;
             auto source = coordinator ? route_source(*coordinator) : std::nullopt;
             if (source != coordinator_source_ && sync_) sync_->reconnect();
             coordinator_source_ = source;
@@ -241,6 +255,7 @@ PathReport Agent::path_report_locked() const {
 // What a datagram, a timer or a network change did: report new candidates, apply new paths.
 void Agent::after_engine_locked(TimePoint now) {
     if (!state_ || state_->removed) return;
+    follow_stun_locked(now);
     if (engine_->take_candidates_changed(now)) {
         report_pending_ = true;
         auto endpoints = endpoints_locked();
@@ -289,7 +304,47 @@ void Agent::after_engine_locked(TimePoint now) {
     }
 }
 
-void Agent::start_sync_locked() {
+// The replica the Sync stream is on, or was last tried; nullptr when the state lists none.
+const CoordinatorEntry* Agent::sync_coordinator_locked() const {
+    if (!state_ || sync_replica_ >= state_->coordinators.size()) return nullptr;
+    return &state_->coordinators[sync_replica_];
+}
+
+// The STUN responder went silent while the stream is up on another replica: the responder's
+// replica is likely gone, so the one serving us is asked instead. While the old one answers it
+// stays (towards a new destination some NATs map anew, which would re-report candidates and
+// re-allocate a relay for nothing).
+void Agent::follow_stun_locked(TimePoint now) {
+    if (!engine_ || !connected_ || stun_replica_ == sync_replica_ ||
+        !options_.stun_servers.empty() || state_->network.stun_port == 0) {
+        return;  // (fixed servers from the command line are not ours to move)
+    }
+    if (engine_->has_stun_servers() && !engine_->stun_silent()) return;
+    const auto* to = sync_coordinator_locked();
+    if (!to || stun_replica_ >= state_->coordinators.size()) return;
+    spdlog::info("event=stun_failover from={} to={} reason=no_answer",
+                 state_->coordinators[stun_replica_].address, to->address);
+    stun_replica_ = sync_replica_;
+    engine_->set_stun_servers(stun_servers_locked(), now);
+}
+
+void Agent::on_sync_status(bool up, const std::string& error, std::size_t replica,
+                           std::optional<IpAddress> source) {
+    std::lock_guard lock(mutex_);
+    connected_ = up;
+    sync_replica_ = replica;
+    if (!up) last_error_ = error;
+    if (!up) return;
+    last_error_.clear();
+    if (source) coordinator_source_ = source;  // the route-source check follows this replica
+    // The relayed address may have changed while the stream was down: report it again, now (a
+    // relayed pair whose peer waits for it has no other path).
+    reported_relay_ = "?";
+    report_candidates_locked();
+    follow_stun_locked(Clock::now());
+}
+
+void Agent::start_sync_locked(std::size_t first) {
     SyncClient::Handlers h;
     h.applied_version = [this] {
         std::lock_guard lock(mutex_);
@@ -303,17 +358,16 @@ void Agent::start_sync_locked() {
     h.on_map = [this](const MapUpdate& u) { return on_map(u); };
     h.on_ready = [this](const std::vector<std::string>& initiate,
                         const std::vector<std::string>& respond) { on_ready(initiate, respond); };
-    h.on_status = [this](bool up, const std::string& error) {
-        std::lock_guard lock(mutex_);
-        connected_ = up;
-        if (!up) last_error_ = error;
-        if (up) last_error_.clear();
-        // The relayed address may have changed while the stream was down: report it again,
-        // now (a relayed pair whose peer waits for it has no other path).
-        if (up) {
-            reported_relay_ = "?";
-            report_candidates_locked();
+    // The source address towards the replica is looked up here, outside the agent's lock (DNS).
+    h.on_status = [this, coordinators = state_->coordinators](bool up, const std::string& error,
+                                                              std::size_t replica) {
+        std::optional<IpAddress> source;
+        if (up && replica < coordinators.size()) {
+            if (auto to = resolve_v4(coordinators[replica].address, std::nullopt)) {
+                source = route_source(*to);
+            }
         }
+        on_sync_status(up, error, replica, source);
     };
     h.on_removed = [this] { on_removed(); };
     h.on_relays = [this](const v1::RelayCredentials& relays) { on_relays(relays); };
@@ -322,14 +376,18 @@ void Agent::start_sync_locked() {
         sent_report_ = engine_ ? path_report_locked() : PathReport{};
         return sent_report_;
     };
-    if (state_->fingerprint.empty()) {
+    const bool unpinned =
+        std::any_of(state_->coordinators.begin(), state_->coordinators.end(),
+                    [](const CoordinatorEntry& c) { return c.fingerprint.empty(); });
+    if (state_->coordinators.empty() || unpinned) {
         last_error_ =
             "no pinned coordinator certificate in the state (joined with an older version); run "
             "meshctl join again with --fingerprint";
         spdlog::error("event=sync_disabled reason={}", kb::log_quote(last_error_));
         return;
     }
-    sync_ = std::make_unique<SyncClient>(state_->coordinator, state_->fingerprint, state_->node_id,
+    sync_replica_ = first < state_->coordinators.size() ? first : 0;
+    sync_ = std::make_unique<SyncClient>(state_->coordinators, sync_replica_, state_->node_id,
                                          *keys_, h);
     sync_->start();
 }
@@ -832,29 +890,29 @@ DeviceOwner Agent::owner_locked(const Keys& keys) const {
     return {owner_alias(keys.machine_public), keys.wireguard_private};
 }
 
-// The keys a join to the coordinator pinned as `fingerprint` uses: the host's own for the
-// coordinator it is pinned to; for any other, keys of its own, kept in memory (and reused by a
-// retry) until a join to it succeeds.
-Keys Agent::join_keys_locked(const std::string& fingerprint) {
-    if (keys_ && keys_reusable_for(state_, fingerprint)) return *keys_;
-    if (!unjoined_keys_ || unjoined_keys_->first != fingerprint) {
+// The keys a join to the coordinators pinned as in `coordinators` uses: the host's own for the
+// mesh it is pinned to (a certificate in common); for any other, keys of its own, kept in memory
+// (and reused by a retry to the same mesh) until a join to it succeeds.
+Keys Agent::join_keys_locked(const CoordinatorList& coordinators) {
+    if (keys_ && keys_reusable_for(state_, coordinators)) return *keys_;
+    if (!unjoined_keys_ || !shares_fingerprint(unjoined_keys_->first, coordinators)) {
         if (state_) {
-            spdlog::info("event=fresh_keys reason=another_coordinator fingerprint={}", fingerprint);
+            spdlog::info("event=fresh_keys reason=another_coordinator fingerprint={}",
+                         format_fingerprints(coordinators));
         }
-        unjoined_keys_.emplace(fingerprint, Keys::generate());
+        unjoined_keys_.emplace(coordinators, Keys::generate());
     }
     return unjoined_keys_->second;
 }
 
-JoinResult Agent::join(const std::string& coordinator, const std::string& fingerprint,
-                       const std::string& token, const std::string& hostname,
-                       const std::string& container_subnet) {
+JoinResult Agent::join(const CoordinatorList& coordinators, const std::string& token,
+                       const std::string& hostname, const std::string& container_subnet) {
     Keys keys;
     std::vector<std::string> endpoints;
     bool prepared_here = false;
     {
         std::lock_guard lock(mutex_);
-        keys = join_keys_locked(fingerprint);
+        keys = join_keys_locked(coordinators);
         // The device first: when it cannot be set up, the coordinator never hears of this host.
         if (!data_plane_.is_up()) {
             try {
@@ -878,7 +936,7 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     JoinResult result;
     try {
         result = join_coordinator(
-            coordinator, fingerprint, token, hostname, keys, endpoints,
+            coordinators, token, hostname, keys, endpoints,
             container_subnet.empty() ? options_.container_subnet : container_subnet);
     } catch (...) {
         std::lock_guard lock(mutex_);
@@ -896,22 +954,27 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     std::unique_ptr<NetworkLoop> retired;  // stopped after the lock is released (its thread locks)
     std::lock_guard lock(mutex_);
     AgentState next;
-    next.coordinator = coordinator;
-    next.fingerprint = fingerprint;
+    next.coordinators = coordinators;
     next.node_id = result.node_id;
     next.hostname = result.hostname;
     next.addresses = result.addresses;
     next.network = result.network;
-    if (state_ && state_->node_id == result.node_id && state_->coordinator == coordinator) {
-        next.netmap = state_->netmap;  // same node again: keep the map, resume from it
+    // Same node of the same mesh again (replicas may have been added or replaced): keep the
+    // map, resume from it.
+    if (state_ && state_->node_id == result.node_id &&
+        shares_fingerprint(state_->coordinators, coordinators)) {
+        next.netmap = state_->netmap;
     }
     next.container_subnets = result.container_subnets;
     if (next.netmap.self) next.netmap.self->container_subnets = result.container_subnets;
     auto previous_state = state_;
     auto previous_keys = keys_;
+    const auto previous_replicas = std::make_pair(sync_replica_, stun_replica_);
     try {
         state_ = next;
         keys_ = keys;
+        // Stream and STUN start on the replica that took the join: it is known to be up.
+        sync_replica_ = stun_replica_ = result.replica;
         data_plane_.up(owner_locked(keys), state_->addresses, state_->network.mtu);
         if (engine_) {
             engine_->set_own_key(keys.wireguard_private, keys.wireguard_public);
@@ -924,6 +987,7 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
         keys.save(options_.state_dir);
         save_state(options_.state_dir, next);
     } catch (const std::exception& e) {
+        std::tie(sync_replica_, stun_replica_) = previous_replicas;
         retired = roll_back_join_locked(previous_state, previous_keys, prepared_here);
         throw JoinFailure(grpc::StatusCode::FAILED_PRECONDITION,
                           "the coordinator accepted " + result.hostname + " (" + result.node_id +
@@ -936,10 +1000,12 @@ JoinResult Agent::join(const std::string& coordinator, const std::string& finger
     for (const auto& c : result.container_subnets)
         subnets += (subnets.empty() ? "" : ",") + c.to_string();
     spdlog::info(
-        "event=joined node={} hostname={} coordinator={} address={} ipv6={} container_subnets={}",
-        result.node_id, result.hostname, coordinator, result.addresses.front().to_string(),
+        "event=joined node={} hostname={} coordinator={} coordinators={} address={} ipv6={} "
+        "container_subnets={}",
+        result.node_id, result.hostname, coordinators[result.replica].address,
+        format_addresses(coordinators), result.addresses.front().to_string(),
         data_plane_.ipv6_disabled() ? "disabled" : "on", subnets.empty() ? "none" : subnets);
-    start_sync_locked();
+    start_sync_locked(result.replica);
     return result;
 }
 
@@ -970,7 +1036,7 @@ std::unique_ptr<NetworkLoop> Agent::roll_back_join_locked(
         spdlog::error("event=apply_failed reason=join_rolled_back error={}",
                       kb::log_quote(e.what()));
     }
-    start_sync_locked();
+    start_sync_locked(sync_replica_);
     return nullptr;
 }
 
@@ -1047,8 +1113,8 @@ AgentStatus Agent::status() {
     s.node_id = state_->node_id;
     s.hostname = state_->hostname;
     s.addresses = state_->addresses;
-    s.coordinator = state_->coordinator;
-    s.fingerprint = state_->fingerprint;
+    s.coordinators = state_->coordinators;
+    s.current = sync_replica_;
     if (state_->netmap.self) {
         s.tags = state_->netmap.self->tags;
         s.key_expires_at = state_->netmap.self->key_expires_at;

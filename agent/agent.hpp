@@ -60,7 +60,8 @@ struct AgentStatus {
     std::string node_id;
     std::string hostname;
     std::vector<IpPrefix> addresses;
-    std::string coordinator;
+    CoordinatorList coordinators;  // every replica, in the join's order
+    std::size_t current = 0;       // the one the Sync stream is on (or was last tried)
     bool connected = false;
     std::uint64_t netmap_version = 0;
     std::string interface_name;
@@ -73,7 +74,6 @@ struct AgentStatus {
     std::vector<Endpoint> candidates;
     std::vector<std::string> tags;
     std::int64_t key_expires_at = 0;
-    std::string fingerprint;
     bool ipv6_disabled = false;
     std::vector<IpPrefix> container_subnets;     // this host's
     std::string cni_config;                      // the conflist's path; "" = none written
@@ -93,12 +93,12 @@ class Agent {
     void start();
     void stop();  // stops syncing; the device keeps running only if it was adopted
 
-    // Joins through the coordinator. On failure nothing is written. Throws JoinFailure.
-    // fingerprint: canonical "sha256:<hex>" of the coordinator's certificate, pinned from now on.
-    // container_subnet: as LocalJoinRequest's; "" = AgentOptions::container_subnet.
-    JoinResult join(const std::string& coordinator, const std::string& fingerprint,
-                    const std::string& token, const std::string& hostname,
-                    const std::string& container_subnet = {});
+    // Joins through one of the coordinator's replicas. On failure nothing is written. Throws
+    // JoinFailure. coordinators: every replica with its certificate's canonical fingerprint,
+    // pinned from now on. container_subnet: as LocalJoinRequest's; "" =
+    // AgentOptions::container_subnet.
+    JoinResult join(const CoordinatorList& coordinators, const std::string& token,
+                    const std::string& hostname, const std::string& container_subnet = {});
     // Starts a WireGuard key rotation: a fresh key is offered to the coordinator and the device
     // switches to it once the map lists it. Returns the new public key. Throws mesh::Error when
     // not joined or not connected.
@@ -133,7 +133,12 @@ class Agent {
     Key rotate_key_locked(const char* reason);
     void adopt_rotated_key_locked();
     void renew_key_if_due_locked();
-    void start_sync_locked();
+    // first: the replica to start on (CoordinatorRotation walks on from it).
+    void start_sync_locked(std::size_t first);
+    const CoordinatorEntry* sync_coordinator_locked() const;  // nullptr: none known
+    void on_sync_status(bool up, const std::string& error, std::size_t replica,
+                        std::optional<IpAddress> source);
+    void follow_stun_locked(TimePoint now);
     void reconcile_locked(const char* reason);
     ContainerPlan container_plan_locked() const;
     void apply_containers_locked(const ContainerPlan& plan);
@@ -147,7 +152,7 @@ class Agent {
     void after_engine_locked(TimePoint now);
     std::vector<Endpoint> stun_servers_locked();
     DeviceOwner owner_locked(const Keys& keys) const;
-    Keys join_keys_locked(const std::string& fingerprint);
+    Keys join_keys_locked(const CoordinatorList& coordinators);
     std::unique_ptr<NetworkLoop> roll_back_join_locked(
         const std::optional<AgentState>& previous_state, const std::optional<Keys>& previous_keys,
         bool prepared_here);
@@ -159,9 +164,9 @@ class Agent {
     ContainerPlan container_plan_;  // applied last
     std::mutex mutex_;
     std::optional<Keys> keys_;
-    // Keys made for a join to a coordinator the host is not pinned to (its fingerprint first),
+    // Keys made for a join to a coordinator the host is not pinned to (its replicas first),
     // memory only: saved once that join succeeds.
-    std::optional<std::pair<std::string, Keys>> unjoined_keys_;
+    std::optional<std::pair<CoordinatorList, Keys>> unjoined_keys_;
     // A WireGuard key offered to the coordinator, not yet in the map; memory only (after a crash
     // the map lists a key we lack, and a new rotation recovers).
     struct PendingKey {
@@ -174,13 +179,19 @@ class Agent {
     std::optional<AgentState> state_;
     std::unique_ptr<SyncClient> sync_;
     bool connected_ = false;
+    // Indices into state_->coordinators: the replica the stream is on (or last tried), and the
+    // one whose STUN responder the path engine asks (it follows the stream only once the old
+    // responder stops answering: a new STUN destination is a new mapping behind some NATs).
+    std::size_t sync_replica_ = 0;
+    std::size_t stun_replica_ = 0;
     std::string last_error_;
     std::vector<std::string> reported_endpoints_;
     std::optional<PathEngine> engine_;   // while joined and probing
     std::unique_ptr<NetworkLoop> loop_;  // its I/O thread
     PathReport sent_report_;
     std::optional<Endpoint> last_reflexive_;
-    std::optional<IpAddress> coordinator_source_;  // our source address towards the coordinator
+    // Our source address towards the replica the stream is on.
+    std::optional<IpAddress> coordinator_source_;
     bool report_pending_ = true;
     std::map<std::string, std::string> logged_paths_;  // node id -> "kind endpoint"
     // TURN relays offered by the coordinator (UDP ones we can use), their expiry and when to

@@ -1,11 +1,14 @@
 #pragma once
-// Calls Coordinator.Join with bounded retries: transient failures (unreachable, timeout) are
-// retried with backoff a few times; refusals (bad token, bad input) are returned at once.
+// Calls Coordinator.Join with bounded retries over the coordinator's replicas: a transient failure
+// (unreachable, timeout, a TLS handshake that failed) moves on to the next replica, a pass over all
+// of them that failed backs off before the next; a refusal (bad token, bad input: any other
+// status) is returned at once, since every replica shares one store and would answer the same.
 #include <grpcpp/grpcpp.h>
 
 #include <string>
 #include <vector>
 
+#include "agent/coordinator_list.hpp"
 #include "agent/keys.hpp"
 #include "agent/netmap.hpp"
 #include "kmod-bridge/error.hpp"
@@ -20,6 +23,7 @@ struct JoinResult {
     std::vector<std::string> tags;
     std::int64_t key_expires_at = 0;
     std::vector<IpPrefix> container_subnets;
+    std::size_t replica = 0;  // the entry of the coordinator list that answered
 };
 
 class JoinFailure : public Error {
@@ -32,14 +36,18 @@ class JoinFailure : public Error {
 };
 
 struct JoinRetry {
-    int attempts = 4;
+    int attempts = 4;  // per replica
     std::chrono::milliseconds attempt_timeout = std::chrono::seconds(2);
+    // No attempt starts that could end later: the answer reaches meshctl within its 60 s.
+    std::chrono::milliseconds total = std::chrono::seconds(40);
 };
 
-// fingerprint: the coordinator certificate to pin (canonical "sha256:<hex>"). A coordinator
-// presenting another one is refused at once (UNAUTHENTICATED), naming both fingerprints.
-JoinResult join_coordinator(const std::string& coordinator, const std::string& fingerprint,
-                            const std::string& token, const std::string& hostname, const Keys& keys,
+// coordinators: the replicas (not empty), tried from a random one on, each over TLS pinned to
+// its own fingerprint, which its request's machine signature also names. A replica presenting
+// another certificate is not asked again; when every replica did, the join is refused
+// (UNAUTHENTICATED) naming both fingerprints; with one replica that happens at once.
+JoinResult join_coordinator(const CoordinatorList& coordinators, const std::string& token,
+                            const std::string& hostname, const Keys& keys,
                             const std::vector<std::string>& endpoints,
                             const std::string& container_subnet = {}, const JoinRetry& retry = {});
 

@@ -12,15 +12,9 @@ namespace mesh::agent {
 
 grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* request,
                             v1::LocalJoinResponse* response) {
-    std::string fingerprint;
+    CoordinatorList coordinators;
     try {
-        validate_coordinator_address(request->coordinator());
-        if (request->fingerprint().empty()) {
-            throw Error(
-                "the coordinator's certificate fingerprint is required (--fingerprint "
-                "sha256:..., printed by `mesh-coordinator token create` in the join command)");
-        }
-        fingerprint = tls::parse_fingerprint(request->fingerprint());
+        coordinators = parse_coordinator_list(request->coordinator(), request->fingerprint());
     } catch (const Error& e) {
         return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
     }
@@ -32,8 +26,8 @@ grpc::Status LocalApi::Join(grpc::ServerContext*, const v1::LocalJoinRequest* re
         if (auto dot = hostname.find('.'); dot != std::string::npos) hostname.resize(dot);
     }
     try {
-        auto result = agent_.join(request->coordinator(), fingerprint, request->token(), hostname,
-                                  request->container_subnet());
+        auto result =
+            agent_.join(coordinators, request->token(), hostname, request->container_subnet());
         response->set_node_id(result.node_id);
         response->set_hostname(result.hostname);
         for (const auto& a : result.addresses) response->add_addresses(a.to_string());
@@ -54,8 +48,16 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     response->set_node_id(s.node_id);
     response->set_hostname(s.hostname);
     for (const auto& a : s.addresses) response->add_addresses(a.to_string());
-    response->set_coordinator(s.coordinator);
-    response->set_fingerprint(s.fingerprint);
+    for (std::size_t i = 0; i < s.coordinators.size(); ++i) {
+        auto* c = response->add_coordinators();
+        c->set_address(s.coordinators[i].address);
+        c->set_fingerprint(s.coordinators[i].fingerprint);
+        c->set_current(i == s.current);
+        if (i == s.current) {
+            response->set_coordinator(s.coordinators[i].address);
+            response->set_fingerprint(s.coordinators[i].fingerprint);
+        }
+    }
     response->set_ipv6_disabled(s.ipv6_disabled);
     for (const auto& t : s.tags) response->add_tags(t);
     response->set_key_expires_at(s.key_expires_at);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "agent/coordinator_list.hpp"
 #include "agent/status_view.hpp"
 #include "agent/token_file.hpp"
 #include "kmod-bridge/version.hpp"
@@ -42,7 +43,11 @@ int main(int argc, char** argv) {
 
     std::string coordinator, token, token_file, hostname, fingerprint, container_subnet;
     auto* join = app.add_subcommand("join", "Join this host to a mesh");
-    join->add_option("coordinator", coordinator, "Coordinator address, host:port")->required();
+    join->add_option("coordinator", coordinator,
+                     "Coordinator address, host:port; for a coordinator run as several replicas, "
+                     "every replica comma-separated (host:port,host:port,...): the join goes to "
+                     "one of them and the agent fails over between them from then on")
+        ->required();
     auto* token_file_option = join->add_option(
         "--token-file", token_file,
         "File holding the join token from `mesh-coordinator token create`; - reads it from "
@@ -59,9 +64,18 @@ int main(int argc, char** argv) {
     });
     join->add_option("--fingerprint", fingerprint,
                      "The coordinator's certificate fingerprint (sha256:...), as in the join "
-                     "command `mesh-coordinator token create` prints; anything else is refused")
+                     "command `mesh-coordinator token create` prints; anything else is refused. "
+                     "With several replicas: one fingerprint when they share a certificate, or "
+                     "one per replica, comma-separated in the order of the addresses")
         ->required();
     join->add_option("--hostname", hostname, "Name in the mesh (default: this host's name)");
+    join->footer(
+        "Examples:\n"
+        "  meshctl join 192.0.2.10:7443 --token-file T --fingerprint sha256:AAAA...\n"
+        "  meshctl join 192.0.2.10:7443,192.0.2.11:7443,192.0.2.12:7443 --token-file T \\\n"
+        "      --fingerprint sha256:AAAA...                 (one certificate on every replica)\n"
+        "  meshctl join 192.0.2.10:7443,192.0.2.11:7443 --token-file T \\\n"
+        "      --fingerprint sha256:AAAA...,sha256:BBBB...  (one per replica, in that order)");
     join->add_option("--container-subnet", container_subnet,
                      "This host's container subnet, routed to it by every peer: auto (a block "
                      "of the coordinator's container pool, kept across re-joins), a prefix such "
@@ -82,6 +96,12 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     auto stub = connect(socket);
     if (join->parsed()) {
+        // Checked here too, so a malformed list is one line before anything is asked of the agent.
+        try {
+            mesh::agent::parse_coordinator_list(coordinator, fingerprint);
+        } catch (const std::exception& e) {
+            return fail(e.what());
+        }
         if (!token_file.empty()) {
             try {
                 token = mesh::agent::read_token_file(token_file);

@@ -11,8 +11,29 @@
 namespace mesh::agent {
 
 namespace {
+
 const char* const kStateFile = "state.pb";
+
+std::string pin_from(const std::string& text) {
+    return text.empty() ? std::string() : tls::parse_fingerprint(text);
 }
+
+// The replica list; from a file written before lists, its one coordinator.
+CoordinatorList coordinators_from(const v1::AgentState& stored) {
+    CoordinatorList out;
+    if (stored.coordinators_size() > static_cast<int>(kMaxCoordinators)) {
+        throw Error("more than " + std::to_string(kMaxCoordinators) + " coordinators");
+    }
+    for (const auto& c : stored.coordinators()) {
+        out.push_back({c.address(), pin_from(c.fingerprint())});
+    }
+    if (out.empty() && (!stored.coordinator().empty() || !stored.fingerprint().empty())) {
+        out.push_back({stored.coordinator(), pin_from(stored.fingerprint())});
+    }
+    return out;
+}
+
+}  // namespace
 
 std::optional<AgentState> load_state(const std::string& dir) {
     const std::string path = dir + "/" + kStateFile;
@@ -27,9 +48,7 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
     }
     AgentState s;
     try {
-        s.coordinator = stored.coordinator();
-        if (!stored.fingerprint().empty())
-            s.fingerprint = tls::parse_fingerprint(stored.fingerprint());
+        s.coordinators = coordinators_from(stored);
         s.node_id = stored.node_id();
         s.hostname = stored.hostname();
         for (const auto& a : stored.addresses()) s.addresses.push_back(IpPrefix::parse(a, true));
@@ -58,8 +77,16 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
 
 std::string serialize_state(const AgentState& s) {
     v1::AgentState stored;
-    stored.set_coordinator(s.coordinator);
-    stored.set_fingerprint(s.fingerprint);
+    for (const auto& c : s.coordinators) {
+        auto* out = stored.add_coordinators();
+        out->set_address(c.address);
+        out->set_fingerprint(c.fingerprint);
+    }
+    // The first replica in the fields an older agent reads (a downgrade keeps one coordinator).
+    if (!s.coordinators.empty()) {
+        stored.set_coordinator(s.coordinators.front().address);
+        stored.set_fingerprint(s.coordinators.front().fingerprint);
+    }
     stored.set_node_id(s.node_id);
     stored.set_hostname(s.hostname);
     for (const auto& a : s.addresses) stored.add_addresses(a.to_string());
@@ -72,8 +99,8 @@ std::string serialize_state(const AgentState& s) {
     return stored.SerializeAsString();
 }
 
-bool keys_reusable_for(const std::optional<AgentState>& state, const std::string& fingerprint) {
-    return state && !state->fingerprint.empty() && state->fingerprint == fingerprint;
+bool keys_reusable_for(const std::optional<AgentState>& state, const CoordinatorList& join) {
+    return state && shares_fingerprint(state->coordinators, join);
 }
 
 void save_state(const std::string& dir, const AgentState& s) {

@@ -6,13 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "agent/coordinator_list.hpp"
 #include "agent/netmap.hpp"
 
 namespace mesh::agent {
 
 struct AgentState {
-    std::string coordinator;
-    std::string fingerprint;  // the coordinator's pinned certificate
+    // The coordinator's replicas as the join listed them, each with its pinned certificate (a
+    // state from before pins has one entry with an empty fingerprint).
+    CoordinatorList coordinators;
     std::string node_id;
     std::string hostname;
     std::vector<IpPrefix> addresses;  // with prefix length, host bits kept
@@ -26,11 +28,13 @@ struct AgentState {
 std::optional<AgentState> load_state(const std::string& dir);
 void save_state(const std::string& dir, const AgentState& state);
 
-// Whether a join to the coordinator pinned as `fingerprint` may reuse this host's keys: only when
-// the state says the host was joined (now or before a removal) to that same coordinator. A
-// coordinator with another certificate is another mesh, or one that would like to pass as the
-// first: it gets a machine and a WireGuard key it has never seen (security review, finding 3).
-bool keys_reusable_for(const std::optional<AgentState>& state, const std::string& fingerprint);
+// Whether a join to the coordinators pinned as in `join` may reuse this host's keys: only when
+// the state says the host was joined (now or before a removal) to that same mesh, i.e. the two
+// lists pin at least one certificate in common (replicas come and go; a mesh whose every
+// certificate is new is another mesh). A coordinator with another certificate is another mesh,
+// or one that would like to pass as the first: it gets a machine and a WireGuard key it has
+// never seen (security review, finding 3).
+bool keys_reusable_for(const std::optional<AgentState>& state, const CoordinatorList& join);
 
 // The pure halves of the two, for tests and the fuzzer: the file's bytes to a state (throws
 // mesh::Error naming `origin`, e.g. the file's path, for anything corrupt), and back.

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "agent/backoff.hpp"
 #include "agent/convert.hpp"
 #include "agent/coordinator_channel.hpp"
@@ -11,14 +13,25 @@
 
 namespace mesh::agent {
 
-SyncClient::SyncClient(std::string coordinator, std::string fingerprint, std::string node_id,
-                       const Keys& keys, Handlers handlers)
-    : coordinator_(std::move(coordinator)),
-      fingerprint_(std::move(fingerprint)),
+SyncClient::SyncClient(CoordinatorList coordinators, std::optional<std::size_t> first,
+                       std::string node_id, const Keys& keys, Handlers handlers,
+                       FailoverTiming timing)
+    : coordinators_(std::move(coordinators)),
+      rotation_(replica_order(coordinators_.size(), first, system_random()), timing,
+                system_random()),
       node_id_(std::move(node_id)),
       keys_(keys),
-      handlers_(std::move(handlers)),
-      stub_(v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_))) {}
+      handlers_(std::move(handlers)) {
+    if (coordinators_.empty()) throw Error("no coordinator to sync with");
+    use_replica(rotation_.current());
+}
+
+void SyncClient::use_replica(std::size_t index) {
+    replica_ = index;
+    observed_ = std::make_shared<tls::PinObservation>();
+    const auto& c = coordinators_[index];
+    stub_ = v1::Coordinator::NewStub(coordinator_channel(c.address, c.fingerprint, observed_));
+}
 
 SyncClient::~SyncClient() {
     stop();
@@ -45,17 +58,13 @@ void SyncClient::reconnect() {
     wake_.notify_all();
 }
 
-// True (and the flag cleared) when reconnect() was asked for; the stub then gets a new channel.
+// True (and the flag cleared) when reconnect() was asked for; the caller then connects anew.
 bool SyncClient::take_reconnect() {
     std::lock_guard lock(mutex_);
-    if (!reconnect_) return false;
-    reconnect_ = false;
-    stub_ = v1::Coordinator::NewStub(coordinator_channel(coordinator_, fingerprint_, observed_));
-    return true;
+    return std::exchange(reconnect_, false);
 }
 
 void SyncClient::run() {
-    Backoff backoff(std::chrono::milliseconds(250), std::chrono::seconds(15), system_random());
     bool resync = false;
     while (true) {
         Outcome outcome = run_stream(resync ? 0 : handlers_.applied_version());
@@ -64,23 +73,41 @@ void SyncClient::run() {
             return;
         }
         resync = outcome.resync;
-        if (outcome.established) backoff.reset();
-        handlers_.on_status(false, outcome.error);
-        if (take_reconnect()) {
+        const std::size_t from = replica_;
+        handlers_.on_status(false, outcome.error, from);
+        if (take_reconnect()) {  // our network changed, not the replica: the same one, at once
             spdlog::info("event=sync_reconnect coordinator={} reason=network_changed",
-                         coordinator_);
+                         coordinators_[from].address);
+            use_replica(from);
             continue;
         }
-        auto delay = backoff.next();
+        // A map out of step is ours to repair, not the replica's fault: stay on it.
+        auto step = outcome.resync ? rotation_.again() : rotation_.failed(outcome.established);
         std::unique_lock lock(mutex_);
         if (stopping_) return;
-        spdlog::warn("event=sync_down coordinator={} error={} retry_in_ms={} attempt={}",
-                     coordinator_, kb::log_quote(outcome.error), delay.count(), backoff.attempts());
-        wake_.wait_for(lock, delay, [this] { return stopping_ || reconnect_; });
+        log_down(step, from, outcome);
+        wake_.wait_for(lock, step.delay, [this] { return stopping_ || reconnect_; });
         if (stopping_) return;
         lock.unlock();
-        take_reconnect();
+        // A new channel for another replica; for the same one gRPC's own reconnect goes on,
+        // unless our network changed meanwhile.
+        if (take_reconnect() || step.moved) use_replica(step.replica);
     }
+}
+
+// One line per stream that ended: a failover names both replicas, a retry of the only one is the
+// single coordinator's sync_down.
+void SyncClient::log_down(const CoordinatorRotation::Step& step, std::size_t from,
+                          const Outcome& outcome) {
+    if (step.moved) {
+        spdlog::warn("event=coordinator_failover from={} to={} reason={} retry_in_ms={} attempt={}",
+                     coordinators_[from].address, coordinators_[step.replica].address,
+                     kb::log_quote(outcome.error), step.delay.count(), rotation_.failures());
+        return;
+    }
+    spdlog::warn("event=sync_down coordinator={} error={} retry_in_ms={} attempt={}",
+                 coordinators_[from].address, kb::log_quote(outcome.error), step.delay.count(),
+                 rotation_.failures());
 }
 
 // Nothing goes before the hello: the coordinator ends a stream whose first message is not one.
@@ -148,8 +175,9 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         v1::SyncRequest hello;
         auto* h = hello.mutable_hello();
         h->set_node_id(node_id_);
-        h->set_signature(keys_.sign(
-            v1::sync_proof_message(fingerprint_, node_id_, challenge.challenge().nonce())));
+        // Names the replica it goes to: a hello recorded by one verifies at no other.
+        h->set_signature(keys_.sign(v1::sync_proof_message(
+            coordinators_[replica_].fingerprint, node_id_, challenge.challenge().nonce())));
         h->set_last_applied_version(from_version);
         for (const auto& e : handlers_.endpoints()) h->add_endpoints(e);
         sent = write(hello);
@@ -165,9 +193,9 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
         while (stream->Read(&message)) {
             if (!outcome.established) {
                 outcome.established = true;
-                handlers_.on_status(true, "");
-                spdlog::info("event=sync_up coordinator={} from_version={}", coordinator_,
-                             from_version);
+                handlers_.on_status(true, "", replica_);
+                spdlog::info("event=sync_up coordinator={} from_version={}",
+                             coordinators_[replica_].address, from_version);
             }
             if (!handle(message, outcome)) {
                 context.TryCancel();
@@ -194,7 +222,8 @@ SyncClient::Outcome SyncClient::run_stream(std::uint64_t from_version) {
     {
         std::lock_guard lock(observed_->mutex);
         if (observed_->mismatch) {
-            outcome.error = tls::mismatch_message(fingerprint_, observed_->presented);
+            outcome.error =
+                tls::mismatch_message(coordinators_[replica_].fingerprint, observed_->presented);
         }
     }
     if (outcome.error.empty()) {

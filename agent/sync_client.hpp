@@ -1,7 +1,10 @@
 #pragma once
 // Keeps the one Sync stream to the coordinator open: proves the machine key, resumes from the
 // last applied version, hands maps and readiness to the agent, acknowledges what the agent
-// applied, and reconnects with jittered exponential backoff. Runs on its own thread.
+// applied, and reconnects with jittered exponential backoff. With several replicas, a stream that
+// cannot be opened or breaks moves on to the next (CoordinatorRotation); every replica agrees on
+// map versions, so the stream resumes there from the same version without a full map. Runs on
+// its own thread; one stream at a time.
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -11,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/coordinator_list.hpp"
+#include "agent/coordinator_rotation.hpp"
 #include "agent/keys.hpp"
 #include "agent/netmap.hpp"
 #include "agent/path_engine.hpp"
@@ -29,7 +34,9 @@ class SyncClient {
         std::function<void(const std::vector<std::string>& initiate,
                            const std::vector<std::string>& respond)>
             on_ready;
-        std::function<void(bool connected, const std::string& error)> on_status;
+        // The stream on coordinators[replica] came up, or ended (error says why).
+        std::function<void(bool connected, const std::string& error, std::size_t replica)>
+            on_status;
         std::function<void()> on_removed;
         std::function<PathReport()> paths;  // sent right after each hello
         // Relay credentials the coordinator answered (asked for after each hello and by
@@ -37,8 +44,10 @@ class SyncClient {
         std::function<void(const v1::RelayCredentials&)> on_relays;
     };
 
-    SyncClient(std::string coordinator, std::string fingerprint, std::string node_id,
-               const Keys& keys, Handlers handlers);
+    // coordinators: not empty. first: the replica to start with (the one the join went
+    // through); nullopt = a random one. The others follow in a random order of this client's.
+    SyncClient(CoordinatorList coordinators, std::optional<std::size_t> first, std::string node_id,
+               const Keys& keys, Handlers handlers, FailoverTiming timing = {});
     ~SyncClient();
     SyncClient(const SyncClient&) = delete;
     SyncClient& operator=(const SyncClient&) = delete;
@@ -54,7 +63,7 @@ class SyncClient {
     bool request_relays();
     // The host's network changed: the stream's TCP connection went through an address or a NAT
     // mapping that is gone, and would only be found dead by keepalive seconds later. Drops it and
-    // connects again at once, on a new connection.
+    // connects again at once, on a new connection to the same replica.
     void reconnect();
     // Sends the path report if a stream is open; false otherwise (the next stream carries it).
     bool report_paths(const PathReport& report);
@@ -70,13 +79,16 @@ class SyncClient {
     };
     void run();
     bool take_reconnect();
+    void use_replica(std::size_t index);  // a channel of its own to coordinators_[index]
+    void log_down(const CoordinatorRotation::Step& step, std::size_t from, const Outcome& outcome);
     Outcome run_stream(std::uint64_t from_version);
     bool handle(const v1::SyncResponse& message, Outcome& outcome);
     bool write(const v1::SyncRequest& request);
 
-    std::string coordinator_;
-    std::string fingerprint_;
-    std::shared_ptr<tls::PinObservation> observed_ = std::make_shared<tls::PinObservation>();
+    CoordinatorList coordinators_;
+    CoordinatorRotation rotation_;                   // the stream thread's
+    std::size_t replica_ = 0;                        // of stub_; the stream thread's
+    std::shared_ptr<tls::PinObservation> observed_;  // of stub_'s channel
     std::string node_id_;
     Keys keys_;
     Handlers handlers_;

@@ -305,7 +305,7 @@ void credentials() {
 
 void agent_state() {
     agent::AgentState s;
-    s.coordinator = "192.0.2.10:7443";
+    s.coordinators = {{"192.0.2.10:7443", "sha256:" + std::string(64, 'a')}};
     s.node_id = kSelf;
     s.hostname = "web";
     s.addresses = {kb::IpPrefix::parse("100.64.0.1/10", true),

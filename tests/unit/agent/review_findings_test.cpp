@@ -36,16 +36,31 @@ mesh::kb::Key key_of(std::uint8_t n) {
 }  // namespace
 
 TEST_CASE("security 3: keys are reused only for the coordinator the host is pinned to") {
+    const CoordinatorList a = {{"192.0.2.10:7443", kPinA}};
+    const CoordinatorList b = {{"192.0.2.10:7443", kPinB}};
     std::optional<AgentState> none;
-    CHECK_FALSE(keys_reusable_for(none, kPinA));  // never joined: fresh keys
+    CHECK_FALSE(keys_reusable_for(none, a));  // never joined: fresh keys
     AgentState joined;
-    joined.fingerprint = kPinA;
-    CHECK(keys_reusable_for(joined, kPinA));
-    CHECK_FALSE(keys_reusable_for(joined, kPinB));  // another coordinator: fresh keys
-    joined.removed = true;                          // removed, joining the same one again
-    CHECK(keys_reusable_for(joined, kPinA));
+    joined.coordinators = a;
+    CHECK(keys_reusable_for(joined, a));
+    CHECK_FALSE(keys_reusable_for(joined, b));  // another coordinator: fresh keys
+    joined.removed = true;                      // removed, joining the same one again
+    CHECK(keys_reusable_for(joined, a));
     AgentState unpinned;  // from before pins were stored
-    CHECK_FALSE(keys_reusable_for(unpinned, ""));
+    unpinned.coordinators = {{"192.0.2.10:7443", ""}};
+    CHECK_FALSE(keys_reusable_for(unpinned, {{"192.0.2.10:7443", ""}}));
+}
+
+TEST_CASE("security 3: replicas of one mesh share keys when a certificate is in common") {
+    AgentState joined;
+    joined.coordinators = {{"192.0.2.10:7443", kPinA}, {"192.0.2.11:7443", kPinB}};
+    // A replica replaced (kPinB's gone, a new one added): still the mesh of kPinA.
+    const std::string kPinC = "sha256:" + std::string(64, 'c');
+    CHECK(keys_reusable_for(joined, {{"192.0.2.10:7443", kPinA}, {"192.0.2.12:7443", kPinC}}));
+    // Another address, same certificate: the same coordinator moved.
+    CHECK(keys_reusable_for(joined, {{"198.51.100.1:7443", kPinB}}));
+    // No certificate in common: another mesh, whatever the addresses.
+    CHECK_FALSE(keys_reusable_for(joined, {{"192.0.2.10:7443", kPinC}}));
 }
 
 TEST_CASE("security 15: half a key pair that was never published does not block a start") {
