@@ -12,6 +12,7 @@
 
 #include "agent/convert.hpp"
 #include "agent/state.hpp"
+#include "mesh/v1/agent_state.pb.h"
 #include "mesh/v1/coordinator.pb.h"
 #include "tests/fuzz/service_fixture.hpp"
 
@@ -319,6 +320,17 @@ void agent_state() {
 
     s.removed = true;
     write("agent_state", "removed", agent::serialize_state(s));
+
+    s.removed = false;
+    s.coordinators = {{"192.0.2.10:7443", "sha256:" + std::string(64, 'a')},
+                      {"192.0.2.11:7443", "sha256:" + std::string(64, 'b')},
+                      {"coord-3.example:7443", "sha256:" + std::string(64, 'a')}};
+    write("agent_state", "joined-replicas", agent::serialize_state(s));
+    // As an agent from before replica lists wrote it: the single coordinator fields only.
+    v1::AgentState single;
+    single.ParseFromString(agent::serialize_state(s));
+    single.clear_coordinators();
+    write("agent_state", "joined-single-fields", single.SerializeAsString());
 }
 
 void token() {
