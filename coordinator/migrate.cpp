@@ -83,7 +83,8 @@ int run_migrate(const std::string& from_url, const std::string& to_url) {
         throw Error("no coordinator database at " + db + " (give the coordinator's --state-dir)");
     }
     // A coordinator still serving from it would keep changing it after the copy.
-    DirLock lock(from.sqlite_dir, "coordinator.lock", "mesh-coordinator migrate");
+    DirLock lock(from.sqlite_dir, "coordinator.lock", "mesh-coordinator",
+                 {from.sqlite_dir, "migrate once it has stopped"});
     SqliteStore source(db);
     EtcdClient client(to.endpoints, std::chrono::milliseconds(5000));
     EtcdStore destination(client, to.prefix);
