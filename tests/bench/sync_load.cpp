@@ -9,6 +9,7 @@
 //   sync_load --agents 1000 --trials 10               # starts build/bin/mesh-coordinator itself
 //   sync_load --agents 200 --check                    # the suite: correctness only, no timing
 //   sync_load --agents 400 --crash-after 200 --check  # kill -9 in a storm of joins and reports
+//   sync_load --agents 1000 --trials 10 --replicas 3  # 3 replicas on one etcd, agents spread
 //   sync_load --address H:P --fingerprint F --token T --agents 5000 --endpoints 16 --join-only
 #include <signal.h>
 #include <sodium.h>
@@ -47,6 +48,7 @@ struct Options {
     bool join_only = false;
     int endpoints = 1;
     std::string coordinator_bin;
+    int replicas = 1;  // > 1: that many replicas on one etcd started here, agents spread over them
     std::string address, fingerprint, token;  // an external coordinator
     int timeout_seconds = 0;                  // 0: 30 s + N / 100 s
 };
@@ -272,6 +274,11 @@ int main(int argc, char** argv) {
     app.add_option("--endpoints", o.endpoints, "Endpoints per join (1..16)")->capture_default_str();
     app.add_option("--coordinator-bin", o.coordinator_bin,
                    "mesh-coordinator (default: beside this)");
+    app.add_option("--replicas", o.replicas,
+                   "Coordinator replicas sharing one etcd (started here, Debian's etcd-server); "
+                   "agent i talks to replica i % REPLICAS, and a change made through one reaches "
+                   "agents on all of them")
+        ->capture_default_str();
     app.add_option("--address", o.address, "An external coordinator's host:port");
     app.add_option("--fingerprint", o.fingerprint, "... its certificate fingerprint");
     app.add_option("--token", o.token, "... a reusable join token");
@@ -292,26 +299,63 @@ int main(int argc, char** argv) {
     std::unique_ptr<CoordinatorProcess> coordinator;
     fs::path run_dir;
     int port = 0;
+    std::unique_ptr<EtcdProcess> etcd;
+    std::vector<std::unique_ptr<CoordinatorProcess>> more_replicas;
     if (o.address.empty()) {
         run_dir = fs::temp_directory_path() / fs::path("mesh-load-" + std::to_string(getpid()));
         fs::create_directories(run_dir);
+        auto store_args = [&](int replica) -> std::vector<std::string> {
+            if (!etcd) return {};
+            return {"--store", "etcd://" + etcd->endpoint(), "--replica-id",
+                    "r" + std::to_string(replica)};
+        };
+        if (o.replicas > 1) {
+            etcd = std::make_unique<EtcdProcess>((run_dir / "etcd").string());
+            etcd->start();
+        }
         coordinator =
             std::make_unique<CoordinatorProcess>(o.coordinator_bin, (run_dir / "state").string());
         port = free_port();
-        coordinator->start(port);
+        coordinator->start(port, store_args(1));
         o.address = coordinator->address();
         o.fingerprint = coordinator->fingerprint();
         o.token = coordinator->create_token();
+        for (int r = 2; r <= o.replicas; ++r) {
+            const auto dir = run_dir / ("r" + std::to_string(r));
+            fs::create_directories(dir);
+            more_replicas.push_back(
+                std::make_unique<CoordinatorProcess>(o.coordinator_bin, (dir / "state").string()));
+            more_replicas.back()->start(free_port(), store_args(r));
+        }
     }
+    // Every server process the run started (replicas and etcd), summed: what the fleet's control
+    // plane costs.
+    auto servers = [&] {
+        ProcStats total;
+        auto add = [&](pid_t pid) {
+            auto s = proc_stats(pid);
+            total.rss_kib += s.rss_kib;
+            total.cpu_seconds += s.cpu_seconds;
+            total.threads += s.threads;
+        };
+        if (coordinator) add(coordinator->pid());
+        for (auto& r : more_replicas) add(r->pid());
+        if (etcd) add(etcd->pid());
+        return total;
+    };
     SwarmOptions so;
     so.address = o.address;
     so.fingerprint = o.fingerprint;
     so.token = o.token;
+    if (!more_replicas.empty()) {
+        so.replicas.emplace_back(coordinator->address(), coordinator->fingerprint());
+        for (auto& r : more_replicas) so.replicas.emplace_back(r->address(), r->fingerprint());
+    }
     so.agents = o.agents;
     so.sync = !o.join_only;
     so.endpoints = o.endpoints;
     so.report_after_sync = o.crash_after > 0;
-    const ProcStats empty = coordinator ? proc_stats(coordinator->pid()) : ProcStats{};
+    const ProcStats empty = coordinator ? servers() : ProcStats{};
 
     if (o.crash_after > 0) {
         if (!coordinator) return 2;
@@ -364,26 +408,23 @@ int main(int argc, char** argv) {
         last_ready = std::max<std::int64_t>(last_ready, swarm->agent(i).ready_at);
     }
     const double storm_client_cpu = own_cpu_seconds() - client_cpu0;
-    const ProcStats converged = coordinator ? proc_stats(coordinator->pid()) : ProcStats{};
+    const ProcStats converged = coordinator ? servers() : ProcStats{};
     const double storm_coord_cpu = converged.cpu_seconds - coord_cpu0;
     const double storm_seconds = seconds_since(t0, now_ns());
 
     // Idle: everyone connected, nothing changing.
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    const double idle0 = coordinator ? proc_stats(coordinator->pid()).cpu_seconds : 0;
+    const double idle0 = coordinator ? servers().cpu_seconds : 0;
     std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
-    const double idle_cpu =
-        coordinator ? (proc_stats(coordinator->pid()).cpu_seconds - idle0) / o.idle_seconds : 0;
+    const double idle_cpu = coordinator ? (servers().cpu_seconds - idle0) / o.idle_seconds : 0;
     // What it holds with everyone connected, once the storm's transient buffers went back.
-    const ProcStats steady = coordinator ? proc_stats(coordinator->pid()) : ProcStats{};
+    const ProcStats steady = coordinator ? servers() : ProcStats{};
 
-    const double trials_coord0 = coordinator ? proc_stats(coordinator->pid()).cpu_seconds : 0;
+    const double trials_coord0 = coordinator ? servers().cpu_seconds : 0;
     const double trials_client0 = own_cpu_seconds();
     TrialResults trials = run_trials(*swarm, o.trials);
     const double change_coord_cpu =
-        coordinator
-            ? (proc_stats(coordinator->pid()).cpu_seconds - trials_coord0) / std::max(1, o.trials)
-            : 0;
+        coordinator ? (servers().cpu_seconds - trials_coord0) / std::max(1, o.trials) : 0;
     const double change_client_cpu = (own_cpu_seconds() - trials_client0) / std::max(1, o.trials);
     auto lat = percentiles(trials.latencies_ms);
 
@@ -422,7 +463,7 @@ int main(int argc, char** argv) {
 
     // Memory beyond the map: the same state loaded by an idle coordinator.
     double rss_map_kib = 0;
-    if (coordinator) {
+    if (coordinator && more_replicas.empty()) {
         fs::path copy = run_dir / "copy";
         fs::create_directories(copy);
         fs::copy(run_dir / "state" / "coordinator.db", copy / "coordinator.db");
@@ -463,7 +504,9 @@ int main(int argc, char** argv) {
     fmt::print(
         "| {} | {} | {} | {} | {:.1f} / {:.1f} / {:.1f} ms | {} | {} | {:.3f} s "
         "| {:.0f} B | {:.1f} KiB | {:.1f}% | {} | {:.1f} s of {:.1f} s; {:.3f} s |\n",
-        n, join_rate, phase(complete, last_complete), phase(ready, last_ready), lat.p50, lat.p99,
+        more_replicas.empty() ? fmt::format("{}", n)
+                              : fmt::format("{} ({} replicas)", n, o.replicas),
+        join_rate, phase(complete, last_complete), phase(ready, last_ready), lat.p50, lat.p99,
         lat.max,
         floor.n ? fmt::format("{:.1f} / {:.1f} / {:.1f} ms", floor.p50, floor.p99, floor.max)
                 : std::string("-"),
@@ -480,7 +523,9 @@ int main(int argc, char** argv) {
         empty.rss_kib / 1024.0, storm_coord_cpu, floor_cpu,
         static_cast<double>(floor_rss_kib) / static_cast<double>(n));
     fmt::print("{} passed, {} failed\n", 6 - failures, failures);
+    for (auto& r : more_replicas) r->stop();
     if (coordinator) coordinator->stop();
+    if (etcd) etcd->stop();
     if (!run_dir.empty()) fs::remove_all(run_dir);
     return o.check && failures ? 1 : 0;
 }

@@ -188,4 +188,62 @@ std::uint64_t CoordinatorProcess::map_version() const {
     return response.version();
 }
 
+EtcdProcess::EtcdProcess(std::string dir) : dir_(std::move(dir)) {
+    kb::ensure_private_dir(dir_);
+    client_port_ = free_port();
+    peer_port_ = free_port();
+}
+
+EtcdProcess::~EtcdProcess() {
+    stop();
+}
+
+void EtcdProcess::start() {
+    const std::string client = "http://" + endpoint();
+    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+    std::vector<std::string> args = {
+        "etcd", "--name", "bench", "--data-dir", dir_ + "/data", "--listen-client-urls", client,
+        "--advertise-client-urls", client, "--listen-peer-urls", peer,
+        "--initial-advertise-peer-urls", peer, "--initial-cluster", "bench=" + peer,
+        // The replicas' ack summaries are rewritten often in a storm.
+        "--auto-compaction-mode", "revision", "--auto-compaction-retention", "100000",
+        "--quota-backend-bytes", "8589934592"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string log = dir_ + "/etcd.log";
+    std::fflush(stdout);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        FILE* out = std::freopen(log.c_str(), "a", stdout);
+        if (out) ::dup2(::fileno(out), 2);
+        ::execvp(argv[0], argv.data());
+        _exit(127);
+    }
+    for (int i = 0; i < 400; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<std::uint16_t>(client_port_));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(fd);
+        if (up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its first election
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    throw std::runtime_error("etcd did not start within 10 s (see " + log + ")");
+}
+
+void EtcdProcess::stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+}
+
 }  // namespace mesh::load

@@ -47,4 +47,21 @@ class CoordinatorProcess {
     pid_t pid_ = -1;
 };
 
+// One etcd member (Debian's etcd-server) on 127.0.0.1, data in `dir`: the store coordinator
+// replicas share (--replicas).
+class EtcdProcess {
+  public:
+    explicit EtcdProcess(std::string dir);
+    ~EtcdProcess();
+    void start();  // waits until it answers (10 s at most)
+    void stop();
+    pid_t pid() const { return pid_; }
+    std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
+
+  private:
+    std::string dir_;
+    int client_port_ = 0, peer_port_ = 0;
+    pid_t pid_ = -1;
+};
+
 }  // namespace mesh::load

@@ -107,8 +107,15 @@ SimAgent::SimAgent(Swarm& swarm, int ordinal) : swarm_(swarm), ordinal_(ordinal)
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own, as agents
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    channel_ =
-        tls::pinned_channel(swarm.options().address, swarm.options().fingerprint, nullptr, args);
+    const auto& o = swarm.options();
+    std::string target = o.address;
+    fingerprint_ = o.fingerprint;
+    if (!o.replicas.empty()) {
+        const auto& r = o.replicas[static_cast<std::size_t>(ordinal) % o.replicas.size()];
+        target = r.first;
+        fingerprint_ = r.second;
+    }
+    channel_ = tls::pinned_channel(target, fingerprint_, nullptr, args);
     stub_ = v1::Coordinator::NewStub(channel_);
     const std::size_t n = swarm.options().agents + 1;
     peers_.resize(n);
@@ -132,7 +139,7 @@ void SimAgent::join() {
         join_request_.add_endpoints(v6);
     }
     join_request_.set_machine_signature(
-        sign(machine_sk_, v1::join_proof_message(o.fingerprint, o.token, wg_key_)));
+        sign(machine_sk_, v1::join_proof_message(fingerprint_, o.token, wg_key_)));
     join_ctx_.set_deadline(std::chrono::system_clock::now() + o.join_deadline);
     join_ctx_.set_wait_for_ready(true);
     stub_->async()->Join(&join_ctx_, &join_request_, &join_response_, [this](grpc::Status s) {
@@ -274,13 +281,12 @@ void SimAgent::handle(SyncCall& call, const std::string& bytes) {
     const int n_peers = static_cast<int>(swarm_.options().agents) - 1;
     switch (m.kind) {
         case ScannedResponse::Kind::challenge:
-            queue_write(
-                call,
-                encode_hello(node_id,
-                             sign(machine_sk_, v1::sync_proof_message(swarm_.options().fingerprint,
-                                                                      node_id, m.nonce)),
-                             synced_ ? version_ : 0),
-                false);
+            queue_write(call,
+                        encode_hello(node_id,
+                                     sign(machine_sk_,
+                                          v1::sync_proof_message(fingerprint_, node_id, m.nonce)),
+                                     synced_ ? version_ : 0),
+                        false);
             return;
         case ScannedResponse::Kind::full:
             if (!in_full_) {

@@ -64,7 +64,10 @@ class Bitset {
 struct SwarmOptions {
     std::string address;      // the coordinator's host:port
     std::string fingerprint;  // its certificate's, pinned
-    std::string token;        // reusable, enough uses for every agent
+    // Several coordinator replicas (address, fingerprint): agent i uses replica i % size, in
+    // place of address and fingerprint.
+    std::vector<std::pair<std::string, std::string>> replicas;
+    std::string token;  // reusable, enough uses for every agent
     std::size_t agents = 200;
     std::chrono::seconds join_deadline{120};
     bool sync = true;   // false: Join only (to fill a coordinator's map)
@@ -127,6 +130,7 @@ class SimAgent {
     Swarm& swarm_;
     const int ordinal_;
     unsigned char machine_pk_[32], machine_sk_[64];
+    std::string fingerprint_;  // of the coordinator (replica) this agent talks to
     std::string wg_key_;
     std::shared_ptr<grpc::Channel> channel_;
     std::unique_ptr<v1::Coordinator::Stub> stub_;
