@@ -143,8 +143,8 @@ TEST_CASE("security 3: a hello or a join signed for another coordinator is refus
 }
 
 TEST_CASE("security 7: nothing unauthenticated is echoed into a status or forges a log line") {
+    LogCapture log;  // outlives the server: its threads log until it is gone
     Server s;
-    LogCapture log;
     auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine m;
     // A hello for a node that does not exist, its id carrying a forged log line.
@@ -178,8 +178,8 @@ TEST_CASE("security 7: nothing unauthenticated is echoed into a status or forges
 }
 
 TEST_CASE("security 7: path report ids that are not peers are dropped, and not logged") {
+    LogCapture log;  // outlives the server: its threads log until it is gone
     Server s;
-    LogCapture log;
     auto token = s.registry.create_token(token_params(3600, true, 0)).text;
     Machine a, b;
     v1::JoinResponse ja, jb;

@@ -24,7 +24,7 @@ const Endpoint kMapped = Endpoint::parse("203.0.113.5:40000");
 
 }  // namespace
 
-TEST_CASE("stun: a round nobody answered is silent; an answer or new servers end it") {
+TEST_CASE("stun: a round nobody answered is silent, and an answer or new servers end it") {
     StunDiscovery stun(StunConfig{}, counter());
     TimePoint now{};
     stun.set_servers({kA, kA2}, now);
