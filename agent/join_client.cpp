@@ -85,6 +85,18 @@ bool pin_mismatch(Replica& r) {
 JoinFailure exhausted(const std::vector<Replica>& replicas, int attempts, double seconds) {
     const bool all_pins = std::all_of(replicas.begin(), replicas.end(),
                                       [](const Replica& r) { return r.pin_refused; });
+    // Coordinators that answered UNAVAILABLE because their store (etcd) has no quorum: reachable,
+    // so the address hint would mislead; their one message is said once.
+    const auto store_down = [](const Replica& r) {
+        return r.error.find("the coordinators' store") != std::string::npos;
+    };
+    if (std::all_of(replicas.begin(), replicas.end(), store_down)) {
+        return {grpc::StatusCode::UNAVAILABLE,
+                "the coordinator" + std::string(replicas.size() > 1 ? "s" : "") +
+                    " answered but could not admit this host after " + std::to_string(attempts) +
+                    " attempts in " + std::to_string(static_cast<int>(seconds + 0.5)) +
+                    " s: " + replicas.front().error};
+    }
     if (replicas.size() == 1) {
         const auto& r = replicas.front();
         if (r.pin_refused) return {grpc::StatusCode::UNAUTHENTICATED, r.error};

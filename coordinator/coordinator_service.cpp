@@ -285,8 +285,16 @@ void CoordinatorService::flush_endpoints() {
                           changed.size());
         }
     } catch (const std::exception& e) {
-        spdlog::error("event=endpoints_failed reports={} error={}", due.size(),
+        const auto* status = dynamic_cast<const StatusError*>(&e);
+        const bool retry = status && status->code() == Code::unavailable;
+        spdlog::error("event=endpoints_failed reports={} retry={} error={}", due.size(), retry,
                       kb::log_quote(e.what()));
+        if (retry) {
+            // The store (etcd) is out of reach: agents report only what changes, so a report
+            // dropped now would leave their peers on stale endpoints once it is back.
+            std::lock_guard lock(endpoints_mutex_);
+            for (auto& u : due) endpoints_.restore(u.node_id, std::move(u.report));
+        }
     }
 }
 

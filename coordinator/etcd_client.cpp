@@ -71,11 +71,17 @@ void EtcdClient::fail(const grpc::Status& status, const char* what) const {
     const std::string detail = label_ + " " + what + ": " + status.error_message();
     switch (status.error_code()) {
         case grpc::StatusCode::UNAVAILABLE:
-        case grpc::StatusCode::DEADLINE_EXCEEDED:
         case grpc::StatusCode::CANCELLED:
             throw StatusError(Code::unavailable,
                               "the coordinators' store is unreachable (" + detail +
                                   "); nothing was changed, try again when etcd has a quorum");
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+            // A write etcd did not confirm in time may still commit (its change then reaches
+            // every replica by the watch, as any other).
+            throw StatusError(Code::unavailable,
+                              "the coordinators' store did not answer in time (" + detail +
+                                  "); if this was a change it may still be applied: try again "
+                                  "when etcd has a quorum");
         default:
             throw EtcdError(status.error_code(), detail);
     }

@@ -17,8 +17,9 @@ namespace {
 // The settings a fleet keeps in meta (server.cpp and registry.cpp write them).
 constexpr const char* kMetaKeys[] = {"ipv4_prefix", "ipv6_prefix", "operator_credential"};
 
-// Records per transaction: a shared store takes at most about a hundred writes at once.
-constexpr std::size_t kChunk = 64;
+// Records per transaction: etcd takes at most 128 operations at once, and a tombstone is three
+// (the node and its last_seen deleted, the tombstone put).
+constexpr std::size_t kChunk = 40;
 
 template <class T, class Put>
 void copy_chunked(Store& to, const std::vector<T>& items, const Put& put) {

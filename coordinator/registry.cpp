@@ -17,8 +17,11 @@ namespace mesh::coord {
 namespace {
 
 // At most this many records per commit to a shared store: etcd refuses a Txn of more than 128
-// operations (--max-txn-ops), and each record is one put beside the version's compare and put.
+// operations (--max-txn-ops). A changed node is one put beside the version's compare and put; a
+// removal is three (the node and its last_seen deleted, the tombstone put).
 constexpr std::size_t kSharedBatch = 50;
+constexpr std::size_t kSharedRemovals = 35;
+constexpr std::size_t kSharedTouches = 100;
 
 std::string new_node_id() {
     unsigned char raw[8];
@@ -512,9 +515,24 @@ void Registry::flush_last_seen() {
     for (const auto& [id, seen] : pending) {
         if (map_.find(id)) present.emplace_back(id, seen);
     }
-    store_.transaction([&] {
-        for (const auto& [id, seen] : present) store_.touch_node(id, seen);
-    });
+    const std::size_t batch = store_.shared() ? kSharedTouches : present.size();
+    try {
+        for (std::size_t start = 0; start < present.size(); start += batch) {
+            store_.transaction([&] {
+                for (std::size_t i = start; i < std::min(present.size(), start + batch); ++i) {
+                    store_.touch_node(present[i].first, present[i].second);
+                }
+            });
+        }
+    } catch (...) {
+        // Kept for the next flush (newer touches win), so an outage loses none.
+        std::lock_guard touched(touched_mutex_);
+        for (const auto& [id, seen] : present) {
+            auto& slot = touched_[id];
+            slot = std::max(slot, seen);
+        }
+        throw;
+    }
     std::unique_lock map_lock(map_mutex_);
     for (const auto& [id, seen] : present) map_.set_last_seen(id, seen);
 }
@@ -537,10 +555,9 @@ ReapResult Registry::reap_once(const std::function<bool(const std::string&)>& co
     }
     if (expire.empty() && remove.empty()) return {};
     if (store_.shared()) {  // the rest at the next pass, a second later
-        if (remove.size() > kSharedBatch) remove.resize(kSharedBatch);
-        if (expire.size() + remove.size() > kSharedBatch) {
-            expire.resize(kSharedBatch - remove.size());
-        }
+        if (remove.size() > kSharedRemovals) remove.resize(kSharedRemovals);
+        const std::size_t room = kSharedBatch - (remove.size() * 3 + 2) / 3;  // in node puts
+        if (expire.size() > room) expire.resize(room);
     }
     ReapResult result;
     std::vector<Removal> removals;

@@ -1,8 +1,10 @@
 #include "coordinator/replication.hpp"
 
 #include <sodium.h>
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include "kmod-bridge/untrusted_text.hpp"
 
@@ -17,6 +19,21 @@ constexpr std::size_t kOpsPerTxn = 100;  // etcd's default --max-txn-ops is 128
 
 AckSummary to_summary(const LocalAcks& acks) {
     return {acks.version, acks.behind};
+}
+
+// What another replica's `nodes list` shows of a node's paths: its NAT and at most 64 peers,
+// those without a direct path first (the ones an operator looks for). The full report stays on
+// this replica; a live/ value stays small at any fleet size (etcd takes 1.5 MiB per request).
+constexpr std::size_t kPublishedPeers = 64;
+constexpr std::size_t kBatchBytes = 256 * 1024;
+
+NodePaths trimmed(NodePaths paths) {
+    if (paths.peers.size() <= kPublishedPeers) return paths;
+    std::stable_partition(paths.peers.begin(), paths.peers.end(), [](const PeerPath& p) {
+        return p.kind != PeerPath::Kind::lan && p.kind != PeerPath::Kind::nat_direct;
+    });
+    paths.peers.resize(kPublishedPeers);
+    return paths;
 }
 
 }  // namespace
@@ -82,8 +99,7 @@ bool Replication::sleep_for(std::chrono::milliseconds d) {
 
 // --- the watch --------------------------------------------------------------------------------
 
-void Replication::apply_kvs(const std::vector<const Kv*>& puts,
-                            const std::vector<const Kv*>& deletes, bool full) {
+void Replication::apply_kvs(const std::vector<Event>& events, bool full) {
     RemoteChanges changes;
     std::set<std::string> replicas_touched;
     std::unordered_map<std::string, Remote> full_remote;
@@ -95,8 +111,35 @@ void Replication::apply_kvs(const std::vector<const Kv*>& puts,
     auto& summaries = full ? full_summaries : summaries_;
     auto& reaper = full ? full_reaper : reaper_;
     auto& reaper_lease = full ? full_reaper_lease : reaper_lease_;
-    for (const Kv* kv : puts) {
+    // In revision order: a stream that closed and opened again within one batch ends open.
+    for (const auto& [kv, deleted] : events) {
         auto parsed = keys_.parse(kv->key());
+        if (deleted) {
+            switch (parsed.kind) {
+                case EtcdKeys::Kind::hold:
+                    try {
+                        changes.holds_removed.push_back(IpPrefix::parse(parsed.name));
+                    } catch (const std::exception&) {
+                    }
+                    break;
+                case EtcdKeys::Kind::live:
+                    remote.erase(parsed.name);
+                    // Its stream just closed on that replica: the reaper's inactivity counts
+                    // from now (that replica's last_seen reaches the store only every 10 s).
+                    changes.seen.emplace_back(parsed.name, registry_.now());
+                    break;
+                case EtcdKeys::Kind::acks:
+                    summaries.erase(parsed.name);
+                    break;
+                case EtcdKeys::Kind::reaper:
+                    reaper.clear();
+                    reaper_lease = 0;
+                    break;
+                default:
+                    break;  // nodes/ and seen/ go with a tombstone (removed/), which says it
+            }
+            continue;
+        }
         try {
             switch (parsed.kind) {
                 case EtcdKeys::Kind::version:
@@ -145,29 +188,6 @@ void Replication::apply_kvs(const std::vector<const Kv*>& puts,
             spdlog::error("event=etcd_record_skipped error={}", kb::log_quote(e.what()));
         }
     }
-    for (const Kv* kv : deletes) {
-        auto parsed = keys_.parse(kv->key());
-        switch (parsed.kind) {
-            case EtcdKeys::Kind::hold:
-                try {
-                    changes.holds_removed.push_back(IpPrefix::parse(parsed.name));
-                } catch (const std::exception&) {
-                }
-                break;
-            case EtcdKeys::Kind::live:
-                remote.erase(parsed.name);
-                break;
-            case EtcdKeys::Kind::acks:
-                summaries.erase(parsed.name);
-                break;
-            case EtcdKeys::Kind::reaper:
-                reaper.clear();
-                reaper_lease = 0;
-                break;
-            default:
-                break;  // nodes/ and seen/ go with a tombstone (removed/), which says it
-        }
-    }
     if (full) {
         remote_ = std::move(full_remote);
         summaries_ = std::move(full_summaries);
@@ -201,10 +221,10 @@ void Replication::covered_acks(const std::string& replica,
 
 void Replication::resync(std::int64_t& next_revision, std::int64_t at_revision) {
     auto response = client_.range(keys_.prefix(), prefix_range_end(keys_.prefix()), at_revision);
-    std::vector<const Kv*> puts;
-    puts.reserve(response.kvs_size());
-    for (const auto& kv : response.kvs()) puts.push_back(&kv);
-    apply_kvs(puts, {}, true);
+    std::vector<Event> events;
+    events.reserve(response.kvs_size());
+    for (const auto& kv : response.kvs()) events.emplace_back(&kv, false);
+    apply_kvs(events, true);
     next_revision = (at_revision > 0 ? at_revision : response.header().revision()) + 1;
 }
 
@@ -267,12 +287,12 @@ void Replication::run_watch() {
                     backoff = std::chrono::milliseconds(200);
                 }
                 if (response.events_size() == 0) continue;
-                std::vector<const Kv*> puts, deletes;
+                std::vector<Event> events;
                 for (const auto& ev : response.events()) {
-                    (ev.type() == ::mvccpb::Event::DELETE ? deletes : puts).push_back(&ev.kv());
+                    events.emplace_back(&ev.kv(), ev.type() == ::mvccpb::Event::DELETE);
                     next = std::max(next, ev.kv().mod_revision() + 1);
                 }
-                apply_kvs(puts, deletes, false);
+                apply_kvs(events, false);
             }
             {
                 std::lock_guard lock(mutex_);
@@ -307,6 +327,7 @@ void Replication::run_lease() {
                 lease_ = id;
                 {
                     std::lock_guard lock(mutex_);
+                    published_.clear();  // the keys of the old lease are gone with it
                     for (const auto& [node, paths] : local_) dirty_.insert(node);
                     acks_dirty_ = true;
                 }
@@ -394,21 +415,28 @@ bool Replication::publish_once() {
             if (it == local_.end()) {
                 writes.emplace_back(id, std::nullopt);
             } else {
-                writes.emplace_back(id, encode_live({options_.replica_id, it->second}));
+                std::optional<NodePaths> paths;
+                if (it->second) paths = trimmed(*it->second);
+                writes.emplace_back(id, encode_live({options_.replica_id, std::move(paths)}));
             }
         }
         dirty_.clear();
     }
     std::size_t done = 0;
+    bool ok = true;
     try {
         etcdpb::TxnRequest batch;
         std::vector<std::string> batch_ids;
+        std::size_t batch_bytes = 0;
         auto flush = [&] {
             if (batch.success_size() == 0) return;
             client_.txn(batch);
             done += batch_ids.size();
+            std::lock_guard lock(mutex_);
+            for (auto& id : batch_ids) published_.insert(std::move(id));
             batch.Clear();
             batch_ids.clear();
+            batch_bytes = 0;
         };
         for (const auto& [id, value] : writes) {
             if (value) {
@@ -417,7 +445,8 @@ bool Replication::publish_once() {
                 put->set_value(*value);
                 put->set_lease(lease);
                 batch_ids.push_back(id);
-                if (batch.success_size() == kOpsPerTxn) flush();
+                batch_bytes += value->size() + id.size();
+                if (batch.success_size() == kOpsPerTxn || batch_bytes >= kBatchBytes) flush();
                 continue;
             }
             flush();
@@ -431,17 +460,29 @@ bool Replication::publish_once() {
             remove.add_success()->mutable_request_delete_range()->set_key(keys_.live(id));
             client_.txn(remove);
             ++done;
+            std::lock_guard lock(mutex_);
+            published_.erase(id);
         }
         flush();
-        if (done > 0) {
-            std::lock_guard lock(mutex_);
-            acks_dirty_ = true;  // the summary must be newer than the live keys it speaks for
-        }
+    } catch (const std::exception& e) {
+        ok = false;
+        std::lock_guard lock(mutex_);
+        for (std::size_t i = done; i < writes.size(); ++i) dirty_.insert(writes[i].first);
+        spdlog::warn("event=replica_publish_failed pending={} error={}", writes.size() - done,
+                     kb::log_quote(e.what()));
+    }
+    // The summary goes out even when some live/ keys could not: the ones written need it.
+    try {
         auto acks = fanout_.local_acks();
         bool write_acks = false;
         {
             std::lock_guard lock(mutex_);
-            write_acks = acks_dirty_ || !acks_written_ || *acks_written_ != acks;
+            // A node whose live/ key still names this replica but whose stream is gone (it closed
+            // between the two reads) has applied nothing this summary could vouch for.
+            for (const auto& id : published_) {
+                if (!local_.contains(id) && !acks.behind.contains(id)) acks.behind[id] = 0;
+            }
+            write_acks = done > 0 || acks_dirty_ || !acks_written_ || *acks_written_ != acks;
             acks_dirty_ = false;
         }
         if (write_acks) {
@@ -449,15 +490,13 @@ bool Replication::publish_once() {
             std::lock_guard lock(mutex_);
             acks_written_ = std::move(acks);
         }
-        return true;
     } catch (const std::exception& e) {
+        ok = false;
         std::lock_guard lock(mutex_);
-        for (std::size_t i = done; i < writes.size(); ++i) dirty_.insert(writes[i].first);
         acks_dirty_ = true;
-        spdlog::warn("event=replica_publish_failed pending={} error={}", writes.size() - done,
-                     kb::log_quote(e.what()));
-        return false;
+        spdlog::warn("event=replica_acks_failed error={}", kb::log_quote(e.what()));
     }
+    return ok;
 }
 
 void Replication::run_publisher() {

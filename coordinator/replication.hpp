@@ -75,9 +75,10 @@ class Replication final : public PresenceListener {
     void run_watch();
     void run_lease();
     void run_publisher();
+    // A watched key-value and whether it was deleted.
+    using Event = std::pair<const ::mvccpb::KeyValue*, bool>;
     // Applies one batch of watched events (or a full listing, `full`), in revision order.
-    void apply_kvs(const std::vector<const ::mvccpb::KeyValue*>& puts,
-                   const std::vector<const ::mvccpb::KeyValue*>& deletes, bool full);
+    void apply_kvs(const std::vector<Event>& events, bool full);
     void resync(std::int64_t& next_revision, std::int64_t at_revision);
     // For each node streaming to `replica` that its summary covers, its applied version to the
     // fan-out. Under mutex_; collects (node, version) pairs to hand on after unlocking.
@@ -104,6 +105,7 @@ class Replication final : public PresenceListener {
     // Publisher: what this replica has open (node -> its last paths), and what to write.
     std::unordered_map<std::string, std::optional<NodePaths>> local_;
     std::set<std::string> dirty_;
+    std::set<std::string> published_;  // nodes whose live/ key this replica wrote and holds
     bool acks_dirty_ = true;
     std::optional<LocalAcks> acks_written_;
 

@@ -192,7 +192,15 @@ void SyncReactor::on_hello(const v1::SyncRequest& first) {
     }
     NodeRecord node = service_.authenticate(first.hello(), challenge_);
     std::uint64_t client_version = first.hello().last_applied_version();
-    if (client_version > service_.registry().version()) client_version = 0;  // another database
+    auto& registry = service_.registry();
+    // A replica whose watch is a moment behind the one the agent came from: wait for it rather
+    // than answer with a full map of an older version. A version this far ahead is another
+    // database.
+    if (client_version > registry.version() &&
+        !(registry.store().shared() &&
+          registry.wait_for_version(client_version, std::chrono::milliseconds(1000)))) {
+        client_version = 0;
+    }
     if (first.hello().endpoints_size() > 0) {
         service_.report_endpoints(node.id, endpoints_from_proto(first.hello().endpoints(),
                                                                 service_.registry().network()));

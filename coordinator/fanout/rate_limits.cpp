@@ -25,6 +25,10 @@ void EndpointCoalescer::report(const std::string& node_id, CandidateReport repor
     pending = std::move(report);
 }
 
+void EndpointCoalescer::restore(const std::string& node_id, CandidateReport report) {
+    pending_.try_emplace(node_id, std::move(report));
+}
+
 std::vector<std::pair<std::string, CandidateReport>> EndpointCoalescer::take_due(
     Clock::time_point now) {
     std::vector<std::pair<std::string, CandidateReport>> out;

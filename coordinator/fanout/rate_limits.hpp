@@ -44,6 +44,9 @@ class EndpointCoalescer {
     // write time set to `now`.
     std::vector<std::pair<std::string, CandidateReport>> take_due(Clock::time_point now);
     std::optional<Clock::time_point> next_due() const;
+    // A report taken but not written (the store was unreachable): pending again, due one
+    // interval after the failed write, unless a newer report of the node came meanwhile.
+    void restore(const std::string& node_id, CandidateReport report);
     void forget(const std::string& node_id);
     std::size_t pending() const { return pending_.size(); }
 

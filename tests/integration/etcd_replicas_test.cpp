@@ -328,7 +328,7 @@ TEST_CASE("etcd replicas: with etcd down, writes are refused and nothing is hand
         b.registry.join(join_params(token, 2, "two"));
     } catch (const StatusError& e) {
         code = e.code();
-        CHECK(std::string(e.what()).find("unreachable") != std::string::npos);
+        CHECK(std::string(e.what()).find("the coordinators' store") != std::string::npos);
     }
     CHECK(code == Code::unavailable);
     CHECK(b.size() == 1);  // the map it has is still served
@@ -352,6 +352,46 @@ TEST_CASE("etcd replicas: one replica reaps, another takes over when it stops") 
     CHECK(eventually([&] { return b.replication.lead_reaper(); }));
 }
 
+TEST_CASE("etcd replicas: the reaper removes more nodes than one etcd transaction holds") {
+    Etcd etcd;
+    EtcdClient client({etcd.endpoint()}, 2000ms);
+    EtcdStore store(client, unique_prefix("reap"));
+    NetworkConfig network = test_network();
+    network.ephemeral_inactivity = 1;
+    std::int64_t now = unix_now();
+    Registry registry(
+        store, network, [&] { return now; }, [](std::uint64_t) {});
+    TokenParams ephemeral;
+    ephemeral.reusable = true;
+    ephemeral.ephemeral = true;
+    auto token = registry.create_token(ephemeral).text;
+    for (std::uint32_t i = 1; i <= 90; ++i) {
+        registry.join(join_params(token, i, "e" + std::to_string(i)));
+    }
+    registry.touch(registry.with_map([](const MeshMap& m) { return m.nodes().begin()->first; }));
+    now += 10;
+    std::size_t removed = 0;
+    int passes = 0;
+    while (removed < 90 && passes < 10) {
+        removed += registry.reap([](const std::string&) { return false; }, 0).removed.size();
+        ++passes;
+    }
+    CHECK(removed == 90);
+    CHECK(passes > 1);  // at most 35 removals (105 etcd operations) per pass
+    CHECK(store.load().nodes.empty());
+    CHECK(store.removals().size() == 90);
+    // last_seen of many nodes at once goes out in several transactions too.
+    auto more = registry.create_token(ephemeral).text;
+    std::vector<std::string> ids;
+    for (std::uint32_t i = 100; i < 250; ++i) {
+        ids.push_back(registry.join(join_params(more, i, "f" + std::to_string(i))).id);
+    }
+    now += 1;
+    for (const auto& id : ids) registry.touch(id);
+    registry.flush_last_seen();
+    CHECK(store.load().nodes.front().last_seen == now);
+}
+
 TEST_CASE("migrate: a SQLite fleet copied into etcd is the same fleet") {
     Etcd etcd;
     const auto dir = fs::temp_directory_path() / ("mesh-migrate-" + std::to_string(::getpid()));
@@ -364,17 +404,18 @@ TEST_CASE("migrate: a SQLite fleet copied into etcd is the same fleet") {
         reusable.reusable = true;
         auto token = registry.create_token(reusable).text;
         std::vector<std::string> ids;
-        for (std::uint32_t i = 1; i <= 5; ++i) {
+        for (std::uint32_t i = 1; i <= 50; ++i) {
             ids.push_back(registry.join(join_params(token, i, "m" + std::to_string(i))).id);
         }
-        registry.remove_node(ids[2]);
+        // More tombstones than one etcd transaction holds (three operations each).
+        for (std::size_t i = 4; i < 50; ++i) registry.remove_node(ids[i]);
         EtcdClient client({etcd.endpoint()}, 2000ms);
         EtcdStore target(client, "/migrated/");
         std::vector<std::string> lines;
         auto counts =
             migrate_store(sqlite, target, [&](const std::string& l) { lines.push_back(l); });
         CHECK(counts.nodes == 4);
-        CHECK(counts.removals == 1);
+        CHECK(counts.removals == 46);
         CHECK(counts.tokens == 1);
         CHECK(!lines.empty());
         auto from = sqlite.load(), to = target.load();
@@ -384,7 +425,7 @@ TEST_CASE("migrate: a SQLite fleet copied into etcd is the same fleet") {
             return v;
         };
         CHECK(by_id(to.nodes) == by_id(from.nodes));
-        CHECK(to.removals.size() == 1);
+        CHECK(to.removals.size() == 46);
         CHECK(target.meta("ipv4_prefix") == sqlite.meta("ipv4_prefix"));
         CHECK(target.tokens() == sqlite.tokens());
         CHECK_THROWS_WITH(migrate_store(sqlite, target, [](const std::string&) {}),

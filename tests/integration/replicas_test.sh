@@ -163,7 +163,7 @@ out=$(printf '%s\n' "$TOKEN" | meshctl_in h6 join "$(replicas_list 1)" --token-f
   --fingerprint "$(replicas_fingerprints 1)" --hostname h6 2>&1) && rc=0 || rc=$?
 echo "    join without a quorum: exit $rc: $out"
 check "without an etcd quorum a join is refused (UNAVAILABLE, the store named)" \
-  bash -c '[[ $1 != 0 ]] && grep -qi "unavailable\|unreachable" <<<"$2"' _ "$rc" "$out"
+  bash -c '[[ $1 != 0 ]] && grep -qi "store is unreachable\|store did not answer" <<<"$2"' _ "$rc" "$out"
 check "without an etcd quorum no ping is lost" trains_lossless
 check "without an etcd quorum every replica still serves its streams" all_connected 1 5
 etcd_member_start 2

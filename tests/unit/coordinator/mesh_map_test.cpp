@@ -175,3 +175,21 @@ TEST_CASE(
         CHECK_FALSE(endpoint_refusal(Endpoint::parse(good), n));
     }
 }
+
+TEST_CASE("endpoint reports the store could not take are written later, unless a newer came") {
+    EndpointCoalescer c(std::chrono::milliseconds(1000));
+    auto t0 = EndpointCoalescer::Clock::now();
+    auto e = [](const char* text) { return std::vector<Endpoint>{Endpoint::parse(text)}; };
+    c.report("a", e("192.0.2.1:1"), t0);
+    c.report("b", e("192.0.2.2:1"), t0);
+    auto due = c.take_due(t0);
+    REQUIRE(due.size() == 2);
+    // The write failed (etcd without a quorum): both go back; b reported again meanwhile.
+    c.report("b", e("192.0.2.3:1"), t0);
+    for (auto& [id, report] : due) c.restore(id, report);
+    CHECK(c.take_due(t0 + std::chrono::milliseconds(500)).empty());  // one interval later
+    auto again = c.take_due(t0 + std::chrono::milliseconds(1000));
+    REQUIRE(again.size() == 2);
+    CHECK(again[0].second.endpoints == e("192.0.2.1:1"));
+    CHECK(again[1].second.endpoints == e("192.0.2.3:1"));  // the newer one, not the restored
+}
