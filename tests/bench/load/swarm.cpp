@@ -140,10 +140,32 @@ void SimAgent::join() {
     }
     join_request_.set_machine_signature(
         sign(machine_sk_, v1::join_proof_message(fingerprint_, o.token, wg_key_)));
-    join_ctx_.set_deadline(std::chrono::system_clock::now() + o.join_deadline);
-    join_ctx_.set_wait_for_ready(true);
-    stub_->async()->Join(&join_ctx_, &join_request_, &join_response_, [this](grpc::Status s) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            done = true;
+            return;
+        }
+        join_ctx_ = std::make_unique<grpc::ClientContext>();
+        join_ctx_->set_deadline(std::chrono::system_clock::now() + o.join_deadline);
+        join_ctx_->set_wait_for_ready(true);
+        retry_pending_ = false;
+    }
+    join_response_.Clear();
+    stub_->async()->Join(join_ctx_.get(), &join_request_, &join_response_, [this](grpc::Status s) {
         if (!s.ok()) {
+            const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                                   s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+            std::lock_guard lock(mutex_);
+            if (transient && !stopping_ && ++join_attempts_ < 8) {
+                const int base = std::min(10000, 500 << join_attempts_);
+                retry_pending_ = true;
+                swarm_.retry_later(
+                    this, std::chrono::milliseconds(base / 2 +
+                                                    static_cast<int>(randombytes_uniform(
+                                                        static_cast<std::uint32_t>(base / 2)))));
+                return;
+            }
             final_status = s;
             ++swarm_.join_failures;
             done = true;
@@ -223,9 +245,17 @@ void SimAgent::report(const std::string& endpoint) {
     if (call_) queue_write(*call_, encode_endpoints({endpoint}), false);
 }
 
+void SimAgent::resume() {
+    if (joined) {
+        start_sync();
+    } else {
+        join();
+    }
+}
+
 void SimAgent::cancel() {
-    join_ctx_.TryCancel();
     std::lock_guard lock(mutex_);
+    if (join_ctx_) join_ctx_->TryCancel();
     stopping_ = true;
     if (call_) {
         call_->ctx.TryCancel();
@@ -376,7 +406,7 @@ Swarm::Swarm(SwarmOptions options)
             SimAgent* agent = first->second;
             retries_.erase(first);
             lock.unlock();
-            agent->start_sync();
+            agent->resume();
             lock.lock();
         }
         for (auto& [at, agent] : retries_) agent->done = true;  // stopping: no more streams

@@ -106,6 +106,7 @@ class SimAgent {
     void cancel();          // no more streams; the current one is cancelled
     bool finished() const;  // no callback of this agent's will come any more
     void start_sync();      // a new stream (first, or after one ended: as the agent's backoff)
+    void resume();          // from the retry queue: the join again if it failed, else a stream
 
     std::string node_id;  // once joined
     int self_index = -1;
@@ -134,7 +135,11 @@ class SimAgent {
     std::string wg_key_;
     std::shared_ptr<grpc::Channel> channel_;
     std::unique_ptr<v1::Coordinator::Stub> stub_;
-    grpc::ClientContext join_ctx_;
+    // One per attempt: a failed join (UNAVAILABLE, a TLS handshake that timed out in a storm) is
+    // tried again with backoff, as mesh-agent does, so a run measures the coordinator rather
+    // than the generator's first-try luck.
+    std::unique_ptr<grpc::ClientContext> join_ctx_;
+    int join_attempts_ = 0;
     v1::JoinRequest join_request_;
     v1::JoinResponse join_response_;
 
