@@ -473,6 +473,12 @@ bool Replication::publish_once() {
     }
     // The summary goes out even when some live/ keys could not: the ones written need it.
     try {
+        // Nothing acked, attached, left or changed since the last summary: nothing to build.
+        const std::uint64_t epoch = fanout_.acks_epoch();
+        {
+            std::lock_guard lock(mutex_);
+            if (done == 0 && !acks_dirty_ && acks_written_ && epoch == acks_epoch_seen_) return ok;
+        }
         auto acks = fanout_.local_acks();
         bool write_acks = false;
         {
@@ -487,9 +493,10 @@ bool Replication::publish_once() {
         }
         if (write_acks) {
             client_.put(keys_.acks(options_.replica_id), encode_acks(to_summary(acks)), lease);
-            std::lock_guard lock(mutex_);
-            acks_written_ = std::move(acks);
         }
+        std::lock_guard lock(mutex_);
+        acks_written_ = std::move(acks);
+        acks_epoch_seen_ = epoch;
     } catch (const std::exception& e) {
         ok = false;
         std::lock_guard lock(mutex_);

@@ -108,6 +108,7 @@ class Replication final : public PresenceListener {
     std::set<std::string> published_;  // nodes whose live/ key this replica wrote and holds
     bool acks_dirty_ = true;
     std::optional<LocalAcks> acks_written_;
+    std::uint64_t acks_epoch_seen_ = 0;  // the fan-out's acks_epoch() acks_written_ was built at
 
     std::atomic<std::int64_t> lease_{0};
     grpc::ClientContext* watch_context_ = nullptr;  // under mutex_, to cancel at stop

@@ -69,6 +69,7 @@ std::shared_ptr<Fanout::Session> Fanout::attach(const std::string& node_id,
     if (replaced && replaced->sink) {
         replaced->sink->finish(Code::cancelled, "replaced by a newer Sync stream of this node");
     }
+    acks_epoch_.fetch_add(1, std::memory_order_relaxed);
     if (listener_) listener_->stream_opened(node_id);
     return s;
 }
@@ -86,6 +87,7 @@ void Fanout::detach(const std::shared_ptr<Session>& session) {
             was_current = true;
         }
     }
+    acks_epoch_.fetch_add(1, std::memory_order_relaxed);
     if (was_current && listener_) listener_->stream_closed(session->node_id);
 }
 
@@ -101,6 +103,7 @@ std::uint64_t Fanout::sent_version(const Session& session) const {
 }
 
 void Fanout::map_changed() {
+    acks_epoch_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
         map_dirty_ = true;
@@ -175,6 +178,7 @@ bool Fanout::ack(const Session& session, std::uint64_t version) {
         if (version <= applied) return false;
         const std::uint64_t before = applied;
         applied = version;
+        acks_epoch_.fetch_add(1, std::memory_order_relaxed);
         any = ready_after_ack(session.node_id, before, version, it->second);
     }
     if (any) wake_.notify_all();

@@ -6,6 +6,7 @@
 // One thread does the passes; acks, write completions and attaches come from gRPC's threads.
 // Each stream has at most one write in flight and a queue of at most one full map's chunks, so a
 // slow reader costs memory for its position, not for the changes it has not read.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -124,6 +125,9 @@ class Fanout {
     // a node with a stream here (its own acks count) and for a version not above what is known.
     void remote_ack(const std::string& node_id, std::uint64_t version);
     LocalAcks local_acks() const;
+    // Moves whenever local_acks() may have changed (an ack, a stream attached or gone, a map
+    // change): a publisher with nothing new skips building it.
+    std::uint64_t acks_epoch() const { return acks_epoch_.load(std::memory_order_relaxed); }
 
     bool connected(const std::string& node_id) const;
     std::optional<std::uint64_t> applied(const std::string& node_id) const;
@@ -173,6 +177,7 @@ class Fanout {
     std::unordered_map<std::string, NodePaths> paths_;        // connected nodes only
     std::thread thread_;
     PresenceListener* listener_ = nullptr;
+    std::atomic<std::uint64_t> acks_epoch_{0};
     // The readiness of a node's pairs after it applied the keys set in (before, version]; under
     // mutex_. `self` is its session here, null for a node streaming to another replica.
     bool ready_after_ack(const std::string& node_id, std::uint64_t before, std::uint64_t version,
