@@ -342,14 +342,16 @@ TEST_CASE("etcd replicas: one replica reaps, another takes over when it stops") 
     Etcd etcd;
     const auto prefix = unique_prefix("reaper");
     auto a = std::make_unique<Replica>(etcd.endpoint(), prefix, "a");
-    Replica b(etcd.endpoint(), prefix, "b");
+    auto b = std::make_unique<Replica>(etcd.endpoint(), prefix, "b");
     REQUIRE(
-        eventually([&] { return a->replication.lead_reaper() || b.replication.lead_reaper(); }));
+        eventually([&] { return a->replication.lead_reaper() || b->replication.lead_reaper(); }));
     const bool a_leads = a->replication.lead_reaper();
-    CHECK(a_leads != b.replication.lead_reaper());
-    if (!a_leads) return;  // b leads and keeps leading; the handover is the case below
-    a.reset();             // revokes its lease: the reaper key goes with it
-    CHECK(eventually([&] { return b.replication.lead_reaper(); }));
+    CHECK(a_leads != b->replication.lead_reaper());
+    // Whichever leads stops (revoking its lease, the reaper key with it): the other takes over.
+    auto& leader = a_leads ? a : b;
+    auto& other = a_leads ? b : a;
+    leader.reset();
+    CHECK(eventually([&] { return other->replication.lead_reaper(); }));
 }
 
 TEST_CASE("etcd replicas: the reaper removes more nodes than one etcd transaction holds") {
