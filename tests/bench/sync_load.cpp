@@ -21,6 +21,7 @@
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -77,6 +78,26 @@ bool wait_for(Pred done, std::chrono::milliseconds limit) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return true;
+}
+
+// A run whose pairs did not all become ready: which ones are missing, and on which replicas
+// the two sides stream (agent i talks to replica i % replicas).
+void report_unready(Swarm& swarm, int replicas) {
+    int shown = 0;
+    for (std::size_t i = 0; i < swarm.size() && shown < 5; ++i) {
+        auto missing = swarm.agent(i).not_ready(4);
+        if (missing.empty()) continue;
+        ++shown;
+        std::string peers;
+        for (int index : missing) {
+            const int ordinal = swarm.ordinal_of(index);
+            peers +=
+                fmt::format(" {}(replica {})", ordinal, ordinal < 0 ? -1 : 1 + ordinal % replicas);
+        }
+        fmt::print("  agent {} (replica {}, stream {}) not told ready for:{}\n", i,
+                   1 + static_cast<int>(i) % replicas,
+                   swarm.agent(i).streaming() ? "open" : "closed", peers);
+    }
 }
 
 struct Percentiles {
@@ -261,6 +282,7 @@ int crash_test(CoordinatorProcess& coordinator, Swarm& swarm, const Options& o, 
 }  // namespace
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // a killed run still leaves its lines
     CLI::App app{"sync_load: simulated agents against a real mesh-coordinator, beside a floor"};
     Options o;
     app.add_option("--agents", o.agents, "Simulated agents")->capture_default_str();
@@ -398,10 +420,33 @@ int main(int argc, char** argv) {
         return failed == 0 ? 0 : 1;
     }
     const int peers = static_cast<int>(n) - 1;
-    bool complete =
-        wait_for([&] { return all([&](SimAgent& a) { return a.peers_known == peers; }); }, limit);
-    bool ready =
-        wait_for([&] { return all([&](SimAgent& a) { return a.peers_ready == peers; }); }, limit);
+    // A long storm says where it is every 30 s (on stderr), so a stall shows as one.
+    auto storm_wait = [&](auto pred) {
+        auto next_report = Clock::now() + std::chrono::seconds(30);
+        return wait_for(
+            [&] {
+                if (all(pred)) return true;
+                if (Clock::now() >= next_report) {
+                    next_report += std::chrono::seconds(30);
+                    std::size_t complete_n = 0, ready_n = 0, streams = 0;
+                    for (std::size_t i = 0; i < n; ++i) {
+                        auto& a = swarm->agent(i);
+                        complete_n += a.peers_known == peers;
+                        ready_n += a.peers_ready == peers;
+                        streams += a.streaming();
+                    }
+                    fmt::print(stderr,
+                               "sync_load: {:.0f} s: {} agents with the whole map, {} with every "
+                               "pair ready, {} streams open, of {}\n",
+                               seconds_since(t0, now_ns()), complete_n, ready_n, streams, n);
+                }
+                return false;
+            },
+            limit);
+    };
+    bool complete = storm_wait([&](SimAgent& a) { return a.peers_known == peers; });
+    bool ready = storm_wait([&](SimAgent& a) { return a.peers_ready == peers; });
+    if (!ready) report_unready(*swarm, std::max(1, o.replicas));
     std::int64_t last_complete = 0, last_ready = 0;
     for (std::size_t i = 0; i < n; ++i) {
         last_complete = std::max<std::int64_t>(last_complete, swarm->agent(i).complete_at);

@@ -77,6 +77,10 @@ bool Bitset::clear(int i) {
     return was;
 }
 
+bool Bitset::test(int i) const {
+    return words_[static_cast<std::size_t>(i) / 64] & (std::uint64_t{1} << (i % 64));
+}
+
 // ---- SimAgent ----------------------------------------------------------------------------------
 
 namespace {
@@ -262,6 +266,21 @@ void SimAgent::cancel() {
     } else if (!retry_pending_ && joined) {
         done = true;
     }
+}
+
+std::vector<int> SimAgent::not_ready(std::size_t max) const {
+    std::lock_guard lock(mutex_);
+    std::vector<int> out;
+    const int n = static_cast<int>(swarm_.options().agents);
+    for (int i = 0; i < n && out.size() < max; ++i) {
+        if (i != self_index && peers_.test(i) && !ready_.test(i)) out.push_back(i);
+    }
+    return out;
+}
+
+bool SimAgent::streaming() const {
+    std::lock_guard lock(mutex_);
+    return call_ != nullptr;
 }
 
 bool SimAgent::finished() const {

@@ -55,6 +55,7 @@ class Bitset {
     void resize(std::size_t bits) { words_.assign((bits + 63) / 64, 0); }
     bool set(int i);    // true when it was clear
     bool clear(int i);  // true when it was set
+    bool test(int i) const;
     void reset() { std::fill(words_.begin(), words_.end(), 0); }
 
   private:
@@ -107,6 +108,10 @@ class SimAgent {
     bool finished() const;  // no callback of this agent's will come any more
     void start_sync();      // a new stream (first, or after one ended: as the agent's backoff)
     void resume();          // from the retry queue: the join again if it failed, else a stream
+    // Up to `max` node indexes this agent knows but has not been told are ready (for a stalled
+    // run's report), and whether a stream is open now.
+    std::vector<int> not_ready(std::size_t max) const;
+    bool streaming() const;
 
     std::string node_id;  // once joined
     int self_index = -1;
