@@ -177,9 +177,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (print_config) {
-        fmt::print("{}", mesh::daemon::effective_config(app, mesh::daemon::config_keys(app),
-                                                        "mesh-agent settings (" + config->path() +
-                                                            " and the command line)"));
+        fmt::print("{}", mesh::daemon::effective_config(
+                             app, mesh::daemon::config_keys(app),
+                             "mesh-agent settings (" + config->path() + " and the command line)"));
         return 0;
     }
     auto& options = cli.options;

@@ -200,11 +200,13 @@ void add_options(CLI::App& app, CoordinatorCli& c) {
     token_create->add_option("--coordinator", create.coordinator_address,
                              "Address agents reach the coordinator at (for the printed command)");
     token_create->add_flag("--quiet,-q", create.quiet, "Print only the token");
-    auto* token_list = c.token_list = token->add_subcommand("list", "List join tokens (never their secrets)");
+    auto* token_list = c.token_list =
+        token->add_subcommand("list", "List join tokens (never their secrets)");
     auto& token_json = c.token_json;
     token_list->add_flag("--json", token_json, "Machine-readable output");
     auto& token_id = c.token_id;
-    auto* token_revoke = c.token_revoke = token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
+    auto* token_revoke = c.token_revoke =
+        token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
     token_revoke->add_option("id", token_id, "Token id (see token list)")->required();
 
     auto* nodes = app.add_subcommand("nodes", "Manage nodes")->require_subcommand(1);
@@ -212,7 +214,8 @@ void add_options(CLI::App& app, CoordinatorCli& c) {
     auto* nodes_list = c.nodes_list = nodes->add_subcommand("list", "List nodes");
     nodes_list->add_flag("--json", json, "Machine-readable output");
     auto& node = c.node;
-    auto* nodes_remove = c.nodes_remove = nodes->add_subcommand("remove", "Remove a node from the mesh");
+    auto* nodes_remove = c.nodes_remove =
+        nodes->add_subcommand("remove", "Remove a node from the mesh");
     nodes_remove->add_option("node", node, "Node id or hostname")->required();
     auto* nodes_expire = c.nodes_expire = nodes->add_subcommand(
         "expire", "Expire a node's key now: it leaves every peer until it joins again");
@@ -258,16 +261,16 @@ int main(int argc, char** argv) {
                    "and exit")
         ->configurable(false);
     const auto keys = mesh::daemon::config_keys(app, "serve");
-    auto config = mesh::daemon::ConfigFile::install(
-        app, keys,
-        [](const std::vector<std::string>& args) {
-            CLI::App fresh;
-            CoordinatorCli scratch;
-            add_options(fresh, scratch);
-            std::vector<std::string> reversed(args.rbegin(), args.rend());
-            fresh.parse(reversed);
-        },
-        "/etc/mesh/coordinator.toml", {"serve"});
+    auto config = mesh::daemon::ConfigFile::install(app, keys,
+                                                    [](const std::vector<std::string>& args) {
+                                                        CLI::App fresh;
+                                                        CoordinatorCli scratch;
+                                                        add_options(fresh, scratch);
+                                                        std::vector<std::string> reversed(
+                                                            args.rbegin(), args.rend());
+                                                        fresh.parse(reversed);
+                                                    },
+                                                    "/etc/mesh/coordinator.toml", {"serve"});
     try {
         app.parse(argc, argv);
         mesh::daemon::check_default_readable(*config);
@@ -278,10 +281,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (print_config) {
-        fmt::print("{}", mesh::daemon::effective_config(
-                             app, keys,
-                             "mesh-coordinator serve settings (" + config->path() +
-                                 " and the command line)"));
+        fmt::print("{}",
+                   mesh::daemon::effective_config(app, keys,
+                                                  "mesh-coordinator serve settings (" +
+                                                      config->path() + " and the command line)"));
         return 0;
     }
     auto& [state_dir, admin_socket, target, credential_file, server, log_level, log_format,

@@ -60,8 +60,7 @@ ConfigFile::ConfigFile(std::vector<ConfigKey> keys, TryParse try_parse, std::str
       trailing_(std::move(trailing)) {}
 
 std::shared_ptr<ConfigFile> ConfigFile::install(CLI::App& app, std::vector<ConfigKey> keys,
-                                                TryParse try_parse,
-                                                const std::string& default_path,
+                                                TryParse try_parse, const std::string& default_path,
                                                 std::vector<std::string> trailing) {
     auto file = std::make_shared<ConfigFile>(std::move(keys), std::move(try_parse), default_path,
                                              std::move(trailing));
@@ -110,7 +109,8 @@ std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const 
                     args.push_back(v);
                 }
             }
-            if (known->subcommand.empty()) args.insert(args.end(), trailing_.begin(), trailing_.end());
+            if (known->subcommand.empty())
+                args.insert(args.end(), trailing_.begin(), trailing_.end());
             try {
                 try_parse_(args);
             } catch (const CLI::ParseError& e) {
@@ -141,8 +141,8 @@ std::string effective_config(CLI::App& app, const std::vector<ConfigKey>& keys,
         if (values.empty() && key.flag) values = {"false"};
         out += "\n# " + key.description + "\n";
         if (key.flag && !values.empty()) {
-            const bool on = values.back() != "false" && values.back() != "0" &&
-                            values.back() != "-1";
+            const bool on =
+                values.back() != "false" && values.back() != "0" && values.back() != "-1";
             out += key.key + " = " + (on ? "true" : "false") + "\n";
         } else if (values.empty()) {
             out += "# " + key.key + " = " + (key.list ? "[]" : "\"\"") + "\n";

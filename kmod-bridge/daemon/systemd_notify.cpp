@@ -14,7 +14,9 @@ std::string one_line(std::string s) {
     return s;
 }
 
-void send(const std::string& message) { sd_notify(0, message.c_str()); }
+void send(const std::string& message) {
+    sd_notify(0, message.c_str());
+}
 
 }  // namespace
 
@@ -22,7 +24,9 @@ void notify_ready(const std::string& status) {
     send("READY=1\nSTATUS=" + one_line(status));
 }
 
-void notify_status(const std::string& status) { send("STATUS=" + one_line(status)); }
+void notify_status(const std::string& status) {
+    send("STATUS=" + one_line(status));
+}
 
 void notify_stopping(const std::string& status) {
     send("STOPPING=1\nSTATUS=" + one_line(status));
@@ -39,6 +43,8 @@ std::chrono::milliseconds watchdog_period(std::chrono::microseconds timeout) {
                     std::chrono::duration_cast<std::chrono::milliseconds>(timeout / 2));
 }
 
-void notify_watchdog() { send("WATCHDOG=1"); }
+void notify_watchdog() {
+    send("WATCHDOG=1");
+}
 
 }  // namespace mesh::daemon
