@@ -10,6 +10,8 @@
 #include "coordinator/migrate.hpp"
 #include "coordinator/operator_cli.hpp"
 #include "coordinator/server.hpp"
+#include "kmod-bridge/daemon/cli_config.hpp"
+#include "kmod-bridge/daemon/log_output.hpp"
 #include "kmod-bridge/version.hpp"
 
 namespace {
@@ -27,28 +29,72 @@ void add_target_options(CLI::App& app, mesh::coord::AdminTarget& target,
                    "$MESH_OPERATOR_CREDENTIAL)");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{"mesh-coordinator: hands out keys, addresses and endpoints to mesh agents"};
-    app.require_subcommand(1);
-    app.set_version_flag("--version", mesh::version_line("mesh-coordinator"));
+// Everything the command line (and, for serve, the config file) sets.
+struct CoordinatorCli {
     std::string state_dir = "/var/lib/mesh-coordinator";
     std::string admin_socket;
+    mesh::coord::AdminTarget target;
+    std::string credential_file;
+    mesh::coord::ServerOptions server;
+    std::string log_level = "info";
+    std::string log_format = "text";
+    std::string node_key_ttl = "90d", ephemeral_inactivity = "30m", container_grace = "24h";
+    std::string turn_ttl = "12h";
+    mesh::coord::TokenCreateOptions create;
+    bool token_json = false;
+    std::string token_id;
+    bool json = false;
+    std::string node;
+    std::string migrate_from, migrate_to;
+    std::string cert_file;
+    CLI::App* serve = nullptr;
+    CLI::App* token_create = nullptr;
+    CLI::App* token_list = nullptr;
+    CLI::App* token_revoke = nullptr;
+    CLI::App* nodes_list = nullptr;
+    CLI::App* nodes_remove = nullptr;
+    CLI::App* nodes_expire = nullptr;
+    CLI::App* credential_create = nullptr;
+    CLI::App* migrate = nullptr;
+    CLI::App* fingerprint = nullptr;
+};
+
+// A duration option's check: 90s, 15m, 24h, 7d (and 0 where `zero` allows it).
+CLI::Validator duration_check(bool zero) {
+    return CLI::Validator(
+        [zero](std::string& value) -> std::string {
+            if (zero && value == "0") return {};
+            try {
+                mesh::coord::parse_duration(value);
+                return {};
+            } catch (const std::exception& e) {
+                return e.what();
+            }
+        },
+        "DURATION");
+}
+
+// mesh-coordinator's options and commands; serve's are what coordinator.toml sets.
+void add_options(CLI::App& app, CoordinatorCli& c) {
+    app.require_subcommand(1);
+    auto& state_dir = c.state_dir;
+    auto& admin_socket = c.admin_socket;
     app.add_option("--state-dir", state_dir,
                    "Directory holding the database, TLS key and admin socket")
         ->capture_default_str();
     app.add_option("--admin-socket", admin_socket,
                    "Operator socket (default: STATE_DIR/admin.sock)");
-    mesh::coord::AdminTarget target;
-    std::string credential_file;
+    auto& target = c.target;
+    auto& credential_file = c.credential_file;
     add_target_options(app, target, credential_file);
 
-    mesh::coord::ServerOptions server;
-    std::string log_level = "info";
-    std::string node_key_ttl = "90d", ephemeral_inactivity = "30m", container_grace = "24h";
-    std::string turn_ttl = "12h";
-    auto* serve = app.add_subcommand("serve", "Run the coordinator");
+    auto& server = c.server;
+    auto& log_level = c.log_level;
+    auto& node_key_ttl = c.node_key_ttl;
+    auto& ephemeral_inactivity = c.ephemeral_inactivity;
+    auto& container_grace = c.container_grace;
+    auto& turn_ttl = c.turn_ttl;
+    auto* serve = c.serve = app.add_subcommand("serve", "Run the coordinator");
     serve->add_option("--listen", server.listen, "TLS address for agents (host:port)")
         ->capture_default_str();
     serve
@@ -89,7 +135,8 @@ int main(int argc, char** argv) {
         ->add_option("--container-grace", container_grace,
                      "How long a removed host's container subnet stays reserved for it (by "
                      "machine key) before it returns to the pool (0 = at once)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(duration_check(true));
     serve
         ->add_option("--turn", server.turn_servers,
                      "A TURN server (coturn) peers with no direct path relay through: "
@@ -107,7 +154,8 @@ int main(int argc, char** argv) {
     serve
         ->add_option("--turn-credential-ttl", turn_ttl,
                      "How long the TURN credentials handed to a node last (agents renew them)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(duration_check(false));
     serve->add_option("--tls-cert", server.tls_cert,
                       "PEM certificate (chain) to serve; default: self-signed, made on first "
                       "start in STATE_DIR/tls");
@@ -119,18 +167,26 @@ int main(int argc, char** argv) {
         ->add_option("--node-key-ttl", node_key_ttl,
                      "Lifetime of a node's WireGuard key; agents rotate it before it lapses "
                      "(0 = never expires)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(duration_check(true));
     serve
         ->add_option("--ephemeral-inactivity", ephemeral_inactivity,
                      "Remove an ephemeral node after this long without a Sync stream")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(duration_check(false));
+    serve
+        ->add_option("--log-format", c.log_format,
+                     "text (on the journal: no time, a syslog priority per line) or json (one "
+                     "object per line with the same keys)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"text", "json"}));
     serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
     auto* token = app.add_subcommand("token", "Manage join tokens")->require_subcommand(1);
-    mesh::coord::TokenCreateOptions create;
-    auto* token_create = token->add_subcommand("create", "Create a join token");
+    auto& create = c.create;
+    auto* token_create = c.token_create = token->add_subcommand("create", "Create a join token");
     token_create->add_option("--ttl", create.ttl, "Lifetime: 90s, 15m, 24h, 7d")
         ->capture_default_str();
     token_create->add_flag("--reusable", create.reusable, "Allow more than one join");
@@ -144,44 +200,98 @@ int main(int argc, char** argv) {
     token_create->add_option("--coordinator", create.coordinator_address,
                              "Address agents reach the coordinator at (for the printed command)");
     token_create->add_flag("--quiet,-q", create.quiet, "Print only the token");
-    auto* token_list = token->add_subcommand("list", "List join tokens (never their secrets)");
-    bool token_json = false;
+    auto* token_list = c.token_list =
+        token->add_subcommand("list", "List join tokens (never their secrets)");
+    auto& token_json = c.token_json;
     token_list->add_flag("--json", token_json, "Machine-readable output");
-    std::string token_id;
-    auto* token_revoke = token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
+    auto& token_id = c.token_id;
+    auto* token_revoke = c.token_revoke =
+        token->add_subcommand("revoke", "Revoke a join token (joined nodes stay)");
     token_revoke->add_option("id", token_id, "Token id (see token list)")->required();
 
     auto* nodes = app.add_subcommand("nodes", "Manage nodes")->require_subcommand(1);
-    bool json = false;
-    auto* nodes_list = nodes->add_subcommand("list", "List nodes");
+    auto& json = c.json;
+    auto* nodes_list = c.nodes_list = nodes->add_subcommand("list", "List nodes");
     nodes_list->add_flag("--json", json, "Machine-readable output");
-    std::string node;
-    auto* nodes_remove = nodes->add_subcommand("remove", "Remove a node from the mesh");
+    auto& node = c.node;
+    auto* nodes_remove = c.nodes_remove =
+        nodes->add_subcommand("remove", "Remove a node from the mesh");
     nodes_remove->add_option("node", node, "Node id or hostname")->required();
-    auto* nodes_expire = nodes->add_subcommand(
+    auto* nodes_expire = c.nodes_expire = nodes->add_subcommand(
         "expire", "Expire a node's key now: it leaves every peer until it joins again");
     nodes_expire->add_option("node", node, "Node id or hostname")->required();
 
     auto* credential = app.add_subcommand("credential", "The operator credential for --remote")
                            ->require_subcommand(1);
-    auto* credential_create = credential->add_subcommand(
+    c.credential_create = credential->add_subcommand(
         "create", "Make the operator credential (replaces the old one); local socket only");
 
-    std::string migrate_from, migrate_to;
-    auto* migrate = app.add_subcommand(
+    auto& migrate_from = c.migrate_from;
+    auto& migrate_to = c.migrate_to;
+    auto* migrate = c.migrate = app.add_subcommand(
         "migrate",
         "Copy a fleet from a stopped coordinator's SQLite store into etcd, as it is: then start "
         "the replicas with --store etcd://...; no host joins again");
     migrate->add_option("--from", migrate_from, "sqlite:STATE_DIR of the coordinator")->required();
     migrate->add_option("--to", migrate_to, "etcd://HOST:PORT[,HOST:PORT...][/PREFIX], empty")
         ->required();
-    std::string cert_file;
-    auto* fingerprint = app.add_subcommand(
+    auto& cert_file = c.cert_file;
+    auto* fingerprint = c.fingerprint = app.add_subcommand(
         "fingerprint", "Print the coordinator certificate's fingerprint (no server needed)");
     fingerprint->add_option("--tls-cert", cert_file,
                             "Certificate (default: STATE_DIR/tls/cert.pem)");
+    // Options of the program given after serve (mesh-coordinator serve --config FILE).
+    serve->fallthrough();
+}
 
-    CLI11_PARSE(app, argc, argv);
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"mesh-coordinator: hands out keys, addresses and endpoints to mesh agents"};
+    app.set_version_flag("--version", mesh::version_line("mesh-coordinator"));
+    CoordinatorCli c;
+    add_options(app, c);
+    for (auto* opt : {"--remote", "--fingerprint", "--credential-file"}) {
+        app.get_option(opt)->configurable(false);  // the operator's, not the server's
+    }
+    bool print_config = false;
+    c.serve
+        ->add_flag("--print-config", print_config,
+                   "Print serve's effective settings (the config file and the options) as TOML "
+                   "and exit")
+        ->configurable(false);
+    const auto keys = mesh::daemon::config_keys(app, "serve");
+    auto config = mesh::daemon::ConfigFile::install(app, keys,
+                                                    [](const std::vector<std::string>& args) {
+                                                        CLI::App fresh;
+                                                        CoordinatorCli scratch;
+                                                        add_options(fresh, scratch);
+                                                        std::vector<std::string> reversed(
+                                                            args.rbegin(), args.rend());
+                                                        fresh.parse(reversed);
+                                                    },
+                                                    "/etc/mesh/coordinator.toml", {"serve"});
+    try {
+        app.parse(argc, argv);
+        mesh::daemon::check_default_readable(*config);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "mesh-coordinator: {}\n", e.what());
+        return 2;
+    }
+    if (print_config) {
+        fmt::print("{}",
+                   mesh::daemon::effective_config(app, keys,
+                                                  "mesh-coordinator serve settings (" +
+                                                      config->path() + " and the command line)"));
+        return 0;
+    }
+    auto& [state_dir, admin_socket, target, credential_file, server, log_level, log_format,
+           node_key_ttl, ephemeral_inactivity, container_grace, turn_ttl, create, token_json,
+           token_id, json, node, migrate_from, migrate_to, cert_file, serve, token_create,
+           token_list, token_revoke, nodes_list, nodes_remove, nodes_expire, credential_create,
+           migrate, fingerprint] = c;
     if (admin_socket.empty()) admin_socket = state_dir + "/admin.sock";
     target.admin_socket = admin_socket;
     try {
@@ -193,7 +303,7 @@ int main(int argc, char** argv) {
             }
         }
         if (serve->parsed()) {
-            spdlog::set_level(spdlog::level::from_str(log_level));
+            mesh::daemon::setup_logging(*mesh::daemon::parse_log_format(log_format), log_level);
             server.state_dir = state_dir;
             server.admin_socket = admin_socket;
             server.node_key_ttl =

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "coordinator/store_url.hpp"
 #include "coordinator/stun_responder.hpp"
 #include "coordinator/tls_identity.hpp"
+#include "kmod-bridge/daemon/systemd_notify.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/files.hpp"
@@ -242,8 +244,14 @@ void reap_once(Registry& registry, Fanout& hub, Replication* replication, std::i
 // Runs reap_once every second, and writes last_seen to the store every 10 s, until stopped.
 class Reaper {
   public:
-    Reaper(Registry& registry, Fanout& hub, Replication* replication, std::int64_t since)
-        : registry_(registry), hub_(hub), replication_(replication), since_(since) {
+    // on_pass: after every pass (systemd's watchdog and status: a hung pass stops them).
+    Reaper(Registry& registry, Fanout& hub, Replication* replication, std::int64_t since,
+           std::function<void()> on_pass)
+        : registry_(registry),
+          hub_(hub),
+          replication_(replication),
+          since_(since),
+          on_pass_(std::move(on_pass)) {
         thread_ = std::thread([this] { run(); });
     }
     ~Reaper() {
@@ -267,6 +275,7 @@ class Reaper {
             // once after a restart) goes back to the system instead of staying in malloc's
             // arenas: the coordinator's RSS is what it holds, not its highest mark.
             if (passes % 5 == 0) malloc_trim(0);
+            if (on_pass_) on_pass_();
             lock.lock();
         }
         lock.unlock();
@@ -285,6 +294,7 @@ class Reaper {
     Fanout& hub_;
     Replication* replication_;
     const std::int64_t since_;
+    std::function<void()> on_pass_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stop_ = false;
@@ -450,7 +460,20 @@ int run_server(const ServerOptions& options) {
             throw Error("cannot listen on --admin-listen " + options.admin_listen);
         }
     }
-    Reaper reaper(registry, hub, replication.get(), serving_since);
+    // systemd (Type=notify): the status every 10 passes, the watchdog's ping every pass when
+    // the unit has WatchdogSec (a pass takes the registry's lock and the store: a deadlock or a
+    // hung store stops the pings).
+    const bool watchdog = daemon::watchdog_timeout().count() > 0;
+    auto status = [&registry, &hub] {
+        const auto nodes = registry.with_map([](const MeshMap& map) { return map.size(); });
+        return "serving " + std::to_string(nodes) + " nodes, " +
+               std::to_string(hub.session_count()) + " connected";
+    };
+    int passes = 0;
+    Reaper reaper(registry, hub, replication.get(), serving_since, [&] {
+        if (watchdog) daemon::notify_watchdog();
+        if (++passes % 10 == 0) daemon::notify_status(status());
+    });
 
     spdlog::info(
         "event=started nodes={} store={} replica={} listen={} admin_socket={} admin_listen={} "
@@ -465,9 +488,14 @@ int run_server(const ServerOptions& options) {
         relay_label.empty() ? "none" : relay_label, network.node_key_ttl,
         network.ephemeral_inactivity, registry.version(), mesh::version(), mesh::commit());
 
+    // Both listeners (agents' TLS port, the operator's socket) are up.
+    daemon::notify_ready(status());
+    if (watchdog) daemon::notify_watchdog();
+
     int received = 0;
     sigwait(&signals, &received);
     spdlog::info("event=stopping signal={}", received);
+    daemon::notify_stopping("stopping");
     hub.shutdown();
     if (replication) replication->stop();  // revokes its lease: its nodes leave the others' view
     if (stun) stun->stop();

@@ -9,6 +9,8 @@ PACKAGES=(
   libboost-dev libsodium-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev catch2
   libmnl-dev libsqlite3-dev libcli11-dev libssl-dev nlohmann-json3-dev
+  # sd_notify for Type=notify units, systemd-analyze for the units' check (issue 15)
+  libsystemd-dev systemd python3
   # real parts used by the agent, the labs and the demo
   wireguard-tools wireguard-go iproute2 iputils-ping util-linux procps nftables
   # NAT labs (tests/lab/nat.sh, tests/integration/nat_lab_selftest.sh)
