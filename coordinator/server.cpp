@@ -26,6 +26,7 @@
 #include "coordinator/store_url.hpp"
 #include "coordinator/stun_responder.hpp"
 #include "coordinator/tls_identity.hpp"
+#include "coordinator/web/observer.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/files.hpp"
@@ -417,6 +418,7 @@ int run_server(const ServerOptions& options) {
     start_stun(stun, stun_listen);
 
     int listen_port = 0;
+    grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health on the agents' port
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen, tls_credentials(tls), &listen_port);
     // Agents ping every 15 s to notice a dead connection; gRPC's default policy (one ping per
@@ -451,6 +453,7 @@ int run_server(const ServerOptions& options) {
         }
     }
     Reaper reaper(registry, hub, replication.get(), serving_since);
+    auto observer = start_observer(options.metrics_listen, admin, registry);
 
     spdlog::info(
         "event=started nodes={} store={} replica={} listen={} admin_socket={} admin_listen={} "
@@ -472,10 +475,12 @@ int run_server(const ServerOptions& options) {
     if (replication) replication->stop();  // revokes its lease: its nodes leave the others' view
     if (stun) stun->stop();
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+    if (auto* health = server->GetHealthCheckService()) health->Shutdown();  // NOT_SERVING
     server->Shutdown(deadline);
     admin_listener.reset();  // no new operator connections; removes the socket
     admin_server->Shutdown(deadline);
     if (remote_admin_server) remote_admin_server->Shutdown(deadline);
+    observer.reset();
     spdlog::info("event=stopped");
     return 0;
 }
