@@ -44,9 +44,12 @@ void append_labels(std::string& out, const Labels& labels, const std::string& le
 
 const char* type_name(Family::Type type) {
     switch (type) {
-        case Family::Type::counter: return "counter";
-        case Family::Type::histogram: return "histogram";
-        case Family::Type::gauge: break;
+        case Family::Type::counter:
+            return "counter";
+        case Family::Type::histogram:
+            return "histogram";
+        case Family::Type::gauge:
+            break;
     }
     return "gauge";
 }

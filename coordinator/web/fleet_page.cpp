@@ -102,6 +102,8 @@ poll();
 
 }  // namespace
 
-const char* fleet_page_html() { return kPage; }
+const char* fleet_page_html() {
+    return kPage;
+}
 
 }  // namespace mesh::web

@@ -24,22 +24,21 @@ namespace {
 constexpr auto kIdle = std::chrono::seconds(30);
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     Session(tcp::socket socket, const HttpHandler& handler)
         : stream_(std::move(socket)), handler_(handler) {}
 
     void start() { read(); }
 
-private:
+  private:
     void read() {
         request_.emplace();
         request_->header_limit(16 * 1024);
         request_->body_limit(0);
         stream_.expires_after(kIdle);
-        http::async_read(stream_, buffer_, *request_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *request_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -54,8 +53,7 @@ private:
             response_.set(http::field::allow, "GET, HEAD");
             response_.body() = "read-only: GET only\n";
         } else {
-            HttpRequest in{std::string(req.target()),
-                           std::string(req[http::field::authorization])};
+            HttpRequest in{std::string(req.target()), std::string(req[http::field::authorization])};
             HttpReply out;
             try {
                 out = handler_(in);
@@ -73,16 +71,15 @@ private:
         }
         response_.keep_alive(req.keep_alive());
         response_.prepare_payload();
-        http::async_write(stream_, response_,
-                          [self = shared_from_this()](beast::error_code wec, std::size_t) {
-                              if (wec || !self->response_.keep_alive()) {
-                                  beast::error_code ignored;
-                                  self->stream_.socket().shutdown(tcp::socket::shutdown_send,
-                                                                  ignored);
-                                  return;
-                              }
-                              self->read();
-                          });
+        http::async_write(
+            stream_, response_, [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                if (wec || !self->response_.keep_alive()) {
+                    beast::error_code ignored;
+                    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                    return;
+                }
+                self->read();
+            });
     }
 
     beast::tcp_stream stream_;
@@ -111,8 +108,7 @@ tcp::endpoint parse_endpoint(const std::string& host_port) {
         port = 70000;
     }
     if (ec || port > 65535) {
-        throw std::invalid_argument("--metrics-listen wants a numeric HOST:PORT, got " +
-                                    host_port);
+        throw std::invalid_argument("--metrics-listen wants a numeric HOST:PORT, got " + host_port);
     }
     return {address, static_cast<unsigned short>(port)};
 }
@@ -158,6 +154,8 @@ HttpListener::~HttpListener() {
     if (thread_.joinable()) thread_.join();
 }
 
-unsigned short HttpListener::port() const { return impl_->acceptor.local_endpoint().port(); }
+unsigned short HttpListener::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
 
 }  // namespace mesh::web

@@ -23,7 +23,7 @@ struct HttpReply {
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 class HttpListener {
-public:
+  public:
     // Listens on HOST:PORT (throws with the address on failure); `handler` runs on the
     // listener's thread.
     HttpListener(const std::string& host_port, HttpHandler handler);
@@ -33,7 +33,7 @@ public:
 
     unsigned short port() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::thread thread_;

@@ -42,8 +42,8 @@ std::unique_ptr<web::HttpListener> start_observer(const std::string& listen, Adm
             try {
                 registry.check_operator(password.value_or(""));
             } catch (const StatusError& e) {
-                spdlog::warn("event=metrics_refused target={} reason={}",
-                             kb::log_quote(req.target), kb::log_quote(e.what()));
+                spdlog::warn("event=metrics_refused target={} reason={}", kb::log_quote(req.target),
+                             kb::log_quote(e.what()));
                 return {401, "text/plain; charset=utf-8",
                         "give the operator credential as the Basic auth password\n", true};
             }

@@ -14,8 +14,11 @@ TEST_CASE("label values escape backslash, quote and newline") {
 }
 
 TEST_CASE("a gauge family renders HELP, TYPE and one line per sample") {
-    Family f{"mesh_nodes", "Nodes\nby state", Family::Type::gauge,
-             {{{{"state", "online"}}, 3}, {{{"state", "off\"line"}}, 0}}, {}};
+    Family f{"mesh_nodes",
+             "Nodes\nby state",
+             Family::Type::gauge,
+             {{{{"state", "online"}}, 3}, {{{"state", "off\"line"}}, 0}},
+             {}};
     CHECK(render({f}) ==
           "# HELP mesh_nodes Nodes\\nby state\n"
           "# TYPE mesh_nodes gauge\n"
