@@ -16,6 +16,23 @@ bool name_char(char c, bool first, bool label) {
     return !first && c >= '0' && c <= '9';
 }
 
+// Backslash and newline escaped, and with `quotes` the double quote (label values).
+std::string escaped(const std::string& text, bool quotes) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        if (c == '\\' || (quotes && c == '"')) {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 std::string number(double v) {
     if (std::isnan(v)) return "NaN";
     if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -74,34 +91,11 @@ void render_histogram(std::string& out, const std::string& name, const Histogram
 }  // namespace
 
 std::string escape_label_value(const std::string& value) {
-    std::string out;
-    out.reserve(value.size());
-    for (char c : value) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '"') {
-            out += "\\\"";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
+    return escaped(value, true);
 }
 
 std::string escape_help(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
+    return escaped(text, false);
 }
 
 void check_name(const std::string& name, bool label) {
