@@ -163,6 +163,10 @@ void add_options(CLI::App& app, CoordinatorCli& c) {
     serve->add_option("--admin-listen", server.admin_listen,
                       "Also serve the operator API over TLS here (host:port), for remote use with "
                       "the operator credential; default off");
+    serve->add_option("--metrics-listen", server.metrics_listen,
+                      "Serve /metrics (Prometheus), the fleet page / and /api/fleet over HTTP "
+                      "here (host:port); off a loopback address they need the operator "
+                      "credential as the Basic auth password; default off");
     serve
         ->add_option("--node-key-ttl", node_key_ttl,
                      "Lifetime of a node's WireGuard key; agents rotate it before it lapses "

@@ -27,6 +27,7 @@
 #include "coordinator/store_url.hpp"
 #include "coordinator/stun_responder.hpp"
 #include "coordinator/tls_identity.hpp"
+#include "coordinator/web/observer.hpp"
 #include "kmod-bridge/daemon/systemd_notify.hpp"
 #include "kmod-bridge/dir_lock.hpp"
 #include "kmod-bridge/error.hpp"
@@ -427,6 +428,7 @@ int run_server(const ServerOptions& options) {
     start_stun(stun, stun_listen);
 
     int listen_port = 0;
+    grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health on the agents' port
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen, tls_credentials(tls), &listen_port);
     // Agents ping every 15 s to notice a dead connection; gRPC's default policy (one ping per
@@ -474,6 +476,7 @@ int run_server(const ServerOptions& options) {
         if (watchdog) daemon::notify_watchdog();
         if (++passes % 10 == 0) daemon::notify_status(status());
     });
+    auto observer = start_observer(options.metrics_listen, admin, registry);
 
     spdlog::info(
         "event=started nodes={} store={} replica={} listen={} admin_socket={} admin_listen={} "
@@ -500,10 +503,12 @@ int run_server(const ServerOptions& options) {
     if (replication) replication->stop();  // revokes its lease: its nodes leave the others' view
     if (stun) stun->stop();
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+    if (auto* health = server->GetHealthCheckService()) health->Shutdown();  // NOT_SERVING
     server->Shutdown(deadline);
     admin_listener.reset();  // no new operator connections; removes the socket
     admin_server->Shutdown(deadline);
     if (remote_admin_server) remote_admin_server->Shutdown(deadline);
+    observer.reset();
     spdlog::info("event=stopped");
     return 0;
 }

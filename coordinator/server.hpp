@@ -31,6 +31,8 @@ struct ServerOptions {
     std::string tls_key;
     // The operator API over TLS for remote use (needs the operator credential); "" = off.
     std::string admin_listen;
+    // /metrics, the fleet page and its JSON over HTTP (coordinator/web/observer.hpp); "" = off.
+    std::string metrics_listen;
     std::int64_t node_key_ttl = 90 * 86400;       // seconds; 0 = keys never expire
     std::int64_t ephemeral_inactivity = 30 * 60;  // seconds
     // TURN relays for peers with no direct path (serve --turn), the file holding the secret

@@ -26,6 +26,9 @@ PACKAGES=(
   golang-github-grpc-ecosystem-grpc-gateway-dev
   # the Kubernetes manifests' shape check (tests/deploy/kubernetes_manifests_test.py)
   python3-yaml
+  # the observability lab (tests/integration/observe_test.sh): a real Prometheus parser, a gRPC
+  # health client, and a real browser driven over the DevTools protocol
+  python3-prometheus-client python3-grpcio python3-websocket chromium curl
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

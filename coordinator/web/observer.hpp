@@ -1,0 +1,19 @@
+#pragma once
+// The coordinator's metrics listener (--metrics-listen): /metrics (Prometheus text), / (the
+// fleet page) and /api/fleet (its JSON, the schema of `nodes list --json`). Off a loopback
+// address every path needs HTTP Basic auth with the operator credential as password.
+#include <memory>
+#include <string>
+
+#include "coordinator/web/http_listener.hpp"
+
+namespace mesh::coord {
+
+class AdminService;
+class Registry;
+
+// nullptr when `listen` is empty (off). Throws when it cannot listen.
+std::unique_ptr<web::HttpListener> start_observer(const std::string& listen, AdminService& admin,
+                                                  Registry& registry);
+
+}  // namespace mesh::coord
