@@ -233,10 +233,11 @@ int main(int argc, char** argv) {
         if (!s.ok()) return fail(std::string(verb) + " failed: " + explain(s, socket));
         if (down->parsed()) {
             fmt::print("{}", response.changed() ? "left the mesh; `meshctl up` comes back\n"
-                                          : "already down\n");
+                                                : "already down\n");
         } else {
-            fmt::print("{}", response.changed() ? "back in the mesh; tunnels come up as peers answer\n"
-                                          : "already up\n");
+            fmt::print("{}", response.changed()
+                                 ? "back in the mesh; tunnels come up as peers answer\n"
+                                 : "already up\n");
         }
         return 0;
     }

@@ -14,8 +14,8 @@ namespace mesh::agent {
 std::vector<std::uint8_t> natpmp_address_request();  // version 0, opcode 0
 
 struct NatPmpAnswer {
-    std::uint8_t version = 0;  // 0 NAT-PMP; 2 a PCP server refusing version 0
-    std::uint16_t result = 0;  // 0 success
+    std::uint8_t version = 0;               // 0 NAT-PMP; 2 a PCP server refusing version 0
+    std::uint16_t result = 0;               // 0 success
     std::optional<kb::IpAddress> external;  // on success
 };
 

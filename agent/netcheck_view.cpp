@@ -35,8 +35,8 @@ std::string nat_meaning(const std::string& nat) {
 std::string render_netcheck_table(const v1::NetcheckResponse& r) {
     std::string coordinator = r.coordinator().empty() ? "none" : r.coordinator();
     if (r.coordinator_reachable()) {
-        coordinator += fmt::format(" reachable, TCP connect {:.2f} ms",
-                                   r.coordinator_connect_us() / 1000.0);
+        coordinator +=
+            fmt::format(" reachable, TCP connect {:.2f} ms", r.coordinator_connect_us() / 1000.0);
     } else if (!r.coordinator().empty()) {
         coordinator += " not reachable: " + r.coordinator_error();
     }
@@ -59,7 +59,8 @@ std::string render_netcheck_json(const v1::NetcheckResponse& r) {
         {"udp", r.udp()},
         {"nat", or_unknown(r.nat_type())},
         {"reflexive", r.reflexive_endpoint()},
-        {"stun_servers", std::vector<std::string>(r.stun_servers().begin(), r.stun_servers().end())},
+        {"stun_servers",
+         std::vector<std::string>(r.stun_servers().begin(), r.stun_servers().end())},
         {"port_mapping", r.port_mapping()},
         {"port_mapping_detail", r.port_mapping_detail()},
         {"ipv6_global_address", r.ipv6_global_address()},

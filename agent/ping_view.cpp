@@ -20,8 +20,8 @@ std::string render_ping_line(const v1::PingResponse& r, unsigned timeout_ms) {
         return fmt::format("pong from {} via {} {} in {:.2f} ms\n", name_of(r), r.path(),
                            r.endpoint(), r.rtt_us() / 1000.0);
     }
-    return fmt::format("no answer from {} within {} ms (path in use: {})\n", name_of(r),
-                       timeout_ms, r.selected_path().empty() ? "none" : r.selected_path());
+    return fmt::format("no answer from {} within {} ms (path in use: {})\n", name_of(r), timeout_ms,
+                       r.selected_path().empty() ? "none" : r.selected_path());
 }
 
 std::string render_ping_json(const v1::PingResponse& r) {

@@ -82,7 +82,7 @@ TEST_CASE("NAT-PMP: the request and the answers of NAT-PMP and PCP gateways", "[
     auto p = parse_natpmp_answer(pcp);
     REQUIRE(p);
     CHECK(p->version == 2);
-    CHECK_FALSE(parse_natpmp_answer(std::vector<std::uint8_t>{0, 0, 0, 0}));  // a request
+    CHECK_FALSE(parse_natpmp_answer(std::vector<std::uint8_t>{0, 0, 0, 0}));       // a request
     CHECK_FALSE(parse_natpmp_answer(std::vector<std::uint8_t>{0, 128, 0, 0, 0}));  // short
     CHECK_FALSE(parse_natpmp_answer(std::vector<std::uint8_t>{1, 128, 0, 0}));
 }
