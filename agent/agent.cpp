@@ -55,6 +55,15 @@ void Agent::start() {
                      state_->node_id);
         return;
     }
+    if (state_->down) {
+        spdlog::warn("event=down node={} hint=\"meshctl down left the mesh; run meshctl up\"",
+                     state_->node_id);
+        return;
+    }
+    bring_up_locked("start");
+}
+
+void Agent::bring_up_locked(const char* reason) {
     // A random replica first (the stream and STUN both start on it): a fleet restarting at once
     // spreads over the replicas.
     if (!state_->coordinators.empty()) {
@@ -68,7 +77,7 @@ void Agent::start() {
         state_->netmap.initiate = state_->netmap.ready;
     }
     start_paths_locked();
-    reconcile_locked("start");
+    reconcile_locked(reason);
     start_sync_locked(sync_replica_);
 }
 
@@ -1070,7 +1079,7 @@ std::unique_ptr<RelayProxy> Agent::release_idle_relay_locked(TimePoint now) {
 }
 
 void Agent::tick_locked(std::unique_ptr<RelayProxy>& released) {
-    if (!state_ || state_->removed || !data_plane_.is_up()) return;
+    if (!state_ || state_->removed || state_->down || !data_plane_.is_up()) return;
     released = release_idle_relay_locked(Clock::now());
     if (engine_) {
         refresh_local_locked(Clock::now());  // in case an rtnetlink event was missed
@@ -1110,6 +1119,7 @@ AgentStatus Agent::status() {
     if (keys_) s.public_key = keys_->wireguard_public;
     if (!state_) return s;
     s.joined = !state_->removed;
+    s.down = state_->down;
     s.node_id = state_->node_id;
     s.hostname = state_->hostname;
     s.addresses = state_->addresses;

@@ -14,6 +14,7 @@
 #include "agent/device_ownership.hpp"
 #include "agent/join_client.hpp"
 #include "agent/keys.hpp"
+#include "agent/netcheck_probe.hpp"
 #include "agent/network_loop.hpp"
 #include "agent/path_engine.hpp"
 #include "agent/relay_proxy.hpp"
@@ -63,6 +64,7 @@ struct AgentStatus {
     CoordinatorList coordinators;  // every replica, in the join's order
     std::size_t current = 0;       // the one the Sync stream is on (or was last tried)
     bool connected = false;
+    bool down = false;  // meshctl down
     std::uint64_t netmap_version = 0;
     std::string interface_name;
     std::string driver;
@@ -81,6 +83,29 @@ struct AgentStatus {
     // The TURN relay: "allocated ADDRESS via SERVER", "allocating via SERVER", "failed: ...",
     // "offered, not needed" (credentials, no peer needs it yet), "" = none offered.
     std::string relay;
+};
+
+// What meshctl ping learned from one round of probes (Agent::ping).
+struct PingOutcome {
+    enum class Refusal { none, unknown_peer, not_ready };
+    Refusal refusal = Refusal::none;
+    std::string message;  // why it was refused
+    std::string node_id;
+    std::string hostname;
+    std::optional<PingAnswer> answer;  // nullopt: nothing answered in time
+    std::string selected_path;         // the path in use for the peer now (path_kind_name, relay)
+};
+
+struct NetcheckReport {
+    std::string udp = "unknown";
+    std::string nat_type = "unknown";
+    std::optional<Endpoint> reflexive;
+    std::vector<Endpoint> stun_servers;
+    PortMappingProbe port_mapping;
+    Ipv6Check ipv6;
+    std::string coordinator;
+    ConnectTime coordinator_connect;
+    bool connected = false;
 };
 
 class Agent {
@@ -103,6 +128,15 @@ class Agent {
     // switches to it once the map lists it. Returns the new public key. Throws mesh::Error when
     // not joined or not connected.
     Key rotate_key();
+    // One round of authenticated path probes to the peer (by hostname, node id or address):
+    // to its endpoint in use when that is a working direct path, else to each of its candidates;
+    // waits up to `timeout` for the first answer (agent_control.cpp).
+    PingOutcome ping(const std::string& peer, std::chrono::milliseconds timeout);
+    // meshctl down (true) / up (false): see SetDown in agent.proto. Returns whether it changed;
+    // throws mesh::Error when not joined.
+    bool set_down(bool down);
+    // meshctl netcheck (NetcheckResponse in agent.proto); the probes run outside the lock.
+    NetcheckReport netcheck();
     AgentStatus status();
     // Periodic work: report changed endpoints, rotate a key close to expiry, repair drift in the
     // device.
@@ -113,6 +147,10 @@ class Agent {
     void on_ready(const std::vector<std::string>& initiate,
                   const std::vector<std::string>& respond);
     void on_removed();
+    // The device, paths, map and Sync from the saved state (start, meshctl up).
+    void bring_up_locked(const char* reason);
+    // meshctl down, once the threads are stopped: the device without peers, then let go.
+    void clear_device_locked();
     void on_relays(const v1::RelayCredentials& relays);
     void on_relay_change();
     bool needs_relay_locked() const;
@@ -163,6 +201,7 @@ class Agent {
     ContainerNetwork containers_;
     ContainerPlan container_plan_;  // applied last
     std::mutex mutex_;
+    std::mutex down_mutex_;  // one meshctl down / up at a time
     std::optional<Keys> keys_;
     // Keys made for a join to a coordinator the host is not pinned to (its replicas first),
     // memory only: saved once that join succeeds.

@@ -62,6 +62,7 @@ grpc::Status LocalApi::Status(grpc::ServerContext*, const v1::StatusRequest*,
     for (const auto& t : s.tags) response->add_tags(t);
     response->set_key_expires_at(s.key_expires_at);
     response->set_connected(s.connected);
+    response->set_down(s.down);
     response->set_netmap_version(s.netmap_version);
     response->set_interface_name(s.interface_name);
     response->set_driver(s.driver);
@@ -101,6 +102,67 @@ grpc::Status LocalApi::RotateKey(grpc::ServerContext*, const v1::RotateKeyReques
     } catch (const std::exception& e) {
         return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
     }
+}
+
+grpc::Status LocalApi::Ping(grpc::ServerContext*, const v1::PingRequest* request,
+                            v1::PingResponse* response) {
+    constexpr std::uint32_t kMaxTimeoutMs = 30000;
+    const std::uint32_t ms = request->timeout_ms() == 0 ? 1000 : request->timeout_ms();
+    if (ms > kMaxTimeoutMs) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "a ping waits at most 30000 ms"};
+    }
+    auto out = agent_.ping(request->peer(), std::chrono::milliseconds(ms));
+    switch (out.refusal) {
+        case PingOutcome::Refusal::unknown_peer:
+            return {grpc::StatusCode::NOT_FOUND, out.message};
+        case PingOutcome::Refusal::not_ready:
+            return {grpc::StatusCode::FAILED_PRECONDITION, out.message};
+        case PingOutcome::Refusal::none:
+            break;
+    }
+    response->set_node_id(out.node_id);
+    response->set_hostname(out.hostname);
+    response->set_selected_path(out.selected_path);
+    if (out.answer) {
+        response->set_answered(true);
+        response->set_path(path_kind_name(out.answer->kind));
+        response->set_endpoint(out.answer->from.to_string());
+        response->set_rtt_us(static_cast<std::uint32_t>(out.answer->rtt.count()));
+    }
+    return grpc::Status::OK;
+}
+
+grpc::Status LocalApi::SetDown(grpc::ServerContext*, const v1::SetDownRequest* request,
+                               v1::SetDownResponse* response) {
+    try {
+        response->set_changed(agent_.set_down(request->down()));
+        return grpc::Status::OK;
+    } catch (const Error& e) {
+        return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
+    } catch (const std::exception& e) {
+        return {grpc::StatusCode::INTERNAL, e.what()};
+    }
+}
+
+grpc::Status LocalApi::Netcheck(grpc::ServerContext*, const v1::NetcheckRequest*,
+                                v1::NetcheckResponse* response) {
+    auto r = agent_.netcheck();
+    response->set_udp(r.udp);
+    response->set_nat_type(r.nat_type);
+    if (r.reflexive) response->set_reflexive_endpoint(r.reflexive->to_string());
+    for (const auto& s : r.stun_servers) response->add_stun_servers(s.to_string());
+    response->set_port_mapping(r.port_mapping.service);
+    response->set_port_mapping_detail(r.port_mapping.detail);
+    response->set_ipv6_global_address(r.ipv6.global_address);
+    response->set_ipv6_default_route(r.ipv6.default_route);
+    response->set_ipv6_stun("not configured (the agent's STUN goes over IPv4)");
+    response->set_coordinator(r.coordinator);
+    response->set_coordinator_reachable(r.coordinator_connect.reachable);
+    response->set_coordinator_connect_us(
+        static_cast<std::uint32_t>(r.coordinator_connect.took.count()));
+    response->set_coordinator_error(r.coordinator_connect.error);
+    response->set_connected(r.connected);
+    return grpc::Status::OK;
 }
 
 LocalApiServer::LocalApiServer(LocalApi& api, const std::string& socket_path) {

@@ -20,6 +20,12 @@ class LocalApi final : public v1::Agent::Service {
                         v1::StatusResponse* response) override;
     grpc::Status RotateKey(grpc::ServerContext*, const v1::RotateKeyRequest*,
                            v1::RotateKeyResponse* response) override;
+    grpc::Status Ping(grpc::ServerContext*, const v1::PingRequest* request,
+                      v1::PingResponse* response) override;
+    grpc::Status SetDown(grpc::ServerContext*, const v1::SetDownRequest* request,
+                         v1::SetDownResponse* response) override;
+    grpc::Status Netcheck(grpc::ServerContext*, const v1::NetcheckRequest*,
+                          v1::NetcheckResponse* response) override;
 
   private:
     Agent& agent_;

@@ -4,8 +4,11 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <thread>
 
 #include "agent/coordinator_list.hpp"
+#include "agent/netcheck_view.hpp"
+#include "agent/ping_view.hpp"
 #include "agent/status_view.hpp"
 #include "agent/token_file.hpp"
 #include "kmod-bridge/version.hpp"
@@ -93,7 +96,58 @@ int main(int argc, char** argv) {
         "asked");
     status->add_flag("--json", json, "Machine-readable output");
 
-    CLI11_PARSE(app, argc, argv);
+    std::string ping_peer;
+    unsigned ping_count = 4;
+    unsigned ping_timeout_ms = 1000;
+    bool until_direct = false, ping_json = false;
+    auto* ping = app.add_subcommand(
+        "ping",
+        "Send authenticated path probes to a peer (from the WireGuard port, as the agent probes "
+        "paths) and print, per reply, the path that answered (lan or nat-direct, as `meshctl "
+        "status` names them), the endpoint and the round-trip time. A peer relayed through TURN "
+        "answers no probe: the line says `no answer ... (path in use: relay)`. Exit code: 0 "
+        "some probe was answered, 1 none was (or the agent cannot be asked), 2 bad input such "
+        "as an unknown peer");
+    ping->add_option("peer", ping_peer, "The peer: its hostname, node id or overlay address")
+        ->required();
+    ping->add_option("-c,--count", ping_count, "Rounds of probes to send, one a second")
+        ->check(CLI::Range(1u, 1000u))
+        ->capture_default_str();
+    ping->add_option("--timeout", ping_timeout_ms, "How long each round waits for an answer, ms")
+        ->check(CLI::Range(1u, 30000u))
+        ->capture_default_str();
+    ping->add_flag("--until-direct", until_direct,
+                   "Stop at the first answer over a direct path (lan or nat-direct); exit 1 if "
+                   "none came within --count rounds");
+    ping->add_flag("--json", ping_json, "One JSON object per round");
+
+    auto* down = app.add_subcommand(
+        "down",
+        "Leave the mesh on this host without removing the node: the device loses its peers and "
+        "routes, the agent stops syncing, and it stays so across restarts until `meshctl up`. "
+        "The coordinator keeps the node (other hosts see it offline)");
+    auto* up = app.add_subcommand(
+        "up",
+        "Come back after `meshctl down`: every tunnel is restored with the same node id, keys and "
+        "addresses, without a new join");
+
+    bool netcheck_json = false;
+    auto* netcheck = app.add_subcommand(
+        "netcheck",
+        "Report why this host is or is not direct: UDP reachability and the NAT type of the "
+        "WireGuard port (from the coordinator's two STUN ports: endpoint-independent NATs allow "
+        "hole punching, endpoint-dependent ones need the relay for most peers), the reflexive "
+        "address, whether the gateway offers NAT-PMP/PCP port mapping, IPv6, and the "
+        "coordinator's reachability and TCP connect time. The agent runs the checks");
+    netcheck->add_flag("--json", netcheck_json, "Machine-readable output");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        // ping's documented exit code for bad input (help and --version exit 0).
+        return code != 0 && ping->parsed() ? 2 : code;
+    }
     auto stub = connect(socket);
     if (join->parsed()) {
         // Checked here too, so a malformed list is one line before anything is asked of the agent.
@@ -139,6 +193,62 @@ int main(int argc, char** argv) {
         if (!s.ok()) return fail("rotate-key failed: " + explain(s, socket));
         fmt::print("new WireGuard public key {} sent; peers switch as the map reaches them\n",
                    response.public_key());
+        return 0;
+    }
+    if (ping->parsed()) {
+        std::vector<mesh::v1::PingResponse> replies;
+        do {
+            const auto round_start = std::chrono::steady_clock::now();
+            mesh::v1::PingRequest request;
+            request.set_peer(ping_peer);
+            request.set_timeout_ms(ping_timeout_ms);
+            mesh::v1::PingResponse response;
+            grpc::ClientContext context;
+            context.set_deadline(std::chrono::system_clock::now() +
+                                 std::chrono::milliseconds(ping_timeout_ms + 5000));
+            auto s = stub->Ping(&context, request, &response);
+            if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
+                s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+                fail(s.error_message());
+                return 2;
+            }
+            if (!s.ok()) return fail("ping failed: " + explain(s, socket));
+            fmt::print("{}", ping_json ? mesh::agent::render_ping_json(response)
+                                       : mesh::agent::render_ping_line(response, ping_timeout_ms));
+            std::fflush(stdout);
+            replies.push_back(response);
+            if (!mesh::agent::ping_again(replies, ping_count, until_direct)) break;
+            std::this_thread::sleep_until(round_start + std::chrono::seconds(1));
+        } while (true);
+        return mesh::agent::ping_exit_code(replies);
+    }
+    if (down->parsed() || up->parsed()) {
+        mesh::v1::SetDownRequest request;
+        request.set_down(down->parsed());
+        mesh::v1::SetDownResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        auto s = stub->SetDown(&context, request, &response);
+        const char* verb = down->parsed() ? "down" : "up";
+        if (!s.ok()) return fail(std::string(verb) + " failed: " + explain(s, socket));
+        if (down->parsed()) {
+            fmt::print("{}", response.changed() ? "left the mesh; `meshctl up` comes back\n"
+                                                : "already down\n");
+        } else {
+            fmt::print("{}", response.changed()
+                                 ? "back in the mesh; tunnels come up as peers answer\n"
+                                 : "already up\n");
+        }
+        return 0;
+    }
+    if (netcheck->parsed()) {
+        mesh::v1::NetcheckResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        auto s = stub->Netcheck(&context, {}, &response);
+        if (!s.ok()) return fail("netcheck failed: " + explain(s, socket));
+        fmt::print("{}", netcheck_json ? mesh::agent::render_netcheck_json(response)
+                                       : mesh::agent::render_netcheck_table(response));
         return 0;
     }
     if (status->parsed()) {

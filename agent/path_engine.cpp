@@ -48,7 +48,8 @@ PathEngine::PathEngine(PathConfig paths, StunConfig stun_config, Key own_private
       own_public_(own_public),
       finder_(paths, random),
       stun_(stun_config, random),
-      wall_clock_(std::move(wall_clock)) {}
+      wall_clock_(std::move(wall_clock)),
+      random_(random) {}
 
 void PathEngine::set_own_key(const Key& own_private, const Key& own_public) {
     own_private_ = own_private;
@@ -140,13 +141,55 @@ std::vector<Datagram> PathEngine::answer_probe(const Datagram& in, const stun::M
 void PathEngine::take_answer(const Datagram& in, const std::vector<std::uint8_t>& bytes,
                              const stun::Message& answer, TimePoint now) {
     if (answer.mapped && stun_.answered(answer.transaction, in.peer, *answer.mapped, now)) return;
-    auto peer = finder_.peer_of(answer.transaction);
+    auto ping = pings_.find(answer.transaction);
+    auto peer = ping != pings_.end() ? std::optional(ping->second.probe.peer_id)
+                                     : finder_.peer_of(answer.transaction);
     if (!peer || !answer.integrity_offset) return;
     auto key = probe_keys_.find(*peer);
     if (key == probe_keys_.end() || !stun::verify_integrity(bytes, answer, key->second)) return;
     const auto& own = local_.host_endpoints;
     bool direct = answer.mapped && std::find(own.begin(), own.end(), *answer.mapped) != own.end();
-    finder_.answered(answer.transaction, now, direct);
+    if (ping == pings_.end()) {
+        finder_.answered(answer.transaction, now, direct);
+        return;
+    }
+    auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - ping->second.sent);
+    ping_answers_[answer.transaction] =
+        PingAnswer{*peer, in.peer, finder_.kind_for(ping->second.probe.to, direct), rtt};
+    pings_.erase(ping);
+}
+
+std::vector<stun::TransactionId> PathEngine::ping(const std::string& peer,
+                                                  const std::vector<Endpoint>& to, TimePoint now) {
+    std::vector<stun::TransactionId> out;
+    if (!probe_keys_.contains(peer)) return out;
+    for (const auto& endpoint : to) {
+        if (pings_.size() + ping_answers_.size() >= kMaxPings) break;
+        Probe probe{peer, endpoint, random_()};
+        pings_[probe.transaction] = PingSent{probe, now};
+        pings_due_.push_back(probe);
+        out.push_back(probe.transaction);
+    }
+    return out;
+}
+
+std::optional<PingAnswer> PathEngine::take_ping(
+    const std::vector<stun::TransactionId>& transactions) {
+    for (const auto& t : transactions) {
+        if (auto it = ping_answers_.find(t); it != ping_answers_.end()) return it->second;
+    }
+    return std::nullopt;
+}
+
+void PathEngine::forget_pings(const std::vector<stun::TransactionId>& transactions) {
+    for (const auto& t : transactions) {
+        pings_.erase(t);
+        ping_answers_.erase(t);
+    }
+    std::erase_if(pings_due_, [&](const Probe& p) {
+        return std::find(transactions.begin(), transactions.end(), p.transaction) !=
+               transactions.end();
+    });
 }
 
 std::vector<Datagram> PathEngine::due(TimePoint now) {
@@ -160,6 +203,11 @@ std::vector<Datagram> PathEngine::due(TimePoint now) {
     // A check that went unanswered may mean our NAT moved us: ask STUN now, not at the refresh.
     auto probes = finder_.due(now);
     if (finder_.take_stun_wanted()) stun_.refresh(now);
+    for (auto& p : pings_due_) {
+        if (auto it = pings_.find(p.transaction); it != pings_.end()) it->second.sent = now;
+        probes.push_back(std::move(p));
+    }
+    pings_due_.clear();
     const std::string username = probe_username(own_public_, wall_clock_());
     for (const auto& probe : probes) {
         auto key = probe_keys_.find(probe.peer_id);

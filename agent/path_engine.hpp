@@ -34,6 +34,14 @@ struct PathReport {
     bool operator==(const PathReport&) const = default;
 };
 
+// The answer to one of meshctl ping's probes.
+struct PingAnswer {
+    std::string peer;
+    Endpoint from;
+    PathKind kind = PathKind::nat_direct;  // lan or nat-direct
+    std::chrono::microseconds rtt{0};
+};
+
 class PathEngine {
   public:
     using WallClock = std::function<std::int64_t()>;  // unix seconds
@@ -51,6 +59,7 @@ class PathEngine {
     bool has_stun_servers() const { return stun_.has_servers(); }
     // The last STUN round ended with no server answering (the servers may be gone).
     bool stun_silent() const { return stun_.silent(); }
+    std::vector<Endpoint> stun_servers() const { return stun_.servers(); }
 
     std::vector<Datagram> on_datagram(const Datagram& in, TimePoint now);
     std::vector<Datagram> due(TimePoint now);
@@ -70,6 +79,16 @@ class PathEngine {
     std::vector<Endpoint> candidates() const;
     NatType nat_type() const { return stun_.nat_type(local_.host_endpoints); }
     std::optional<Endpoint> reflexive() const { return stun_.reflexive(); }
+
+    // meshctl ping: one authenticated probe (as path probing sends) to each of `to` for the peer,
+    // sent by the next due(); their answers are kept for take_ping() and change no path. Returns
+    // the transactions; none for a peer not in the map, or while kMaxPings are outstanding.
+    std::vector<kb::stun::TransactionId> ping(const std::string& peer,
+                                              const std::vector<Endpoint>& to, TimePoint now);
+    // The first answer to one of `transactions`, if any came; forget_pings() drops them all.
+    std::optional<PingAnswer> take_ping(const std::vector<kb::stun::TransactionId>& transactions);
+    void forget_pings(const std::vector<kb::stun::TransactionId>& transactions);
+    static constexpr std::size_t kMaxPings = 64;
 
     bool take_paths_changed() { return finder_.take_changed(); }
     // candidates() or nat_type() changed since the last call. A new NAT mapping also makes every
@@ -97,6 +116,14 @@ class PathEngine {
         int answered = 0;
     };
     std::map<std::string, AnswerBudget> budgets_;  // by node id: answers per second
+    struct PingSent {
+        Probe probe;
+        TimePoint sent;
+    };
+    std::vector<Probe> pings_due_;
+    std::map<kb::stun::TransactionId, PingSent> pings_;
+    std::map<kb::stun::TransactionId, PingAnswer> ping_answers_;
+    PathFinder::RandomTransaction random_;
     std::vector<Endpoint> reported_candidates_;
     NatType reported_nat_ = NatType::unknown;
 };

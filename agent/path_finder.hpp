@@ -98,6 +98,11 @@ class PathFinder {
     bool answered(const kb::stun::TransactionId& transaction, TimePoint now,
                   bool saw_us_directly = true);
 
+    // What an answer from `endpoint` makes of a path: lan when it is on one of our subnets and
+    // the peer saw us directly (as answered() judges), nat-direct otherwise.
+    PathKind kind_for(const Endpoint& endpoint, bool saw_us_directly) const {
+        return saw_us_directly ? kind_of(endpoint) : PathKind::nat_direct;
+    }
     std::vector<Probe> due(TimePoint now);  // the probes to send now
     TimePoint next_due() const;             // when due() next has something
     PathSelection selection(const std::string& peer) const;

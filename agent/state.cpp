@@ -69,6 +69,7 @@ AgentState parse_state(const std::string& bytes, const std::string& origin) {
             mark_ready(s.netmap, initiate, respond);
         }
         s.removed = stored.removed();
+        s.down = stored.down();
     } catch (const Error& e) {
         throw Error(origin + " is corrupt (" + e.what() + "); remove it and join again");
     }
@@ -96,6 +97,7 @@ std::string serialize_state(const AgentState& s) {
     for (const auto& id : s.netmap.ready) stored.add_ready(id);
     for (const auto& id : s.netmap.initiate) stored.add_initiate(id);
     stored.set_removed(s.removed);
+    stored.set_down(s.down);
     return stored.SerializeAsString();
 }
 

@@ -21,6 +21,7 @@ struct AgentState {
     NetworkSettings network;
     NetMap netmap;
     bool removed = false;
+    bool down = false;  // `meshctl down`: no peers, no Sync until `meshctl up`
     std::vector<IpPrefix> container_subnets;  // as the join answered
 };
 

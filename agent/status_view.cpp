@@ -75,7 +75,9 @@ std::string render_status_table(const v1::StatusResponse& s, std::int64_t now) {
             " (IPv4 only: IPv6 is disabled on this host; " + ipv6 + " is added once it is enabled)";
     }
     std::string link = "connected";
-    if (!s.connected()) {
+    if (s.down()) {
+        link = "down: left the mesh with meshctl down; meshctl up comes back";
+    } else if (!s.connected()) {
         link = s.last_error().empty() ? "connecting" : "disconnected: " + s.last_error();
     }
     std::string out = fmt::format(
@@ -164,6 +166,7 @@ std::string render_status_json(const v1::StatusResponse& s) {
     }
     nlohmann::ordered_json out = {{"joined", s.joined()},
                                   {"connected", s.connected()},
+                                  {"down", s.down()},
                                   {"node_id", s.node_id()},
                                   {"hostname", s.hostname()},
                                   {"addresses", strings(s.addresses())},

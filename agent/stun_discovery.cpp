@@ -151,6 +151,12 @@ NatType StunDiscovery::nat_type(const std::vector<Endpoint>& host) const {
     return both_answered_ ? NatType::endpoint_independent : NatType::unknown;
 }
 
+std::vector<Endpoint> StunDiscovery::servers() const {
+    std::vector<Endpoint> out;
+    for (const auto& s : servers_) out.push_back(s.endpoint);
+    return out;
+}
+
 bool StunDiscovery::take_changed() {
     return std::exchange(changed_, false);
 }

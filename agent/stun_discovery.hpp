@@ -34,6 +34,7 @@ class StunDiscovery {
     // The servers to ask; empty turns discovery off. A changed list starts a round.
     void set_servers(std::vector<Endpoint> servers, TimePoint now);
     bool has_servers() const { return !servers_.empty(); }
+    std::vector<Endpoint> servers() const;
     // The last round ended with no answer from any server; false before the servers' first
     // round ended. The agent asks another coordinator replica's responder then.
     bool silent() const { return silent_; }

@@ -490,3 +490,33 @@ TEST_CASE("a network change on a working path is not reported lost", "[paths]") 
     CHECK_FALSE(ever_lost);
     CHECK(net.direct("a", "b", PathKind::nat_direct));
 }
+
+TEST_CASE("meshctl ping's probes: lan and nat-direct answers, no path change", "[paths]") {
+    Net net = two_sites(false, false);
+    net.add("b2", "s1", "10.1.0.3:51820");
+    net.publish();
+    REQUIRE(net.run_until([&] {
+        return net.direct("a", "b", PathKind::nat_direct) && net.direct("a", "b2", PathKind::lan);
+    }));
+    auto& a = *net.hosts.at("a").engine;
+    const auto before = a.selections();
+    auto lan = a.ping("b2", {Endpoint::parse("10.1.0.3:51820")}, net.now);
+    auto nat = a.ping("b", {Endpoint::parse("203.0.113.2:51820")}, net.now);
+    REQUIRE(lan.size() == 1);
+    REQUIRE(nat.size() == 1);
+    CHECK_FALSE(a.take_ping(lan));
+    REQUIRE(net.run_until([&] { return a.take_ping(lan) && a.take_ping(nat); }, milliseconds(100)));
+    CHECK(a.take_ping(lan)->kind == PathKind::lan);
+    CHECK(a.take_ping(lan)->peer == "b2");
+    CHECK(a.take_ping(lan)->from == Endpoint::parse("10.1.0.3:51820"));
+    CHECK(a.take_ping(nat)->kind == PathKind::nat_direct);
+    CHECK(a.take_ping(nat)->from == Endpoint::parse("203.0.113.2:51820"));
+    CHECK(a.selections().at("b").endpoint == before.at("b").endpoint);
+    a.forget_pings(lan);
+    CHECK_FALSE(a.take_ping(lan));
+    // An unknown peer gets no probe; an endpoint nobody answers on gets no answer.
+    CHECK(a.ping("nobody", {Endpoint::parse("10.1.0.9:51820")}, net.now).empty());
+    auto dead = a.ping("b", {Endpoint::parse("203.0.113.9:1")}, net.now);
+    net.run_until([] { return false; }, milliseconds(100));
+    CHECK_FALSE(a.take_ping(dead));
+}
