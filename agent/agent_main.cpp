@@ -157,24 +157,11 @@ int main(int argc, char** argv) {
     app.add_flag("--print-config", print_config,
                  "Print the effective settings (the config file and the options) as TOML and exit")
         ->configurable(false);
-    auto config = mesh::daemon::ConfigFile::install(
-        app, mesh::daemon::config_keys(app),
-        [](const std::vector<std::string>& args) {
-            CLI::App fresh;
-            AgentCli scratch;
-            add_options(fresh, scratch);
-            std::vector<std::string> reversed(args.rbegin(), args.rend());
-            fresh.parse(reversed);
-        },
-        "/etc/mesh/agent.toml");
-    try {
-        app.parse(argc, argv);
-        mesh::daemon::check_default_readable(*config);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "mesh-agent: {}\n", e.what());
-        return 2;
+    auto config = mesh::daemon::ConfigFile::install(app, mesh::daemon::config_keys(app),
+                                                    mesh::daemon::parse_into_fresh(&add_options),
+                                                    "/etc/mesh/agent.toml");
+    if (auto code = mesh::daemon::parse_command_line(app, *config, "mesh-agent", argc, argv)) {
+        return *code;
     }
     if (print_config) {
         fmt::print("{}", mesh::daemon::effective_config(

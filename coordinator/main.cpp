@@ -265,24 +265,12 @@ int main(int argc, char** argv) {
                    "and exit")
         ->configurable(false);
     const auto keys = mesh::daemon::config_keys(app, "serve");
-    auto config = mesh::daemon::ConfigFile::install(app, keys,
-                                                    [](const std::vector<std::string>& args) {
-                                                        CLI::App fresh;
-                                                        CoordinatorCli scratch;
-                                                        add_options(fresh, scratch);
-                                                        std::vector<std::string> reversed(
-                                                            args.rbegin(), args.rend());
-                                                        fresh.parse(reversed);
-                                                    },
-                                                    "/etc/mesh/coordinator.toml", {"serve"});
-    try {
-        app.parse(argc, argv);
-        mesh::daemon::check_default_readable(*config);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "mesh-coordinator: {}\n", e.what());
-        return 2;
+    auto config =
+        mesh::daemon::ConfigFile::install(app, keys, mesh::daemon::parse_into_fresh(&add_options),
+                                          "/etc/mesh/coordinator.toml", {"serve"});
+    if (auto code =
+            mesh::daemon::parse_command_line(app, *config, "mesh-coordinator", argc, argv)) {
+        return *code;
     }
     if (print_config) {
         fmt::print("{}",

@@ -1,5 +1,6 @@
 #include "kmod-bridge/daemon/cli_config.hpp"
 
+#include <fmt/core.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -159,6 +160,20 @@ void check_default_readable(const ConfigFile& file) {
     if (std::filesystem::exists(path, ec) && ::access(path.c_str(), R_OK) != 0) {
         throw ConfigFileError(path + ": exists but cannot be read");
     }
+}
+
+std::optional<int> parse_command_line(CLI::App& app, const ConfigFile& config,
+                                      const std::string& program, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+        check_default_readable(config);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: {}\n", program, e.what());
+        return 2;
+    }
+    return std::nullopt;
 }
 
 }  // namespace mesh::daemon

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,5 +70,24 @@ std::string effective_config(CLI::App& app, const std::vector<ConfigKey>& keys,
 // Checks after parsing that a default config file which exists could be read (CLI11 skips an
 // unreadable one silently). Throws ConfigFileError.
 void check_default_readable(const ConfigFile& file);
+
+// The TryParse of a daemon whose options `add_options(app, cli)` adds: the arguments go into a
+// fresh App over a scratch Cli (CLI11 takes a vector in reverse order).
+template <class Cli>
+TryParse parse_into_fresh(void (*add_options)(CLI::App&, Cli&)) {
+    return [add_options](const std::vector<std::string>& args) {
+        CLI::App fresh;
+        Cli scratch;
+        add_options(fresh, scratch);
+        std::vector<std::string> reversed(args.rbegin(), args.rend());
+        fresh.parse(reversed);
+    };
+}
+
+// Parses the command line and the config file. Returns the exit code when the daemon must stop
+// here (--help, --version, a bad option: CLI11's message; a bad config file: "PROGRAM: what",
+// exit 2), nothing when it goes on.
+std::optional<int> parse_command_line(CLI::App& app, const ConfigFile& config,
+                                      const std::string& program, int argc, char** argv);
 
 }  // namespace mesh::daemon
