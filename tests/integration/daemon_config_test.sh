@@ -74,7 +74,7 @@ grep -q 'READY=1' "$T/notify.log" || fail "no READY=1: $(cat "$T/notify.log" "$T
 for _ in $(seq 50); do [ "$(grep -c 'WATCHDOG=1' "$T/notify.log")" -ge 3 ] && break; sleep 0.1; done
 [ "$(grep -c 'WATCHDOG=1' "$T/notify.log")" -ge 3 ] || fail "no WATCHDOG=1 pings"
 kill "$PID"; wait "$PID" || true; PID=""
-sleep 0.3
+for _ in $(seq 50); do grep -q 'STOPPING=1' "$T/notify.log" && break; sleep 0.1; done
 grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
 kill "$LISTENER" 2>/dev/null || true
 # json logs: every line one object with event.
