@@ -36,12 +36,30 @@ TEST_CASE("pairs take the better side's path and count each unordered pair once"
     path(a, "b", mesh::v1::PATH_NONE);
     path(b, "a", mesh::v1::PATH_NAT_DIRECT);
     path(a, "c", mesh::v1::PATH_LAN);
+    path(a, "d", mesh::v1::PATH_LAN);  // about an expired node: no pair
     auto pairs = pairs_by_kind(r);
     CHECK(pairs["nat-direct"] == 1);  // a-b: the better of none and nat-direct
     CHECK(pairs["lan"] == 1);         // a-c: one side reported
     CHECK(pairs["probing"] == 1);     // b-c: neither
     CHECK(pairs["none"] == 0);
     CHECK(pairs["relay"] == 0);
+}
+
+TEST_CASE("a pair only the later node reports on is counted once and every pair is counted") {
+    ListNodesResponse r;
+    add(r, "x", true);
+    auto* y = add(r, "y", true);
+    add(r, "z", true);
+    path(y, "x", mesh::v1::PATH_RELAY);
+    path(y, "y", mesh::v1::PATH_LAN);  // about itself: no pair
+    auto pairs = pairs_by_kind(r);
+    CHECK(pairs["relay"] == 1);
+    CHECK(pairs["lan"] == 0);
+    CHECK(pairs["probing"] == 2);  // x-z, y-z
+    int total = 0;
+    for (const auto& [kind, count] : pairs) total += count;
+    CHECK(total == 3);
+    CHECK(pairs_by_kind(ListNodesResponse{})["probing"] == 0);
 }
 
 TEST_CASE("nodes are counted by state and connected streams") {
