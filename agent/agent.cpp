@@ -229,7 +229,7 @@ void Agent::start_paths_locked() {
         spdlog::info("event=paths_started port={} stun_servers={}", options_.listen_port,
                      stun_servers.size());
     } catch (const std::exception& e) {
-        engine_.reset();
+        drop_engine_locked();
         spdlog::warn(
             "event=paths_disabled error={} hint=\"without CAP_NET_RAW no STUN and no path "
             "probes: peers get their first candidate\"",
@@ -238,8 +238,13 @@ void Agent::start_paths_locked() {
 }
 
 std::unique_ptr<NetworkLoop> Agent::stop_paths_locked() {
-    engine_.reset();
+    drop_engine_locked();
     return std::move(loop_);
+}
+
+void Agent::drop_engine_locked() {
+    if (engine_) counters_.paths += engine_->counters();
+    engine_.reset();
 }
 
 bool Agent::refresh_local_locked(TimePoint now) {
@@ -342,6 +347,7 @@ void Agent::on_sync_status(bool up, const std::string& error, std::size_t replic
     std::lock_guard lock(mutex_);
     connected_ = up;
     sync_replica_ = replica;
+    ++(up ? counters_.sync_connects : counters_.sync_failures);
     if (!up) last_error_ = error;
     if (!up) return;
     last_error_.clear();
@@ -402,6 +408,16 @@ void Agent::start_sync_locked(std::size_t first) {
 }
 
 void Agent::reconcile_locked(const char* reason) {
+    ++counters_.reconciles[reason];
+    try {
+        reconcile_device_locked(reason);
+    } catch (...) {
+        ++counters_.reconcile_failures;
+        throw;
+    }
+}
+
+void Agent::reconcile_device_locked(const char* reason) {
     DeviceIdentity identity{keys_->wireguard_private, options_.listen_port};
     auto current = data_plane_.state();
     std::map<Key, std::string> id_of;
@@ -444,6 +460,9 @@ void Agent::reconcile_locked(const char* reason) {
         else
             ++added;
     }
+    counters_.peers_added += added;
+    counters_.peers_changed += changed;
+    counters_.peers_removed += removed;
     spdlog::info(
         "event=reconciled reason={} version={} peers_added={} peers_changed={} "
         "peers_removed={}",
@@ -764,6 +783,7 @@ SyncClient::Verdict Agent::on_map(const MapUpdate& update) {
     auto result = apply_update(state_->netmap, update, state_->node_id);
     if (result == ApplyResult::gap) return SyncClient::Verdict::resync;
     if (result == ApplyResult::self_removed) return SyncClient::Verdict::removed;
+    ++(update.full ? counters_.full_maps : counters_.deltas);
     try {
         adopt_rotated_key_locked();
         maybe_start_relay_locked();  // a peer behind an endpoint-dependent NAT may have come
@@ -1108,6 +1128,13 @@ void Agent::tick_locked(std::unique_ptr<RelayProxy>& released) {
     } catch (const std::exception& e) {
         spdlog::error("event=apply_failed reason=periodic error={}", kb::log_quote(e.what()));
     }
+}
+
+AgentCounters Agent::counters() {
+    std::lock_guard lock(mutex_);
+    auto out = counters_;
+    if (engine_) out.paths += engine_->counters();
+    return out;
 }
 
 AgentStatus Agent::status() {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent_metrics.hpp"
+#include "agent/agent_status.hpp"
 #include "agent/container_network.hpp"
 #include "agent/data_plane.hpp"
 #include "agent/device_ownership.hpp"
@@ -38,51 +40,6 @@ struct AgentOptions {
     std::string container_subnet;
     ContainerNetworkOptions containers;
     std::vector<IpPrefix> container_allow;
-};
-
-struct PeerStatus {
-    std::string node_id;
-    std::string hostname;
-    Key public_key;
-    std::vector<IpPrefix> allowed_ips;
-    std::optional<Endpoint> endpoint;
-    std::int64_t last_handshake = 0;
-    std::uint64_t rx_bytes = 0;
-    std::uint64_t tx_bytes = 0;
-    bool ready = false;
-    std::string path;  // path_kind_name(); "" when probing is off
-    std::uint32_t rtt_us = 0;
-    std::vector<Endpoint> candidates;
-    std::vector<IpPrefix> container_subnets;  // routed to the peer
-};
-
-struct AgentStatus {
-    bool joined = false;
-    std::string node_id;
-    std::string hostname;
-    std::vector<IpPrefix> addresses;
-    CoordinatorList coordinators;  // every replica, in the join's order
-    std::size_t current = 0;       // the one the Sync stream is on (or was last tried)
-    bool connected = false;
-    bool down = false;  // meshctl down
-    std::uint64_t netmap_version = 0;
-    std::string interface_name;
-    std::string driver;
-    std::optional<Key> public_key;
-    std::vector<PeerStatus> peers;
-    std::string last_error;
-    std::string nat_type = "unknown";
-    std::optional<Endpoint> reflexive;
-    std::vector<Endpoint> candidates;
-    std::vector<std::string> tags;
-    std::int64_t key_expires_at = 0;
-    bool ipv6_disabled = false;
-    std::vector<IpPrefix> container_subnets;     // this host's
-    std::string cni_config;                      // the conflist's path; "" = none written
-    std::vector<std::string> container_refused;  // subnets left out, and why
-    // The TURN relay: "allocated ADDRESS via SERVER", "allocating via SERVER", "failed: ...",
-    // "offered, not needed" (credentials, no peer needs it yet), "" = none offered.
-    std::string relay;
 };
 
 // What meshctl ping learned from one round of probes (Agent::ping).
@@ -138,6 +95,8 @@ class Agent {
     // meshctl netcheck (NetcheckResponse in agent.proto); the probes run outside the lock.
     NetcheckReport netcheck();
     AgentStatus status();
+    // What it counted since it started (--metrics-listen's /metrics).
+    AgentCounters counters();
     // Periodic work: report changed endpoints, rotate a key close to expiry, repair drift in the
     // device.
     void tick();
@@ -177,7 +136,8 @@ class Agent {
     void on_sync_status(bool up, const std::string& error, std::size_t replica,
                         std::optional<IpAddress> source);
     void follow_stun_locked(TimePoint now);
-    void reconcile_locked(const char* reason);
+    void reconcile_locked(const char* reason);  // counted, then reconcile_device_locked()
+    void reconcile_device_locked(const char* reason);
     ContainerPlan container_plan_locked() const;
     void apply_containers_locked(const ContainerPlan& plan);
     void restart_stalled_handshakes_locked(const kb::DeviceConfig& desired,
@@ -186,6 +146,7 @@ class Agent {
     std::vector<std::string> endpoints_locked();
     void start_paths_locked();
     std::unique_ptr<NetworkLoop> stop_paths_locked();  // the caller stops it outside the lock
+    void drop_engine_locked();                         // its counters kept in counters_
     bool refresh_local_locked(TimePoint now);          // true when the host's addresses changed
     void after_engine_locked(TimePoint now);
     std::vector<Endpoint> stun_servers_locked();
@@ -248,6 +209,7 @@ class Agent {
     };
     std::map<std::string, RelayHandshake> relay_handshakes_;  // by node id
     std::optional<TimePoint> relay_idle_since_;  // the proxy relays no peer and none needs it
+    AgentCounters counters_;  // paths: the engines dropped so far (counters() adds the running one)
 };
 
 }  // namespace mesh::agent

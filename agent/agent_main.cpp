@@ -7,6 +7,7 @@
 
 #include "agent/agent.hpp"
 #include "agent/local_api.hpp"
+#include "agent/metrics_listener.hpp"
 #include "kmod-bridge/daemon/cli_config.hpp"
 #include "kmod-bridge/daemon/log_output.hpp"
 #include "kmod-bridge/daemon/systemd_notify.hpp"
@@ -59,6 +60,7 @@ struct AgentCli {
     std::string cni_name, cni_bridge;
     std::vector<std::string> container_allow;
     bool no_masquerade = false;
+    std::string metrics_listen;
 };
 
 // mesh-agent's options; a config file's keys are named after them (agent.toml).
@@ -136,6 +138,10 @@ void add_options(CLI::App& app, AgentCli& cli) {
     app.add_flag("--no-container-masquerade", cli.no_masquerade,
                  "Do not masquerade this host's containers' traffic to the outside (its own "
                  "NAT rules do it, or the containers' addresses are routed)");
+    app.add_option("--metrics-listen", cli.metrics_listen,
+                   "Serve /metrics (Prometheus text: peers by path, handshake age and bytes per "
+                   "peer, reconciles, Sync reconnects, probe and STUN counts) on HOST:PORT, with "
+                   "no credential: loopback or the host's mesh address; default off");
     app.add_option("--log-format", cli.log_format,
                    "text (on the journal: no time, a syslog priority per line) or json (one "
                    "object per line with the same keys)")
@@ -198,6 +204,7 @@ int main(int argc, char** argv) {
         agent.start();
         mesh::agent::LocalApi api(agent);
         auto server = std::make_unique<mesh::agent::LocalApiServer>(api, socket);
+        auto metrics = mesh::agent::start_metrics_listener(cli.metrics_listen, agent);
         spdlog::info("event=started socket={} interface={} listen_port={} release={} commit={}",
                      socket, options.data_plane.interface, options.listen_port, mesh::version(),
                      mesh::commit());
@@ -223,6 +230,7 @@ int main(int argc, char** argv) {
         }
         io.run();
 
+        metrics.reset();
         server.reset();  // no more meshctl; removes the socket
         agent.stop();
         spdlog::info("event=stopped");

@@ -107,6 +107,15 @@ void PathEngine::set_stun_servers(std::vector<Endpoint> servers, TimePoint now) 
     stun_.set_servers(std::move(servers), now);
 }
 
+PathCounters& PathCounters::operator+=(const PathCounters& other) {
+    stun_requests += other.stun_requests;
+    stun_answers += other.stun_answers;
+    probes_sent += other.probes_sent;
+    probe_answers += other.probe_answers;
+    probes_answered += other.probes_answered;
+    return *this;
+}
+
 std::vector<Datagram> PathEngine::on_datagram(const Datagram& in, TimePoint now) {
     if (!stun::looks_like_stun(in.bytes)) return {};
     auto message = stun::decode(in.bytes);
@@ -135,12 +144,16 @@ std::vector<Datagram> PathEngine::answer_probe(const Datagram& in, const stun::M
     answer.transaction = request.transaction;
     answer.mapped = in.peer;
     finder_.request_from(id->second, in.peer, now);
+    ++counters_.probes_answered;
     return {Datagram{in.peer, stun::encode(answer, &key)}};
 }
 
 void PathEngine::take_answer(const Datagram& in, const std::vector<std::uint8_t>& bytes,
                              const stun::Message& answer, TimePoint now) {
-    if (answer.mapped && stun_.answered(answer.transaction, in.peer, *answer.mapped, now)) return;
+    if (answer.mapped && stun_.answered(answer.transaction, in.peer, *answer.mapped, now)) {
+        ++counters_.stun_answers;
+        return;
+    }
     auto ping = pings_.find(answer.transaction);
     auto peer = ping != pings_.end() ? std::optional(ping->second.probe.peer_id)
                                      : finder_.peer_of(answer.transaction);
@@ -149,6 +162,7 @@ void PathEngine::take_answer(const Datagram& in, const std::vector<std::uint8_t>
     if (key == probe_keys_.end() || !stun::verify_integrity(bytes, answer, key->second)) return;
     const auto& own = local_.host_endpoints;
     bool direct = answer.mapped && std::find(own.begin(), own.end(), *answer.mapped) != own.end();
+    ++counters_.probe_answers;
     if (ping == pings_.end()) {
         finder_.answered(answer.transaction, now, direct);
         return;
@@ -199,6 +213,7 @@ std::vector<Datagram> PathEngine::due(TimePoint now) {
         m.transaction = request.transaction;
         m.padding = stun::kBindingRequestPadding;  // the coordinator answers no smaller request
         out.push_back(Datagram{request.to, stun::encode(m)});
+        ++counters_.stun_requests;
     }
     // A check that went unanswered may mean our NAT moved us: ask STUN now, not at the refresh.
     auto probes = finder_.due(now);
@@ -216,6 +231,7 @@ std::vector<Datagram> PathEngine::due(TimePoint now) {
         m.transaction = probe.transaction;
         m.username = username;
         out.push_back(Datagram{probe.to, stun::encode(m, &key->second)});
+        ++counters_.probes_sent;
     }
     return out;
 }

@@ -3,6 +3,7 @@
 // authenticated probes to and from peers, and the answers to both. It turns datagrams and time
 // into datagrams to send, and keeps the resulting view: the candidates this host reports, its
 // NAT type, and the endpoint and path kind for each peer. Pure: the network loop does the I/O.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,16 @@ struct PathReport {
     std::optional<Endpoint> reflexive;
     std::map<std::string, std::pair<PathKind, std::optional<Endpoint>>> peers;
     bool operator==(const PathReport&) const = default;
+};
+
+// What an engine sent and took since it was made, for the agent's /metrics.
+struct PathCounters {
+    std::uint64_t stun_requests = 0;    // binding requests to STUN servers
+    std::uint64_t stun_answers = 0;     // answers matched to one of them
+    std::uint64_t probes_sent = 0;      // authenticated probes to peers' candidates (pings too)
+    std::uint64_t probe_answers = 0;    // answers to them whose integrity verified
+    std::uint64_t probes_answered = 0;  // peers' probes this host answered
+    PathCounters& operator+=(const PathCounters& other);
 };
 
 // The answer to one of meshctl ping's probes.
@@ -90,6 +101,8 @@ class PathEngine {
     void forget_pings(const std::vector<kb::stun::TransactionId>& transactions);
     static constexpr std::size_t kMaxPings = 64;
 
+    const PathCounters& counters() const { return counters_; }
+
     bool take_paths_changed() { return finder_.take_changed(); }
     // candidates() or nat_type() changed since the last call. A new NAT mapping also makes every
     // peer be probed again: they must punch towards the new address.
@@ -126,6 +139,7 @@ class PathEngine {
     PathFinder::RandomTransaction random_;
     std::vector<Endpoint> reported_candidates_;
     NatType reported_nat_ = NatType::unknown;
+    PathCounters counters_;
 };
 
 }  // namespace mesh::agent

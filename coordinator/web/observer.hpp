@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "coordinator/web/http_listener.hpp"
+#include "kmod-bridge/daemon/http_listener.hpp"
 
 namespace mesh::coord {
 

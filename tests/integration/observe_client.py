@@ -34,7 +34,8 @@ def cmd_metrics(url, auth=None):
     for family in text_string_to_metric_families(fetch(url, auth)):
         for s in family.samples:
             labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-            print(f"{s.name}{{{labels}}} {s.value:g}")
+            value = f"{int(s.value)}" if s.value == int(s.value) else f"{s.value:g}"
+            print(f"{s.name}{{{labels}}} {value}")
 
 
 def cmd_health(target, cert):

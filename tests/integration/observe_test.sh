@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Observability lab: a coordinator with --metrics-listen and three hosts. /metrics is parsed with
-# prometheus_client's parser and checked against the lab (nodes, connected, pairs by path); the
+# prometheus_client's parser and checked against the lab (nodes, connected, pairs by path), the
+# agents' /metrics against their own status (peers by path, handshakes, bytes, counters); the
 # gRPC health service answers a real client; the fleet page, loaded in headless Chromium over
 # the DevTools protocol, lists the hosts and the full path matrix, and drops a removed host
 # without a reload (screenshots in $OBSERVE_OUTPUT_DIR, default build/test-output/observe);
@@ -22,11 +23,34 @@ $PY -c 'import prometheus_client, grpc, websocket' 2>/dev/null ||
 
 lab_init
 METRICS=127.0.0.1:9100
+AGENT_METRICS=127.0.0.1:9101 # in each host's namespace
 
 metrics() { lab_exec coord "$PY" "$CLIENT" metrics "http://$METRICS/metrics" "$@"; }
 # The value of one parsed sample, e.g. metric 'mesh_coordinator_nodes{state=online}'.
 metric() { metrics | awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'; }
 metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
+agent_metrics() { lab_exec "$1" "$PY" "$CLIENT" metrics "http://$AGENT_METRICS/metrics"; }
+agent_metric() { # HOST SAMPLE
+  agent_metrics "$1" | awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }'
+}
+# The sum over every sample of FAMILY (any labels) on HOST.
+agent_metric_sum() { agent_metrics "$1" | awk -v f="$2" 'index($1, f "{") == 1 { s += $2 } END { print s + 0 }'; }
+agent_peers_match() { # HOST: mesh_agent_peers{path} equals the host's status, kind by kind
+  local host=$1 kind want got
+  for kind in lan nat-direct relay none probing; do
+    want=$(meshctl_in "$host" status --json | jq --arg k "$kind" '[.peers[] | select(.path == $k)] | length')
+    got=$(agent_metric "$host" "mesh_agent_peers{path=$kind}") || return 1
+    [[ $got == "$want" ]] || { echo "    $host: $kind: metrics $got, status $want"; return 1; }
+  done
+}
+agent_bytes_match() { # HOST PEER: rx bytes in /metrics between two status reads around the scrape
+  local host=$1 peer=$2 id before after got
+  id=$(meshctl_in "$host" status --json | jq -r --arg p "$peer" '.peers[] | select(.hostname == $p) | .node_id')
+  before=$(meshctl_in "$host" status --json | jq --arg p "$peer" '.peers[] | select(.hostname == $p) | .rx_bytes')
+  got=$(agent_metric "$host" "mesh_agent_peer_receive_bytes_total{node_id=$id,peer=$peer}") || return 1
+  after=$(meshctl_in "$host" status --json | jq --arg p "$peer" '.peers[] | select(.hostname == $p) | .rx_bytes')
+  ((before > 0 && before <= got && got <= after)) || { echo "    $host -> $peer: $before <= $got <= $after fails"; return 1; }
+}
 # How many unordered pairs of HOSTS the agents' own status calls KIND (the better side wins,
 # as the coordinator counts them).
 lab_pairs() { # KIND HOST...
@@ -59,7 +83,10 @@ coordinator_pairs_match() {
 section "a coordinator with --metrics-listen and three hosts"
 mesh_coordinator_start --metrics-listen "$METRICS"
 TOKEN=$(mesh_token --reusable --ttl 1h)
-for i in 1 2 3; do mesh_host "h$i" "$i"; done
+for i in 1 2 3; do
+  lab_host "h$i" "10.231.0.$i/24"
+  mesh_agent_start "h$i" --metrics-listen "$AGENT_METRICS"
+done
 for i in 1 2 3; do mesh_join "h$i" "$TOKEN" >/dev/null; done
 for h in h1 h2 h3; do check "$h: 2 peers with a handshake (within 10 s)" mesh_wait_handshakes "$h" 2 10; done
 check "every agent reports a direct path to each peer (within 30 s)" \
@@ -75,6 +102,32 @@ check "3 connected streams" metric_is 'mesh_coordinator_connected_nodes{}' 3
 check "pairs by path match the agents' status (within 10 s)" \
   lab_wait_for "pairs by path" 10 coordinator_pairs_match
 check "3 pairs in all, none still probing" metric_is 'mesh_coordinator_pairs{path=probing}' 0
+
+section "an agent's /metrics parsed by prometheus_client"
+mesh_all_pairs_ping h1 h2 h3 >/dev/null || true # traffic for the byte counters
+check "it parses" agent_metrics h1
+agent_metrics h1 | grep -v '^mesh_agent_peer_' | sed 's/^/    /'
+check "joined and connected" test "$(agent_metric h1 'mesh_agent_joined{}')$(agent_metric h1 'mesh_agent_connected{}')" = 11
+check "peers by path match h1's status" agent_peers_match h1
+check "peers by path match h3's status" agent_peers_match h3
+check "a handshake age for each of h1's 2 peers, under 180 s" bash -c \
+  '[[ $(grep -c "^mesh_agent_peer_handshake_age_seconds" <<<"$1") == 2 ]] &&
+   awk "/^mesh_agent_peer_handshake_age_seconds/ && (\$2 < 0 || \$2 >= 180) { exit 1 }" <<<"$1"' \
+  _ "$(agent_metrics h1)"
+check "bytes from h2 match h1's status" agent_bytes_match h1 h2
+check "bytes from h3 match h1's status" agent_bytes_match h1 h3
+check "the map came whole once at least, and reconciles ran" bash -c \
+  '(($1 >= 1 && $2 >= 1))' _ "$(agent_metric h1 'mesh_agent_map_updates_total{kind=full}')" \
+  "$(agent_metric_sum h1 mesh_agent_reconciles_total)"
+check "2 peers added to the device" test "$(agent_metric h1 'mesh_agent_device_peer_changes_total{change=added}')" = 2
+check "one Sync stream opened" test "$(agent_metric h1 'mesh_agent_sync_connects_total{}')" = 1
+check "STUN asked and answered, probes sent, answered both ways" bash -c \
+  'for v in "$@"; do ((v > 0)) || exit 1; done' _ \
+  "$(agent_metric h1 'mesh_agent_stun_requests_total{}')" "$(agent_metric h1 'mesh_agent_stun_answers_total{}')" \
+  "$(agent_metric h1 'mesh_agent_probes_sent_total{}')" "$(agent_metric h1 'mesh_agent_probe_answers_total{}')" \
+  "$(agent_metric h1 'mesh_agent_probes_answered_total{}')"
+check "a path other than /metrics: 404" test \
+  "$(lab_exec h1 curl -s -o /dev/null -w '%{http_code}' "http://$AGENT_METRICS/")" = 404
 
 section "gRPC health on the agents' port"
 check "Health/Check says SERVING" bash -c '[[ "$1" == SERVING ]]' _ \
@@ -95,6 +148,10 @@ check "3 hosts, the full 3x3 matrix, h3 removed leaves the page without a reload
 check "the screenshots were kept" test -s "$OUT/fleet-3-hosts.png" -a -s "$OUT/fleet-after-removal.png"
 echo "    screenshots: $OUT/fleet-3-hosts.png $OUT/fleet-after-removal.png"
 check "2 nodes after the removal" metric_is 'mesh_coordinator_nodes{state=online}' 2
+h1_one_peer() { [[ $(agent_metric_sum h1 mesh_agent_peers) == 1 ]]; }
+check "h1's /metrics: 1 peer after the removal (within 5 s)" lab_wait_for "1 peer" 5 h1_one_peer
+check "h1's /metrics: 1 peer removed from the device" \
+  test "$(agent_metric h1 'mesh_agent_device_peer_changes_total{change=removed}')" = 1
 
 section "off loopback the listener wants the operator credential"
 CRED=$(mesh_admin credential create | tail -1)

@@ -209,6 +209,18 @@ Net two_sites(bool random_a, bool random_b) {
     return net;
 }
 
+// A probe from 198.51.100.9 that claims to be `claimed`, signed with another key (or unsigned).
+Datagram forged_probe(Net& net, const std::string& claimed, bool signed_probe = true) {
+    kb::stun::Message m;
+    m.transaction = counter_transaction();
+    m.username =
+        net.hosts.at(claimed).keys.wireguard_public.to_base64() + ":" + std::to_string(kWallTime);
+    kb::stun::IntegrityKey wrong{};
+    wrong.fill(7);
+    return Datagram{Endpoint::parse("198.51.100.9:4000"),
+                    signed_probe ? kb::stun::encode(m, &wrong) : kb::stun::encode(m)};
+}
+
 }  // namespace
 
 TEST_CASE("two hosts on one LAN use their LAN addresses", "[paths]") {
@@ -300,18 +312,10 @@ TEST_CASE("probes with the wrong key get no answer, forged answers are ignored",
     REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
     Host& a = net.hosts.at("a");
     // A request that claims to be b but is signed with another key.
-    kb::stun::Message m;
-    m.transaction = counter_transaction();
-    m.username =
-        net.hosts.at("b").keys.wireguard_public.to_base64() + ":" + std::to_string(kWallTime);
-    kb::stun::IntegrityKey wrong{};
-    wrong.fill(7);
-    auto out = a.engine->on_datagram(
-        Datagram{Endpoint::parse("198.51.100.9:4000"), kb::stun::encode(m, &wrong)}, net.now);
+    auto out = a.engine->on_datagram(forged_probe(net, "b"), net.now);
     CHECK(out.empty());
     // Without integrity at all.
-    out = a.engine->on_datagram(Datagram{Endpoint::parse("198.51.100.9:4000"), kb::stun::encode(m)},
-                                net.now);
+    out = a.engine->on_datagram(forged_probe(net, "b", false), net.now);
     CHECK(out.empty());
     // An unauthenticated "answer" changes nothing.
     kb::stun::Message answer;
@@ -519,4 +523,28 @@ TEST_CASE("meshctl ping's probes: lan and nat-direct answers, no path change", "
     auto dead = a.ping("b", {Endpoint::parse("203.0.113.9:1")}, net.now);
     net.run_until([] { return false; }, milliseconds(100));
     CHECK_FALSE(a.take_ping(dead));
+}
+
+TEST_CASE("the engine counts STUN and probes both ways, and not refused ones", "[paths]") {
+    Net net = two_sites(false, false);
+    REQUIRE(net.run_until([&] { return net.direct("a", "b", PathKind::nat_direct); }));
+    const PathCounters a = net.hosts.at("a").engine->counters();
+    const PathCounters b = net.hosts.at("b").engine->counters();
+    CHECK(a.stun_requests >= 2);  // both of the server's ports
+    CHECK(a.stun_answers >= 2);
+    CHECK(a.stun_answers <= a.stun_requests);
+    CHECK(a.probes_sent >= 1);
+    CHECK(a.probe_answers >= 1);
+    CHECK(a.probe_answers <= a.probes_sent);
+    // Every answer a got was an answer b gave, and the other way round.
+    CHECK(a.probe_answers <= b.probes_answered);
+    CHECK(b.probe_answers <= a.probes_answered);
+    // A probe with the wrong key is not answered, and not counted as answered.
+    auto before = net.hosts.at("a").engine->counters().probes_answered;
+    net.hosts.at("a").engine->on_datagram(forged_probe(net, "b"), net.now);
+    CHECK(net.hosts.at("a").engine->counters().probes_answered == before);
+    PathCounters sum = a;
+    sum += b;
+    CHECK(sum.probes_sent == a.probes_sent + b.probes_sent);
+    CHECK(sum.stun_answers == a.stun_answers + b.stun_answers);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // A small read-only HTTP/1.1 server on Boost.Beast, one Asio thread: GET requests go to a
-// handler, everything else is refused. Used for /metrics and the fleet page.
+// handler, everything else is refused. Both daemons serve --metrics-listen with it (the
+// coordinator also its fleet page).
 #include <functional>
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-#include "coordinator/web/http_listener.hpp"
+#include "kmod-bridge/daemon/http_listener.hpp"
 
 #include <spdlog/spdlog.h>
 
