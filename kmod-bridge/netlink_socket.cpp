@@ -1,6 +1,7 @@
 #include "kmod-bridge/netlink_socket.hpp"
 
 #include <libmnl/libmnl.h>
+#include <linux/capability.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <ctime>
 #include <system_error>
 
+#include "kmod-bridge/capabilities.hpp"
 #include "kmod-bridge/error.hpp"
 
 namespace mesh::kb {
@@ -17,29 +19,29 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// What to do about the refusals a person can fix.
-std::string advice(int err) {
+// Big enough for one datagram of a dump (the kernel sizes them to at most 32 KiB).
+constexpr std::size_t kReceiveBytes = 32768;
+
+}  // namespace
+
+std::string netlink_refusal_advice(int err, bool has_net_admin) {
     switch (err) {
         case EPERM:
         case EACCES:
-            // Root is refused too, for instance an IPv6 address where IPv6 is disabled: the
-            // advice to run as root would send a root user the wrong way.
-            if (::geteuid() == 0) {
-                return "; refused even to root (IPv6 disabled on the interface? a security "
-                       "module?)";
+            if (!has_net_admin) {
+                return "; this process lacks CAP_NET_ADMIN: run it as root, or grant it (a "
+                       "systemd unit's CapabilityBoundingSet= and AmbientCapabilities=)";
             }
-            return "; run as root or with CAP_NET_ADMIN";
+            // Refused with the capability, for instance an IPv6 address where IPv6 is
+            // disabled: the advice to grant it would send the operator the wrong way.
+            return "; refused although this process has CAP_NET_ADMIN (IPv6 disabled on the "
+                   "interface? a security module?)";
         case ENODEV:
             return "; the interface does not exist (has wireguard-go exited?)";
         default:
             return "";
     }
 }
-
-// Big enough for one datagram of a dump (the kernel sizes them to at most 32 KiB).
-constexpr std::size_t kReceiveBytes = 32768;
-
-}  // namespace
 
 std::string errno_text(int err) {
     return std::generic_category().message(err);
@@ -104,9 +106,10 @@ void NetlinkSocket::transact(nlmsghdr* request, const std::string& context,
                 std::ranges::find(tolerated, outcome.error) != tolerated.end()) {
                 return;
             }
-            throw Error(context + ": " + errno_text(outcome.error) +
-                        (outcome.message.empty() ? "" : " (" + outcome.message + ")") +
-                        advice(outcome.error));
+            throw Error(
+                context + ": " + errno_text(outcome.error) +
+                (outcome.message.empty() ? "" : " (" + outcome.message + ")") +
+                netlink_refusal_advice(outcome.error, has_effective_capability(CAP_NET_ADMIN)));
         }
         if (Clock::now() > deadline) {
             throw Error(context + ": the kernel's reply did not end in time");

@@ -16,6 +16,11 @@ struct mnl_socket;
 
 namespace mesh::kb {
 
+// What to add to a refusal with errno err that a person can fix ("; ..."), or "" when there is
+// nothing to say. has_net_admin: whether this process has CAP_NET_ADMIN in effect (a root
+// process under a unit's CapabilityBoundingSet may not).
+std::string netlink_refusal_advice(int err, bool has_net_admin);
+
 class NetlinkSocket {
   public:
     using Walker =

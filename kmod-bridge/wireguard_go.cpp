@@ -1,6 +1,7 @@
 #include "kmod-bridge/wireguard_go.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "kmod-bridge/capabilities.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/unix_socket.hpp"
 
@@ -161,9 +163,15 @@ void WireguardGo::wait_until_ready() {
         options_.log_file.empty() ? "" : " (its log is " + options_.log_file + ")";
     while (true) {
         if (!alive()) {
+            // It inherits this process's capabilities (ambient ones too): name a missing one.
+            const std::string needs =
+                has_effective_capability(CAP_NET_ADMIN)
+                    ? "; it needs root (CAP_NET_ADMIN), /dev/net/tun and a free interface name"
+                    : "; this process lacks CAP_NET_ADMIN, which wireguard-go needs for its TUN "
+                      "device (a systemd unit grants it with CapabilityBoundingSet= and "
+                      "AmbientCapabilities=)";
             throw Error("wireguard-go for " + interface_ + " " + describe_exit() +
-                        " before its UAPI socket appeared" + log_hint +
-                        "; it needs root (CAP_NET_ADMIN), /dev/net/tun and a free interface name");
+                        " before its UAPI socket appeared" + log_hint + needs);
         }
         int err = 0;
         if (connect_unix(socket_path_, std::chrono::milliseconds(100), &err)) return;

@@ -2,7 +2,8 @@
 # The daemons as systemd runs them (issue 15): the units pass systemd-analyze verify (offline,
 # copies pointing at the built binaries); each daemon reads deploy/config/*.toml, a flag wins
 # over the file, a bad key or value names FILE:LINE and the key; the coordinator started from a
-# config file alone sends READY=1 and, with WATCHDOG_USEC, WATCHDOG=1 to NOTIFY_SOCKET.
+# config file alone sends READY=1 and, with WATCHDOG_USEC, WATCHDOG=1 to NOTIFY_SOCKET. The
+# agent's notifications need a device (privileges): agent_capabilities_test.sh checks them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${MESH_BIN:-$ROOT/build/bin}

@@ -10,6 +10,9 @@
 #   mesh_host NAME INDEX                   host NAME at 10.231.0.INDEX with mesh-agent running
 #   mesh_nat_host NAME SITE INDEX          the same behind a NAT site (tests/lab/nat.sh, sourced)
 #   mesh_agent_start NAME [ARGS...] / mesh_agent_stop NAME   (ARGS: more mesh-agent options)
+#                                          MESH_AGENT_WRAPPER (a bash array, empty by default):
+#                                          words put before the agent's command, e.g. setpriv
+#                                          with systemd's capability set (agent_capabilities)
 #   mesh_port NAME                         NAME's WireGuard listen port: 51820, or with
 #                                          MESH_DISTINCT_PORTS=1 51820 + its lab index (hosts
 #                                          behind one NAT should not share a port: see below)
@@ -37,6 +40,7 @@ declare -gA _MESH_AGENT_PID=()
 declare -gA _MESH_IP=()
 _MESH_COORD_PID=""
 _MESH_COORD_ARGS=()
+[[ -v MESH_AGENT_WRAPPER ]] || MESH_AGENT_WRAPPER=()
 
 mesh_admin() {
   "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" "$@"
@@ -94,8 +98,8 @@ mesh_agent_start() { # NAME [EXTRA mesh-agent ARGS...]
   shift
   port=$(mesh_port "$name") || return 1
   _MESH_AGENT_PID[$name]=$(lab_spawn "$name" "$LAB_DIR/$name/agent.log" \
-    "$MESH_BIN/mesh-agent" --state-dir "$LAB_DIR/$name/state" --socket /run/mesh/agent.sock \
-    --interface "$MESH_INTERFACE" --listen-port "$port" "$@") || return 1
+    "${MESH_AGENT_WRAPPER[@]}" "$MESH_BIN/mesh-agent" --state-dir "$LAB_DIR/$name/state" \
+    --socket /run/mesh/agent.sock --interface "$MESH_INTERFACE" --listen-port "$port" "$@") || return 1
   lab_wait_for "mesh-agent on $name" 10 lab_exec "$name" test -S /run/mesh/agent.sock
 }
 
