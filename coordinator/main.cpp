@@ -168,6 +168,13 @@ void add_options(CLI::App& app, CoordinatorCli& c) {
                       "here (host:port); off a loopback address they need the operator "
                       "credential as the Basic auth password; default off");
     serve
+        ->add_option("--sync-waiting-per-source", server.sync_waiting_per_source,
+                     "Sync streams from one source address that may wait for their hello at "
+                     "once (1024 wait in all); raise it when many hosts reach the coordinator "
+                     "from one address (an office behind one NAT)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    serve
         ->add_option("--node-key-ttl", node_key_ttl,
                      "Lifetime of a node's WireGuard key; agents rotate it before it lapses "
                      "(0 = never expires)")

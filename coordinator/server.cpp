@@ -398,7 +398,9 @@ int run_server(const ServerOptions& options) {
         replication->start();
     }
     hub.start();
-    CoordinatorService coordinator(registry, hub, tls.fingerprint);
+    ServiceLimits limits;
+    limits.gate.max_waiting_per_source = options.sync_waiting_per_source;
+    CoordinatorService coordinator(registry, hub, tls.fingerprint, limits);
     std::string relay_label;
     for (const auto& r : relays.servers)
         relay_label += (relay_label.empty() ? "" : ",") + r.to_string();

@@ -42,6 +42,8 @@ struct ServerOptions {
     std::string turn_tls_fingerprint;  // the turns: servers' certificate, "sha256:<hex>"
     std::int64_t turn_credential_ttl = 12 * 3600;
     std::int64_t container_grace = 86400;  // seconds; 0 = a removed host's subnet is free at once
+    // Sync streams from one source address that may wait for their hello at once (StreamGate).
+    std::size_t sync_waiting_per_source = 64;
 };
 
 int run_server(const ServerOptions& options);

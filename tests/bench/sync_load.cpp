@@ -47,6 +47,8 @@ struct Options {
     int idle_seconds = 5;
     int crash_after = 0;
     bool join_only = false;
+    bool join_first = false;      // every join before any stream: the storm is the streams' alone
+    std::size_t max_syncing = 0;  // SwarmOptions::max_syncing
     int endpoints = 1;
     std::string coordinator_bin;
     int replicas = 1;  // > 1: that many replicas on one etcd started here, agents spread over them
@@ -293,7 +295,17 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--crash-after", o.crash_after, "kill -9 the coordinator after this many joins");
     app.add_flag("--join-only", o.join_only, "Only join (fill a coordinator's map), then exit");
+    app.add_flag("--join-first", o.join_first,
+                 "Every agent joins before any opens its Sync stream, then all open at once: the "
+                 "map fills without a delta per join to every stream (N^2 messages the one "
+                 "generator process cannot keep up with at N = 10,000), and the storm columns "
+                 "time the streams from their opening");
     app.add_option("--endpoints", o.endpoints, "Endpoints per join (1..16)")->capture_default_str();
+    app.add_option("--max-syncing", o.max_syncing,
+                   "At most this many simulated agents between opening a stream and holding "
+                   "their whole map (0 = no bound): the agents share this one process, where a "
+                   "fleet's each have a CPU of their own")
+        ->capture_default_str();
     app.add_option("--coordinator-bin", o.coordinator_bin,
                    "mesh-coordinator (default: beside this)");
     app.add_option("--replicas", o.replicas,
@@ -326,10 +338,15 @@ int main(int argc, char** argv) {
     if (o.address.empty()) {
         run_dir = fs::temp_directory_path() / fs::path("mesh-load-" + std::to_string(getpid()));
         fs::create_directories(run_dir);
+        // Every simulated agent comes from 127.0.0.1, where a fleet's hosts come from their own
+        // addresses: the per-source bound on streams waiting for their hello is raised to the
+        // total one, or the run measures one office behind one NAT.
         auto store_args = [&](int replica) -> std::vector<std::string> {
-            if (!etcd) return {};
-            return {"--store", "etcd://" + etcd->endpoint(), "--replica-id",
-                    "r" + std::to_string(replica)};
+            std::vector<std::string> args{"--sync-waiting-per-source", "1024"};
+            if (!etcd) return args;
+            args.insert(args.end(), {"--store", "etcd://" + etcd->endpoint(), "--replica-id",
+                                     "r" + std::to_string(replica)});
+            return args;
         };
         if (o.replicas > 1) {
             etcd = std::make_unique<EtcdProcess>((run_dir / "etcd").string());
@@ -374,8 +391,9 @@ int main(int argc, char** argv) {
         for (auto& r : more_replicas) so.replicas.emplace_back(r->address(), r->fingerprint());
     }
     so.agents = o.agents;
-    so.sync = !o.join_only;
+    so.sync = !o.join_only && !o.join_first;
     so.endpoints = o.endpoints;
+    so.max_syncing = o.max_syncing;
     so.report_after_sync = o.crash_after > 0;
     const ProcStats empty = coordinator ? servers() : ProcStats{};
 
@@ -392,9 +410,9 @@ int main(int argc, char** argv) {
     }
 
     auto swarm = std::make_unique<Swarm>(so);
-    const double client_cpu0 = own_cpu_seconds();
-    const double coord_cpu0 = empty.cpu_seconds;
-    const std::int64_t t0 = now_ns();
+    double client_cpu0 = own_cpu_seconds();
+    double coord_cpu0 = empty.cpu_seconds;
+    std::int64_t t0 = now_ns();
     swarm->start();
     const std::size_t n = o.agents;
     const auto limit = std::chrono::seconds(o.timeout_seconds ? o.timeout_seconds
@@ -418,6 +436,14 @@ int main(int argc, char** argv) {
         swarm.reset();
         if (coordinator) coordinator->stop();
         return failed == 0 ? 0 : 1;
+    }
+    if (o.join_first && joined) {
+        fmt::print(stderr, "sync_load: {} agents joined in {:.1f} s; every stream opens now\n", n,
+                   join_seconds);
+        client_cpu0 = own_cpu_seconds();
+        coord_cpu0 = coordinator ? servers().cpu_seconds : 0;
+        t0 = now_ns();
+        swarm->open_streams();
     }
     const int peers = static_cast<int>(n) - 1;
     // A long storm says where it is every 30 s (on stderr), so a stall shows as one.

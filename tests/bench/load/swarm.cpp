@@ -194,6 +194,10 @@ void SimAgent::start_sync() {
         done = true;
         return;
     }
+    if (!synced_ && !holds_sync_slot_) {
+        if (!swarm_.enter_sync(this)) return;  // started again once a slot is free
+        holds_sync_slot_ = true;
+    }
     finished_.reset();
     call_ = std::make_unique<SyncCall>(*this);
     grpc::GenericStub generic(channel_);
@@ -307,6 +311,10 @@ void SimAgent::on_done(SyncCall& call, const grpc::Status& status) {
     final_status = status;
     in_full_ = false;
     if (call_.get() == &call) finished_ = std::move(call_);  // freed by the next stream
+    if (holds_sync_slot_) {
+        holds_sync_slot_ = false;
+        swarm_.leave_sync();
+    }
     if (stopping_) {
         done = true;
         return;
@@ -362,6 +370,10 @@ void SimAgent::handle(SyncCall& call, const std::string& bytes) {
             }
             synced_ = true;
             attempts_ = 0;
+            if (holds_sync_slot_) {
+                holds_sync_slot_ = false;
+                swarm_.leave_sync();
+            }
             break;
         case ScannedResponse::Kind::delta:
             if (!synced_ || m.from_version != version_ || m.version < m.from_version) {
@@ -440,6 +452,30 @@ void Swarm::retry_later(SimAgent* agent, std::chrono::milliseconds delay) {
     retry_wake_.notify_all();
 }
 
+bool Swarm::enter_sync(SimAgent* agent) {
+    if (options_.max_syncing == 0) return true;
+    std::lock_guard lock(sync_slots_mutex_);
+    if (syncing_ < options_.max_syncing) {
+        ++syncing_;
+        return true;
+    }
+    waiting_for_slot_.push_back(agent);
+    return false;
+}
+
+void Swarm::leave_sync() {
+    SimAgent* next = nullptr;
+    {
+        std::lock_guard lock(sync_slots_mutex_);
+        if (syncing_ > 0) --syncing_;
+        if (!waiting_for_slot_.empty()) {
+            next = waiting_for_slot_.front();
+            waiting_for_slot_.pop_front();
+        }
+    }
+    if (next) retry_later(next, std::chrono::milliseconds(0));
+}
+
 Swarm::~Swarm() {
     for (auto& a : agents_) a->cancel();
     {
@@ -459,6 +495,12 @@ Swarm::~Swarm() {
 
 void Swarm::start() {
     for (auto& a : agents_) a->join();
+}
+
+void Swarm::open_streams() {
+    for (auto& a : agents_) {
+        if (a->joined) a->start_sync();
+    }
 }
 
 void Swarm::joined(int ordinal, int node_index) {

@@ -74,6 +74,11 @@ struct SwarmOptions {
     bool sync = true;   // false: Join only (to fill a coordinator's map)
     int endpoints = 1;  // candidates per Join (up to 16: long IPv6 ones after the first)
     bool report_after_sync = false;  // one endpoint report once the full map is in
+    // At most this many agents between opening a stream and holding their whole map (0 = no
+    // bound). The simulated agents share one process: without it, 10,000 streams taking their
+    // full maps at once starve the callbacks that answer the next stream's challenge, the
+    // coordinator's 10 s hello deadline ends those streams, and the retries thrash.
+    std::size_t max_syncing = 0;
 };
 
 class Swarm;
@@ -153,6 +158,7 @@ class SimAgent {
     std::unique_ptr<SyncCall> finished_;  // the last one that ended (freed with the next)
     bool stopping_ = false;
     bool retry_pending_ = false;
+    bool holds_sync_slot_ = false;  // counted in the swarm's max_syncing
     int attempts_ = 0;
     Bitset peers_, ready_;
     bool in_full_ = false;
@@ -174,7 +180,8 @@ class Swarm {
     explicit Swarm(SwarmOptions options);
     ~Swarm();
 
-    void start();  // every agent joins at once, then syncs
+    void start();         // every agent joins at once, then syncs (unless options().sync is false)
+    void open_streams();  // every joined agent's Sync stream, now (after a start() without sync)
     std::size_t size() const { return agents_.size(); }
     SimAgent& agent(std::size_t i) { return *agents_[i]; }
     const SwarmOptions& options() const { return options_; }
@@ -187,6 +194,10 @@ class Swarm {
     void joined(int ordinal, int node_index);
     // Starts the agent's next stream after `delay` (the retry thread).
     void retry_later(SimAgent* agent, std::chrono::milliseconds delay);
+    // options().max_syncing: a slot for an agent about to sync (false: it is queued and started
+    // again once one is free), and one given back (the whole map is in, or the stream ended).
+    bool enter_sync(SimAgent* agent);
+    void leave_sync();
     std::atomic<int> join_failures{0};
 
   private:
@@ -198,6 +209,9 @@ class Swarm {
     std::mutex retry_mutex_;
     std::condition_variable retry_wake_;
     std::multimap<Clock::time_point, SimAgent*> retries_;
+    std::mutex sync_slots_mutex_;
+    std::size_t syncing_ = 0;
+    std::deque<SimAgent*> waiting_for_slot_;
     bool retry_stop_ = false;
     std::thread retry_thread_;
 };
