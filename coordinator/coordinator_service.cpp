@@ -57,6 +57,7 @@ grpc::ServerUnaryReactor* CoordinatorService::Join(grpc::CallbackServerContext* 
     const std::string peer = context->peer();
     bool queued = work_.post([this, reactor, request, response, peer] {
         grpc::Status status;
+        JoinOutcome outcome = JoinOutcome::ok;
         try {
             NodeRecord node = admit(*request, response);
             spdlog::info("event=join node={} hostname={} ipv4={} tags={} ephemeral={} peer={}",
@@ -65,13 +66,17 @@ grpc::ServerUnaryReactor* CoordinatorService::Join(grpc::CallbackServerContext* 
         } catch (const StatusError& e) {
             spdlog::warn("event=join_refused peer={} reason={}", peer, kb::log_quote(e.what()));
             status = to_grpc(e);
+            outcome = join_outcome(e);
         } catch (const std::exception& e) {
             spdlog::error("event=join_failed peer={} error={}", peer, kb::log_quote(e.what()));
             status = {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+            outcome = JoinOutcome::other;
         }
+        if (metrics_) metrics_->join(outcome);
         reactor->Finish(status);
     });
     if (!queued) {
+        if (metrics_) metrics_->join(JoinOutcome::busy);
         spdlog::warn("event=join_refused peer={} reason=busy queue={}", peer, work_.size());
         reactor->Finish({grpc::StatusCode::UNAVAILABLE,
                          "the coordinator has too many joins waiting; retry with backoff"});

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "coordinator/coordinator_metrics.hpp"
 #include "coordinator/fanout/fanout.hpp"
 #include "coordinator/fanout/rate_limits.hpp"
 #include "coordinator/fanout/stream_gate.hpp"
@@ -47,6 +48,8 @@ class CoordinatorService final
     // The TURN relays and their secret (serve --turn): answered to RelayCredentialsRequest.
     // Set before start().
     void set_relays(RelayConfig relays) { relays_ = std::move(relays); }
+    // Where joins are counted by outcome; set before start(); null: not counted.
+    void set_metrics(CoordinatorMetrics* metrics) { metrics_ = metrics; }
 
     grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                    const v1::JoinRequest* request,
@@ -89,6 +92,7 @@ class CoordinatorService final
     const std::string fingerprint_;
     RelayConfig relays_;
     const ServiceLimits limits_;
+    CoordinatorMetrics* metrics_ = nullptr;
 
     std::mutex gate_mutex_;
     std::condition_variable gate_wake_;

@@ -203,8 +203,8 @@ NodeRecord Registry::join_once(const JoinParams& params) {
         [&] {
             auto record = store_.token(presented.id);
             if (!record) {
-                throw StatusError(Code::unauthenticated,
-                                  "unknown join token; ask the operator for a new one");
+                throw TokenRefused(TokenRefused::Reason::unknown,
+                                   "unknown join token; ask the operator for a new one");
             }
             check_token(*record, presented, clock_());
             const auto* holder = map_.by_wireguard_key(params.wireguard_key);

@@ -18,14 +18,18 @@
 #include "coordinator/admin_service.hpp"
 #include "coordinator/container_subnets.hpp"
 #include "coordinator/convert.hpp"
+#include "coordinator/coordinator_metrics.hpp"
 #include "coordinator/coordinator_service.hpp"
 #include "coordinator/etcd_store.hpp"
 #include "coordinator/fanout/fanout.hpp"
 #include "coordinator/ipam.hpp"
 #include "coordinator/replication.hpp"
 #include "coordinator/sqlite_store.hpp"
+#include "coordinator/store_health.hpp"
+#include "coordinator/store_probe.hpp"
 #include "coordinator/store_url.hpp"
 #include "coordinator/stun_responder.hpp"
+#include "coordinator/timed_store.hpp"
 #include "coordinator/tls_identity.hpp"
 #include "coordinator/web/observer.hpp"
 #include "kmod-bridge/daemon/systemd_notify.hpp"
@@ -360,7 +364,10 @@ int run_server(const ServerOptions& options) {
         options.admin_socket.empty() ? options.state_dir + "/admin.sock" : options.admin_socket;
 
     OpenStore opened = open_store(options);
-    Store& store = *opened.store;
+    CoordinatorMetrics metrics(opened.shared ? "etcd" : "sqlite");
+    StoreHealth store_health;
+    TimedStore timed_store(*opened.store, metrics, store_health);
+    Store& store = timed_store;
     NetworkConfig network;
     network.ipv4_prefix =
         settle_prefix(store, "ipv4_prefix", options.ipv4_prefix, IpPrefix::parse("100.64.0.0/10"));
@@ -383,11 +390,12 @@ int run_server(const ServerOptions& options) {
     Fanout* announce = nullptr;  // set once the fan-out exists (the registry comes first)
     Registry registry(
         store, network, unix_now,
-        [&announce](std::uint64_t) {
-            if (announce) announce->map_changed();
+        [&announce](std::uint64_t version) {
+            if (announce) announce->map_changed(version);
         },
         encode_peer);
     Fanout hub(registry, MapMessages(to_proto(network).SerializeAsString(), 1 << 20), {});
+    hub.set_metrics(&metrics);
     announce = &hub;
     std::unique_ptr<Replication> replication;
     if (opened.shared) {
@@ -405,6 +413,7 @@ int run_server(const ServerOptions& options) {
     for (const auto& r : relays.servers)
         relay_label += (relay_label.empty() ? "" : ",") + r.to_string();
     coordinator.set_relays(std::move(relays));
+    coordinator.set_metrics(&metrics);
     coordinator.start();
     AdminService admin(registry, hub, AdminService::Access::local, tls.fingerprint);
     AdminService remote_admin(registry, hub, AdminService::Access::remote, tls.fingerprint);
@@ -448,6 +457,9 @@ int run_server(const ServerOptions& options) {
     if (!server || listen_port == 0) {
         throw Error("cannot listen on " + options.listen + " (address in use or not local?)");
     }
+    // grpc.health.v1.Health: NOT_SERVING while the store is unavailable.
+    store_health.set_listener(
+        serving_status_follows(server->GetHealthCheckService(), opened.label));
     grpc::ServerBuilder admin_builder;
     admin_builder.RegisterService(&admin);
     auto admin_server = admin_builder.BuildAndStart();
@@ -474,11 +486,14 @@ int run_server(const ServerOptions& options) {
                std::to_string(hub.session_count()) + " connected";
     };
     int passes = 0;
+    // The store is probed once a pass, so an outage of an idle store is noticed too.
     Reaper reaper(registry, hub, replication.get(), serving_since, [&] {
+        probe_store(store);
         if (watchdog) daemon::notify_watchdog();
         if (++passes % 10 == 0) daemon::notify_status(status());
     });
-    auto observer = start_observer(options.metrics_listen, admin, registry);
+    auto observer =
+        start_observer(options.metrics_listen, admin, registry, {metrics, store_health});
 
     spdlog::info(
         "event=started nodes={} store={} replica={} listen={} admin_socket={} admin_listen={} "
@@ -507,7 +522,8 @@ int run_server(const ServerOptions& options) {
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
     if (auto* health = server->GetHealthCheckService()) health->Shutdown();  // NOT_SERVING
     server->Shutdown(deadline);
-    admin_listener.reset();  // no new operator connections; removes the socket
+    store_health.set_listener(nullptr);  // the flusher may still write: not into a gone server
+    admin_listener.reset();              // no new operator connections; removes the socket
     admin_server->Shutdown(deadline);
     if (remote_admin_server) remote_admin_server->Shutdown(deadline);
     observer.reset();

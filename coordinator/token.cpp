@@ -66,9 +66,10 @@ NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusabl
 TokenText parse_token(std::string_view text) {
     auto t = split_secret(text, kPrefix);
     if (!t) {
-        throw StatusError(Code::unauthenticated,
-                          "the join token is malformed (expected mesh1_<16 hex>_<48 hex>); copy it "
-                          "again from `mesh-coordinator token create`");
+        throw TokenRefused(
+            TokenRefused::Reason::unknown,
+            "the join token is malformed (expected mesh1_<16 hex>_<48 hex>); copy it "
+            "again from `mesh-coordinator token create`");
     }
     return *t;
 }
@@ -128,25 +129,24 @@ std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret) {
 void check_token(const TokenRecord& record, const TokenText& presented, std::int64_t now) {
     auto hash = hash_token_secret(presented.secret);
     if (sodium_memcmp(hash.data(), record.hash.data(), hash.size()) != 0) {
-        throw StatusError(Code::unauthenticated,
-                          "unknown join token; ask the operator for a new "
-                          "one");
+        throw TokenRefused(TokenRefused::Reason::unknown,
+                           "unknown join token; ask the operator for a new one");
     }
     if (record.revoked) {
-        throw StatusError(
-            Code::permission_denied,
+        throw TokenRefused(
+            TokenRefused::Reason::revoked,
             "join token " + record.id + " was revoked; ask the operator for a new one");
     }
     if (now >= record.expires_at) {
-        throw StatusError(Code::permission_denied, "join token " + record.id + " expired at " +
-                                                       format_utc(record.expires_at) +
-                                                       "; ask the operator for a new one");
+        throw TokenRefused(TokenRefused::Reason::expired,
+                           "join token " + record.id + " expired at " +
+                               format_utc(record.expires_at) + "; ask the operator for a new one");
     }
     if (record.max_uses != 0 && record.uses >= record.max_uses) {
-        throw StatusError(Code::permission_denied, "join token " + record.id + " is used up (" +
-                                                       std::to_string(record.uses) + " of " +
-                                                       std::to_string(record.max_uses) +
-                                                       " uses); ask the operator for a new one");
+        throw TokenRefused(
+            TokenRefused::Reason::used_up,
+            "join token " + record.id + " is used up (" + std::to_string(record.uses) + " of " +
+                std::to_string(record.max_uses) + " uses); ask the operator for a new one");
     }
 }
 

@@ -8,12 +8,29 @@
 #include <string_view>
 
 #include "coordinator/model.hpp"
+#include "coordinator/status_error.hpp"
 
 namespace mesh::coord {
 
 struct TokenText {
     std::string id;
     std::string secret;
+};
+
+// A join token that does not grant a join, and why (joins are counted by reason): unknown
+// (malformed, or no such id, or a wrong secret: unauthenticated), revoked, expired or used up
+// (permission_denied).
+class TokenRefused : public StatusError {
+  public:
+    enum class Reason { unknown, revoked, expired, used_up };
+    TokenRefused(Reason reason, const std::string& message)
+        : StatusError(reason == Reason::unknown ? Code::unauthenticated : Code::permission_denied,
+                      message),
+          reason_(reason) {}
+    Reason reason() const { return reason_; }
+
+  private:
+    Reason reason_;
 };
 
 struct NewToken {
@@ -25,7 +42,7 @@ struct NewToken {
 NewToken generate_token(std::int64_t now, std::int64_t ttl_seconds, bool reusable,
                         std::uint32_t max_uses);
 
-// Splits a token's text; throws StatusError(unauthenticated) when it is not well-formed.
+// Splits a token's text; throws TokenRefused(unknown) when it is not well-formed.
 TokenText parse_token(std::string_view text);
 
 std::array<std::uint8_t, 32> hash_token_secret(std::string_view secret);
@@ -50,7 +67,7 @@ std::string encode_credential_record(const std::string& id,
 void check_operator_credential(const std::optional<std::string>& stored,
                                const TokenText& presented);
 
-// Throws StatusError with the reason and a next step when the token does not grant a join now.
+// Throws TokenRefused with the reason and a next step when the token does not grant a join now.
 void check_token(const TokenRecord& record, const TokenText& presented, std::int64_t now);
 
 std::string format_utc(std::int64_t unix_seconds);  // "2026-11-20 10:00 UTC"

@@ -2,12 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "coordinator/registry.hpp"
 
 namespace mesh::coord {
 
 Fanout::Fanout(Registry& registry, MapMessages messages, Options options)
-    : registry_(registry), messages_(std::move(messages)), options_(options) {}
+    : registry_(registry),
+      messages_(std::move(messages)),
+      options_(options),
+      change_times_from_(registry.version()) {}
 
 Fanout::~Fanout() {
     shutdown();
@@ -103,11 +108,23 @@ std::uint64_t Fanout::sent_version(const Session& session) const {
 }
 
 void Fanout::map_changed() {
+    map_changed(registry_.version());
+}
+
+void Fanout::map_changed(std::uint64_t version) {
     acks_epoch_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
         map_dirty_ = true;
         last_change_ = std::chrono::steady_clock::now();
+        if (change_times_.empty() ? version > change_times_from_
+                                  : version > change_times_.back().first) {
+            change_times_.emplace_back(version, last_change_);
+            if (change_times_.size() > kChangeTimes) {
+                change_times_from_ = change_times_.front().first;
+                change_times_.pop_front();
+            }
+        }
         if (pending_since_ == std::chrono::steady_clock::time_point{}) {
             pending_since_ = std::chrono::steady_clock::now();
         }
@@ -302,9 +319,16 @@ void Fanout::add_ready_set(const MeshMap& map, Session& s) {
     }
 }
 
-void Fanout::queue_map(const MeshMap& map, Session& s,
-                       std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
-                       std::vector<WireMessage>& messages) {
+Fanout::Clock::time_point Fanout::changed_after(std::uint64_t version) const {
+    if (version < change_times_from_) return {};
+    auto it = std::upper_bound(change_times_.begin(), change_times_.end(), version,
+                               [](std::uint64_t v, const auto& entry) { return v < entry.first; });
+    return it == change_times_.end() ? Clock::time_point{} : it->second;
+}
+
+SentKind Fanout::queue_map(const MeshMap& map, Session& s,
+                           std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
+                           std::vector<WireMessage>& messages) {
     const auto& self = *map.find(s.node_id);
     const std::uint64_t version = map.version();
     const bool resumable = s.sent_version != 0 && s.sent_version <= version;
@@ -320,6 +344,7 @@ void Fanout::queue_map(const MeshMap& map, Session& s,
             delta = messages_.delta(map, s.sent_version, s.node_id);  // its own record changed
         }
     }
+    const SentKind kind = delta ? SentKind::delta : SentKind::full_map;
     if (delta) {
         messages.push_back(std::move(*delta));
     } else {
@@ -327,6 +352,7 @@ void Fanout::queue_map(const MeshMap& map, Session& s,
     }
     s.sent_version = version;
     s.sent_any = true;
+    return kind;
 }
 
 void Fanout::service(const MeshMap& map, const std::shared_ptr<Session>& s,
@@ -345,12 +371,19 @@ void Fanout::service(const MeshMap& map, const std::shared_ptr<Session>& s,
         // status), then the stream ends.
         s->closing = true;
         s->writing = true;
-        out.push_back({s, MapMessages::removed_self(s->sent_version, map.version(), s->node_id)});
+        out.push_back({s, MapMessages::removed_self(s->sent_version, map.version(), s->node_id),
+                       SentKind::delta, changed_after(s->sent_version)});
         applied_.erase(s->node_id);
         return;
     }
     std::vector<WireMessage> messages;
-    if (!s->sent_any || s->sent_version < map.version()) queue_map(map, *s, shared, messages);
+    SentKind kind = SentKind::other;
+    Clock::time_point changed{};
+    if (!s->sent_any || s->sent_version < map.version()) {
+        const std::uint64_t from = s->sent_version;
+        kind = queue_map(map, *s, shared, messages);
+        if (kind == SentKind::delta && metrics_) changed = changed_after(from);
+    }
     if (s->scan_ready) {
         s->scan_ready = false;
         add_ready_set(map, *s);
@@ -362,7 +395,7 @@ void Fanout::service(const MeshMap& map, const std::shared_ptr<Session>& s,
     }
     if (messages.empty()) return;
     s->writing = true;
-    out.push_back({s, std::move(messages.front())});
+    out.push_back({s, std::move(messages.front()), kind, changed});
     for (std::size_t i = 1; i < messages.size(); ++i) s->queue.push_back(std::move(messages[i]));
 }
 
@@ -378,11 +411,18 @@ void Fanout::send(std::vector<Outgoing>& out) {
             o.session->writing = false;
             continue;
         }
+        const std::size_t bytes = metrics_ ? o.message.size() : 0;
         if (!o.session->sink->write(std::move(o.message))) {
             std::lock_guard lock(mutex_);
             o.session->closing = true;
             o.session->writing = false;
             continue;
+        }
+        if (metrics_) {
+            metrics_->sent(o.kind, bytes);
+            if (o.changed != Clock::time_point{}) {
+                metrics_->fanout_latency(Clock::now() - o.changed);
+            }
         }
         if (closing_after) o.session->sink->finish(Code::cancelled, "this node was removed");
     }

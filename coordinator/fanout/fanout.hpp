@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "coordinator/coordinator_metrics.hpp"
 #include "coordinator/fanout/map_messages.hpp"
 #include "coordinator/model.hpp"
 #include "coordinator/status_error.hpp"
@@ -106,7 +107,10 @@ class Fanout {
     // The map version the stream's last map message ended at (what its acks are clamped to).
     std::uint64_t sent_version(const Session& session) const;
 
-    void map_changed();  // the registry committed a change
+    // The registry committed a change; `version` is the map's version after it (the time of
+    // its commit is kept for the fan-out latency of the deltas that carry it).
+    void map_changed(std::uint64_t version);
+    void map_changed();  // the same at the registry's version now
     // The stream's write completed (ok = false: the stream broke).
     void write_done(const std::shared_ptr<Session>& session, bool ok);
     // The node applied every map message up to `version`. A version not above its last ack is
@@ -120,6 +124,9 @@ class Fanout {
 
     // Set before streams attach; null: none.
     void set_presence_listener(PresenceListener* listener) { listener_ = listener; }
+    // Where messages written, their bytes and the fan-out latency are counted; set before
+    // start() and attach(); null: not counted.
+    void set_metrics(CoordinatorMetrics* metrics) { metrics_ = metrics; }
     // Another replica says `node_id` (streaming there, not here) applied `version`: readiness
     // is worked out for it as for a local ack, and told to the peers streaming here. Ignored for
     // a node with a stream here (its own acks count) and for a version not above what is known.
@@ -142,18 +149,25 @@ class Fanout {
     void pass_now();
 
   private:
+    using Clock = std::chrono::steady_clock;
     struct Outgoing {
         std::shared_ptr<Session> session;
         WireMessage message;
+        SentKind kind = SentKind::other;
+        Clock::time_point changed{};  // a delta's oldest change's commit ({}: not measured)
     };
     void run();
     // The next message for `s`, if any; under mutex_ and the map's read lock.
     void service(const MeshMap& map, const std::shared_ptr<Session>& s,
                  std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
                  std::vector<Outgoing>& out);
-    void queue_map(const MeshMap& map, Session& s,
-                   std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
-                   std::vector<WireMessage>& messages);
+    // Returns what messages[0] is: a delta or the first chunk of a full map.
+    SentKind queue_map(const MeshMap& map, Session& s,
+                       std::map<std::uint64_t, std::optional<SharedDelta>>& shared,
+                       std::vector<WireMessage>& messages);
+    // When the oldest change after `version` was committed; {} when not known (before the
+    // fan-out kept count, or forgotten: only the newest kChangeTimes are kept).
+    Clock::time_point changed_after(std::uint64_t version) const;
     void add_ready_set(const MeshMap& map, Session& s);
     void queue_ready(const std::string& node_id, const std::string& peer, bool initiate);
     void send(std::vector<Outgoing>& out);
@@ -177,6 +191,11 @@ class Fanout {
     std::unordered_map<std::string, NodePaths> paths_;        // connected nodes only
     std::thread thread_;
     PresenceListener* listener_ = nullptr;
+    CoordinatorMetrics* metrics_ = nullptr;
+    // (version, commit time) of recent map changes, ascending; under mutex_.
+    static constexpr std::size_t kChangeTimes = 4096;
+    std::deque<std::pair<std::uint64_t, Clock::time_point>> change_times_;
+    std::uint64_t change_times_from_ = 0;  // versions after this one are in change_times_
     std::atomic<std::uint64_t> acks_epoch_{0};
     // The readiness of a node's pairs after it applied the keys set in (before, version]; under
     // mutex_. `self` is its session here, null for a node streaming to another replica.

@@ -5,8 +5,10 @@
 
 #include "coordinator/admin_json.hpp"
 #include "coordinator/admin_service.hpp"
+#include "coordinator/coordinator_metrics.hpp"
 #include "coordinator/registry.hpp"
 #include "coordinator/status_error.hpp"
+#include "coordinator/store_health.hpp"
 #include "coordinator/web/fleet_metrics.hpp"
 #include "coordinator/web/fleet_page.hpp"
 #include "coordinator/web/http_auth.hpp"
@@ -30,13 +32,21 @@ std::string host_of(const std::string& listen) {
     return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+std::string metrics_text(AdminService& admin, const ObservedCounters& counters) {
+    auto families = fleet_families(list_nodes(admin));
+    for (auto& f : counters.metrics.families()) families.push_back(std::move(f));
+    for (auto& f : store_health_families(counters.health)) families.push_back(std::move(f));
+    return metrics::render(families);
+}
+
 }  // namespace
 
 std::unique_ptr<web::HttpListener> start_observer(const std::string& listen, AdminService& admin,
-                                                  Registry& registry) {
+                                                  Registry& registry, ObservedCounters counters) {
     if (listen.empty()) return nullptr;
     const bool open = !loopback_host(host_of(listen));
-    auto handler = [&admin, &registry, open](const web::HttpRequest& req) -> web::HttpReply {
+    auto handler = [&admin, &registry, counters,
+                    open](const web::HttpRequest& req) -> web::HttpReply {
         if (open) {
             auto password = basic_password(req.authorization);
             try {
@@ -50,8 +60,8 @@ std::unique_ptr<web::HttpListener> start_observer(const std::string& listen, Adm
         }
         const std::string path = req.target.substr(0, req.target.find('?'));
         if (path == "/metrics") {
-            return {200, "text/plain; version=0.0.4; charset=utf-8",
-                    metrics::render(fleet_families(list_nodes(admin))), false};
+            return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(admin, counters),
+                    false};
         }
         if (path == "/api/fleet") {
             return {200, "application/json", render_nodes_json(list_nodes(admin)), false};

@@ -1,8 +1,8 @@
 // Coordinator replicas on a real etcd (Debian's etcd-server, started by the test on loopback):
 // the store's transactions, three registries with their fan-outs and replication in one
-// process, concurrent joins across them, an etcd outage, the reaper's election and a migration
-// from SQLite. The labs (tests/integration/replicas_test.sh) run the same with real processes
-// and agents in namespaces.
+// process, concurrent joins across them, an etcd outage (and the gRPC health service saying
+// so), the reaper's election and a migration from SQLite. The labs
+// (tests/integration/replicas_test.sh) run the same with real processes and agents in namespaces.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -10,9 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -24,6 +29,8 @@
 #include "coordinator/replication.hpp"
 #include "coordinator/sqlite_store.hpp"
 #include "coordinator/status_error.hpp"
+#include "coordinator/store_probe.hpp"
+#include "coordinator/timed_store.hpp"
 #include "sync_proof.hpp"
 
 using namespace mesh::coord;
@@ -181,6 +188,29 @@ bool eventually(F&& f, std::chrono::milliseconds limit = 5000ms) {
     return f();
 }
 
+// grpc.health.v1.Health/Check from a real client, by the status's wire value (1 SERVING,
+// 2 NOT_SERVING; 0 when absent: UNKNOWN). The messages are tiny: HealthCheckRequest{service: ""}
+// is empty, HealthCheckResponse is {status = varint}.
+int health_status(const std::string& target) {
+    grpc::GenericStub stub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 5s);
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                   &response, [&](grpc::Status status) { done.set_value(std::move(status)); });
+    auto status = done.get_future().get();
+    REQUIRE(status.ok());
+    std::vector<grpc::Slice> slices;
+    REQUIRE(response.Dump(&slices).ok());
+    std::string bytes;
+    for (const auto& slice : slices) {
+        bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    return bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+}
+
 std::string unique_prefix(const char* name) {
     return "/test-" + std::to_string(::getpid()) + "-" + name + "/";
 }
@@ -336,6 +366,52 @@ TEST_CASE("etcd replicas: with etcd down, writes are refused and nothing is hand
     auto n2 = b.registry.join(join_params(token, 2, "two"));
     CHECK(n2.ipv4 != n1.ipv4);
     CHECK(eventually([&] { return a.registry.node(n2.id).has_value(); }, 10000ms));
+}
+
+TEST_CASE("etcd health: NOT_SERVING while etcd is down, SERVING once it is back") {
+    Etcd etcd;
+    EtcdClient client({etcd.endpoint()}, 1000ms);
+    EtcdStore etcd_store(client, unique_prefix("health"));
+    CoordinatorMetrics metrics("etcd");
+    StoreHealth health;
+    TimedStore store(etcd_store, metrics, health);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    grpc::CallbackGenericService nothing;  // a server needs a service besides the health one
+    builder.RegisterCallbackGenericService(&nothing);
+    auto server = builder.BuildAndStart();
+    REQUIRE(server);
+    REQUIRE(port != 0);
+    const std::string target = "127.0.0.1:" + std::to_string(port);
+    health.set_listener(serving_status_follows(server->GetHealthCheckService(), "etcd (test)"));
+    probe_store(store);
+    CHECK(health.available());
+    CHECK(health_status(target) == 1);
+
+    etcd.stop();
+    probe_store(store);  // as the coordinator's reaper does once a second
+    CHECK_FALSE(health.available());
+    CHECK(health_status(target) == 2);
+    CHECK(health.outages() == 1);
+
+    etcd.start();
+    CHECK(eventually(
+        [&] {
+            probe_store(store);
+            return health.available();
+        },
+        10000ms));
+    CHECK(health_status(target) == 1);
+    // Every probe was timed, the failed one too: at least 3 reads of etcd.
+    const auto text = mesh::metrics::render(metrics.families());
+    const std::string count = "mesh_coordinator_store_seconds_count{store=\"etcd\",op=\"read\"} ";
+    const auto at = text.find(count);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoul(text.substr(at + count.size())) >= 3);
+    health.set_listener(nullptr);
+    server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
 TEST_CASE("etcd replicas: one replica reaps, another takes over when it stops") {

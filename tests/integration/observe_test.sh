@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Observability lab: a coordinator with --metrics-listen and three hosts. /metrics is parsed with
-# prometheus_client's parser and checked against the lab (nodes, connected, pairs by path), the
-# agents' /metrics against their own status (peers by path, handshakes, bytes, counters); the
-# gRPC health service answers a real client; the fleet page, loaded in headless Chromium over
+# prometheus_client's parser and checked against the lab (nodes, connected, pairs by path, joins
+# by outcome with one refused for a bad token, deltas and bytes sent, the fan-out and store
+# latency histograms, the store's health), the agents' /metrics against their own status (peers
+# by path, handshakes, bytes, counters); the gRPC health service answers a real client; the
+# fleet page, loaded in headless Chromium over
 # the DevTools protocol, lists the hosts and the full path matrix, and drops a removed host
 # without a reload (screenshots in $OBSERVE_OUTPUT_DIR, default build/test-output/observe);
 # off loopback the listener wants the operator credential.
@@ -51,6 +53,13 @@ agent_bytes_match() { # HOST PEER: rx bytes in /metrics between two status reads
   after=$(meshctl_in "$host" status --json | jq --arg p "$peer" '.peers[] | select(.hostname == $p) | .rx_bytes')
   ((before > 0 && before <= got && got <= after)) || { echo "    $host -> $peer: $before <= $got <= $after fails"; return 1; }
 }
+# NAME OP N: the sample compared with N as numbers (OP: gt, ge, le), e.g. metric_cmp X gt 0.
+metric_cmp() {
+  local v
+  v=$(metric "$1") || return 1
+  awk -v v="$v" -v op="$2" -v n="$3" \
+    'BEGIN { v += 0; n += 0; exit !((op == "gt" && v > n) || (op == "ge" && v >= n) || (op == "le" && v <= n)) }'
+}
 # How many unordered pairs of HOSTS the agents' own status calls KIND (the better side wins,
 # as the coordinator counts them).
 lab_pairs() { # KIND HOST...
@@ -91,6 +100,14 @@ for i in 1 2 3; do mesh_join "h$i" "$TOKEN" >/dev/null; done
 for h in h1 h2 h3; do check "$h: 2 peers with a handshake (within 10 s)" mesh_wait_handshakes "$h" 2 10; done
 check "every agent reports a direct path to each peer (within 30 s)" \
   lab_wait_for "settled paths" 30 paths_settled
+lab_host bad 10.231.0.50/24
+mesh_agent_start bad
+UNKNOWN="mesh1_0123456789abcdef_$(printf '%048d' 0)"
+join_refused() {
+  ! meshctl_in bad join "$MESH_COORD_ADDR:$MESH_COORD_PORT" --token "$UNKNOWN" \
+    --fingerprint "$(mesh_fingerprint)" --hostname bad >/dev/null 2>&1
+}
+check "a join with an unknown token is refused" join_refused
 
 section "/metrics parsed by prometheus_client"
 check "it parses" metrics
@@ -102,6 +119,17 @@ check "3 connected streams" metric_is 'mesh_coordinator_connected_nodes{}' 3
 check "pairs by path match the agents' status (within 10 s)" \
   lab_wait_for "pairs by path" 10 coordinator_pairs_match
 check "3 pairs in all, none still probing" metric_is 'mesh_coordinator_pairs{path=probing}' 0
+check "joins: 3 ok (the hosts that joined)" metric_is 'mesh_coordinator_joins_total{outcome=ok}' 3
+check "joins: 1 refused for a bad token" metric_is 'mesh_coordinator_joins_total{outcome=bad_token}' 1
+check "joins: none unavailable" metric_is 'mesh_coordinator_joins_total{outcome=unavailable}' 0
+check "a full map per stream at least (3)" metric_cmp 'mesh_coordinator_sync_full_maps_total{}' ge 3
+check "bytes sent: more than a byte per message" metric_cmp 'mesh_coordinator_sync_bytes_total{}' gt 100
+check "store latency: transactions and reads observed" bash -c \
+  'awk -v t="$1" -v r="$2" "BEGIN { exit !(t + 0 >= 4 && r + 0 > 0) }"' _ \
+  "$(metric 'mesh_coordinator_store_seconds_count{op=transaction,store=sqlite}')" \
+  "$(metric 'mesh_coordinator_store_seconds_count{op=read,store=sqlite}')"
+check "the store is available, never lost" bash -c '[[ "$1" == 1 && "$2" == 0 ]]' _ \
+  "$(metric 'mesh_coordinator_store_available{}')" "$(metric 'mesh_coordinator_store_outages_total{}')"
 
 section "an agent's /metrics parsed by prometheus_client"
 mesh_all_pairs_ping h1 h2 h3 >/dev/null || true # traffic for the byte counters
@@ -142,12 +170,29 @@ expect=$(
      matrix: (reduce .[] as $r ({}; .[$r[0]][$r[1]] = $r[2]))}'
 )
 mkdir -p "$OUT"
+DELTAS_BEFORE=$(metric 'mesh_coordinator_sync_deltas_total{}')
+LATENCIES_BEFORE=$(metric 'mesh_coordinator_fanout_seconds_count{}')
 check "3 hosts, the full 3x3 matrix, h3 removed leaves the page without a reload" \
   lab_exec coord env OBSERVE_EXPECT="$expect" "$PY" "$CLIENT" browser "http://$METRICS/" "$OUT" \
   "$MESH_BIN/mesh-coordinator" --state-dir "$LAB_DIR/coord/state" nodes remove h3
 check "the screenshots were kept" test -s "$OUT/fleet-3-hosts.png" -a -s "$OUT/fleet-after-removal.png"
 echo "    screenshots: $OUT/fleet-3-hosts.png $OUT/fleet-after-removal.png"
 check "2 nodes after the removal" metric_is 'mesh_coordinator_nodes{state=online}' 2
+# The removal is a delta to h1 and h2, and h3's own removal told in-band: 3 more at least, each
+# with its fan-out latency.
+grown_by() { # NAME BEFORE N: the sample grew by N at least
+  awk -v now="$(metric "$1")" -v before="$2" -v n="$3" 'BEGIN { exit !(now - before >= n) }'
+}
+check "the removal: 3 deltas more (within 10 s)" \
+  lab_wait_for "3 more deltas" 10 grown_by 'mesh_coordinator_sync_deltas_total{}' "$DELTAS_BEFORE" 3
+check "the removal: 3 fan-out latencies more" \
+  grown_by 'mesh_coordinator_fanout_seconds_count{}' "$LATENCIES_BEFORE" 3
+check "fan-out latency: at most once per delta" bash -c \
+  'awk -v c="$1" -v d="$2" "BEGIN { exit !(c + 0 > 0 && c + 0 <= d + 0) }"' _ \
+  "$(metric 'mesh_coordinator_fanout_seconds_count{}')" "$(metric 'mesh_coordinator_sync_deltas_total{}')"
+check "fan-out latency: every delta within 10 s" bash -c '[[ "$1" == "$2" ]]' _ \
+  "$(metric 'mesh_coordinator_fanout_seconds_bucket{le=10}')" \
+  "$(metric 'mesh_coordinator_fanout_seconds_count{}')"
 h1_one_peer() { [[ $(agent_metric_sum h1 mesh_agent_peers) == 1 ]]; }
 check "h1's /metrics: 1 peer after the removal (within 5 s)" lab_wait_for "1 peer" 5 h1_one_peer
 check "h1's /metrics: 1 peer removed from the device" \

@@ -4,8 +4,8 @@
 # them. Checks (issue 14): kill -9 of each replica in turn under 10 pings/s between every pair
 # loses no ping, and a join, a removal and an endpoint change made through the others reach every
 # host within 2 s; kill -9 of one etcd member changes nothing for the agents; of a majority,
-# joins are refused with UNAVAILABLE while the tunnels carry on, and it all resumes when the
-# majority is back; every coordinator down for 30 s loses none of 10 pings/s, an agent restarted
+# joins are refused with UNAVAILABLE while the tunnels carry on and the replicas' gRPC health
+# says NOT_SERVING, and it all resumes (SERVING) when the majority is back; every coordinator down for 30 s loses none of 10 pings/s, an agent restarted
 # meanwhile has its tunnels back from its cached map within 1 s, and afterwards every host is
 # connected again with no new join. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/replicas_test.sh   (root)
@@ -20,6 +20,14 @@ command -v etcd >/dev/null || { echo "SKIP: etcd not installed (scripts/install-
 
 lab_init
 HOSTS=(h1 h2 h3 h4 h5)
+PY=/usr/bin/python3 # not a pyenv shim: the Debian modules live there
+# Replica I's grpc.health.v1.Health/Check answer is WANT (a real client: observe_client.py).
+health_is() { # I WANT
+  [[ "$(lab_exec "coord$1" "$PY" "$HERE/observe_client.py" health "$(replica_addr "$1"):$REPLICA_PORT" \
+    "$LAB_DIR/coord$1/state/tls/cert.pem" 2>&1)" == "$2" ]]
+}
+health_checks=1
+$PY -c 'import grpc' 2>/dev/null || { health_checks=0; echo "note: no python3-grpcio: health checks skipped"; }
 mkdir -p "$LAB_DIR/trains"
 
 # A ping train: 10/s from A to B's overlay address for SECONDS, counted when it ends.
@@ -147,6 +155,7 @@ done
 check "none of the five hosts joined again" test "$(first_hosts_joins)" = 5
 
 section "etcd: one member, then a majority"
+((health_checks)) && check "with etcd whole gRPC health says SERVING" health_is 1 SERVING
 trains_all_pairs 6
 sleep 1
 etcd_member_kill 1
@@ -169,11 +178,15 @@ check "without an etcd quorum a join is refused (UNAVAILABLE, the store named)" 
   bash -c '[[ $1 != 0 ]] && grep -qi "store is unreachable\|store did not answer" <<<"$2"' _ "$rc" "$out"
 check "without an etcd quorum no ping is lost" trains_lossless
 check "without an etcd quorum every replica still serves its streams" all_connected 1 5
+((health_checks)) && check "without an etcd quorum gRPC health says NOT_SERVING (within 5 s)" \
+  lab_wait_for "NOT_SERVING" 5 health_is 1 NOT_SERVING
 etcd_member_start 2
 etcd_member_start 3
 check "etcd: the majority is back (within 20 s)" etcd_wait_healthy 20
 check "with the quorum back a join works again" \
   lab_wait_for "a join" 15 replicas_join h6 "$TOKEN" 1
+((health_checks)) && check "with the quorum back gRPC health says SERVING again (within 5 s)" \
+  lab_wait_for "SERVING" 5 health_is 1 SERVING
 check "and reaches every host (within 2 s)" peers_within 5 2 "${HOSTS[@]}"
 replica_admin 1 nodes remove h6 >/dev/null
 peers_within 4 3 "${HOSTS[@]}" || true

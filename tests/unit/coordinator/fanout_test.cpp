@@ -320,3 +320,36 @@ TEST_CASE("fanout: an expired peer leaves the map as removed, an expired node is
     CHECK(bye.delta().removed(0) == b.id);
     CHECK(sb.sink->finished == Code::cancelled);
 }
+
+TEST_CASE("fanout: counts a full map once and a delta per stream with its latency and every byte") {
+    REQUIRE(sodium_init() >= 0);
+    World w(2000);  // small messages: a full map of 60 peers takes several chunks
+    CoordinatorMetrics m;
+    w.fanout.set_metrics(&m);
+    std::vector<NodeRecord> nodes;
+    for (std::uint8_t i = 1; i <= 60; ++i) nodes.push_back(w.join(i, "h" + std::to_string(i)));
+    auto s1 = w.open(nodes.at(0));
+    auto s2 = w.open(nodes.at(1));
+    w.fanout.pass_now();
+    while (s1.sink->in_flight) w.done(s1);  // every chunk of the full map
+    while (s2.sink->in_flight) w.done(s2);
+    REQUIRE(s1.sink->written.size() > 1);
+    CHECK(m.full_maps_sent() == 2);  // one per stream, not one per chunk
+    CHECK(m.deltas_sent() == 0);
+    CHECK(mesh::metrics::render(m.families()).find("mesh_coordinator_fanout_seconds_count 0\n") !=
+          std::string::npos);
+
+    w.join(70, "late");  // one change: a delta to each stream, its latency measured for each
+    w.fanout.pass_now();
+    w.done(s1);
+    w.done(s2);
+    CHECK(m.deltas_sent() == 2);
+    std::size_t bytes = 0;
+    for (const auto* s : {&s1, &s2}) {
+        for (const auto& message : s->sink->written) bytes += message.size();
+    }
+    CHECK(m.bytes_sent() == bytes);
+    const auto text = mesh::metrics::render(m.families());
+    CHECK(text.find("mesh_coordinator_fanout_seconds_count 2\n") != std::string::npos);
+    CHECK(text.find("mesh_coordinator_fanout_seconds_bucket{le=\"10\"} 2\n") != std::string::npos);
+}
