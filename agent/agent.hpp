@@ -53,6 +53,14 @@ struct PingOutcome {
     std::string selected_path;         // the path in use for the peer now (path_kind_name, relay)
 };
 
+// What meshctl logout did (Agent::logout).
+struct LogoutOutcome {
+    std::string node_id;
+    std::string hostname;
+    bool removed = false;           // false: forced, the coordinator still has the node
+    std::string coordinator_error;  // why it was not removed
+};
+
 struct NetcheckReport {
     std::string udp = "unknown";
     std::string nat_type = "unknown";
@@ -92,6 +100,11 @@ class Agent {
     // meshctl down (true) / up (false): see SetDown in agent.proto. Returns whether it changed;
     // throws mesh::Error when not joined.
     bool set_down(bool down);
+    // meshctl logout: Coordinator.Leave, then no peers, no device, no state and no keys; the
+    // agent stays running, not joined. Throws mesh::Error when not joined, CoordinatorFailure
+    // when the coordinator was not reached or refused (and `force` is not set: then nothing
+    // here changed).
+    LogoutOutcome logout(bool force);
     // meshctl netcheck (NetcheckResponse in agent.proto); the probes run outside the lock.
     NetcheckReport netcheck();
     AgentStatus status();
@@ -110,6 +123,9 @@ class Agent {
     void bring_up_locked(const char* reason);
     // meshctl down, once the threads are stopped: the device without peers, then let go.
     void clear_device_locked();
+    // meshctl logout, once the threads are stopped: the device without peers and routes, then
+    // deleted; state and keys gone.
+    void forget_node_locked();
     void on_relays(const v1::RelayCredentials& relays);
     void on_relay_change();
     bool needs_relay_locked() const;
@@ -162,7 +178,7 @@ class Agent {
     ContainerNetwork containers_;
     ContainerPlan container_plan_;  // applied last
     std::mutex mutex_;
-    std::mutex down_mutex_;  // one meshctl down / up at a time
+    std::mutex down_mutex_;  // one meshctl down / up / logout at a time
     std::optional<Keys> keys_;
     // Keys made for a join to a coordinator the host is not pinned to (its replicas first),
     // memory only: saved once that join succeeds.

@@ -1,10 +1,12 @@
 // The operator's controls of a running agent beside join and status: meshctl ping (one round of
-// the authenticated path probes) and meshctl down / up.
+// the authenticated path probes), meshctl down / up and meshctl logout.
 #include <spdlog/spdlog.h>
 
 #include <thread>
 
 #include "agent/agent.hpp"
+#include "agent/leave_client.hpp"
+#include "agent/logout.hpp"
 #include "agent/peer_lookup.hpp"
 #include "kmod-bridge/error.hpp"
 #include "kmod-bridge/untrusted_text.hpp"
@@ -131,6 +133,99 @@ void Agent::clear_device_locked() {
     }
     state_->netmap = std::move(kept);
     data_plane_.down();
+}
+
+LogoutOutcome Agent::logout(bool force) {
+    std::lock_guard control(down_mutex_);
+    LogoutOutcome out;
+    CoordinatorList coordinators;
+    Keys keys;
+    {
+        std::lock_guard lock(mutex_);
+        if (!state_ || !keys_) throw Error("not joined to a mesh: there is nothing to log out of");
+        if (state_->removed) {
+            throw Error(
+                "this node was removed already (by the operator, or its key expired); "
+                "meshctl join joins again");
+        }
+        out.node_id = state_->node_id;
+        out.hostname = state_->hostname;
+        coordinators = state_->coordinators;
+        keys = *keys_;
+    }
+    // Outside the lock: the agent goes on serving while the coordinator answers. A little
+    // shorter than a join's retries, so meshctl's 30 s cover it.
+    std::optional<CoordinatorFailure> failure;
+    try {
+        leave_coordinator(coordinators, out.node_id, keys,
+                          CallRetry{3, std::chrono::seconds(2), std::chrono::seconds(20)});
+    } catch (const CoordinatorFailure& e) {
+        failure = e;
+    }
+    const auto decision = decide_logout(
+        failure ? std::optional<grpc::StatusCode>(failure->code()) : std::nullopt, force);
+    if (!decision.clear) {
+        spdlog::warn("event=logout_refused node={} error={}", out.node_id,
+                     kb::log_quote(failure->what()));
+        throw CoordinatorFailure(failure->code(), logout_refusal(failure->code(), failure->what()));
+    }
+    out.removed = decision.removed;
+    if (failure && !decision.removed) out.coordinator_error = failure->what();
+
+    std::unique_ptr<SyncClient> sync;
+    std::unique_ptr<NetworkLoop> loop;
+    std::unique_ptr<RelayProxy> relay;
+    {
+        std::lock_guard lock(mutex_);
+        sync = std::move(sync_);
+        loop = stop_paths_locked();
+        relay = std::move(relay_);
+    }
+    // Outside the lock: their threads call back into us.
+    if (loop) loop->stop();
+    if (sync) sync->stop();
+    if (relay) relay->stop();
+    std::lock_guard lock(mutex_);
+    forget_node_locked();
+    spdlog::info("event=logged_out node={} hostname={} removed={}", out.node_id, out.hostname,
+                 out.removed);
+    return out;
+}
+
+void Agent::forget_node_locked() {
+    relayed_peers_.clear();
+    newly_relayed_.clear();
+    relay_handshakes_.clear();
+    relay_idle_since_.reset();
+    relay_servers_.clear();
+    relay_renew_at_ = 0;
+    reported_relay_.clear();
+    if (state_) {
+        // Removed, with no map: the reconcile takes every peer, route and container route away.
+        state_->removed = true;
+        state_->netmap = NetMap{};
+        try {
+            if (data_plane_.is_up()) reconcile_locked("logout");
+        } catch (const std::exception& e) {
+            spdlog::error("event=apply_failed reason=logout error={}", kb::log_quote(e.what()));
+        }
+    }
+    if (keys_) data_plane_.remove(owner_locked(*keys_));
+    // The state first: keys without a state are never used again (Keys::load, published).
+    remove_state(options_.state_dir);
+    Keys::remove(options_.state_dir);
+    state_.reset();
+    keys_.reset();
+    unjoined_keys_.reset();
+    pending_key_.reset();
+    rotation_needed_ = false;
+    connected_ = false;
+    last_error_.clear();
+    reported_endpoints_.clear();
+    sent_report_ = {};
+    report_pending_ = true;
+    logged_paths_.clear();
+    reported_nat_ = NatType::unknown;
 }
 
 }  // namespace mesh::agent

@@ -244,6 +244,29 @@ void DataPlane::down() {
     }
 }
 
+void DataPlane::remove(const DeviceOwner& owner) {
+    bool kernel = driver_ && !process_;
+    down();
+    if (!kernel) {
+        // Not driven now (meshctl down let go of it): only a link that is provably ours.
+        try {
+            auto link = kb::Rtnl().link(options_.interface);
+            kernel = link && link->alias == owner.alias;
+        } catch (const Error&) {
+        }
+    }
+    if (kernel) {
+        try {
+            kb::Rtnl().delete_link(options_.interface);
+            spdlog::info("event=device_deleted interface={}", options_.interface);
+        } catch (const Error& e) {
+            spdlog::warn("event=device_delete_failed interface={} error={}", options_.interface,
+                         e.what());
+        }
+    }
+    created_fresh_ = false;
+}
+
 void DataPlane::abandon() {
     bool kernel_created = driver_ && !process_ && created_fresh_;
     bool userspace_started = process_ != nullptr;

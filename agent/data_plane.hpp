@@ -61,6 +61,10 @@ class DataPlane {
     void down();
     // Undoes a prepare() whose join failed: deletes the device if this agent created it.
     void abandon();
+    // Lets go of the device and deletes it, whoever created it (meshctl logout: the node it
+    // served is gone, and the next join's keys would not own it): stops a wireguard-go this agent
+    // runs, deletes a kernel link, also one left running while down that carries owner's alias.
+    void remove(const DeviceOwner& owner);
 
     std::string driver_name() const { return driver_ ? driver_->name() : "none"; }
     const std::string& interface_name() const { return options_.interface; }

@@ -51,6 +51,15 @@ Keys Keys::generate() {
     return k;
 }
 
+void Keys::remove(const std::string& dir) {
+    for (const char* name : {kMachineFile, kWireguardFile}) {
+        const std::string path = dir + "/" + name;
+        std::error_code error;
+        std::filesystem::remove(path, error);
+        if (error) throw Error("cannot delete " + path + ": " + error.message());
+    }
+}
+
 std::optional<Keys> Keys::load(const std::string& dir, bool published) {
     const std::string wg_path = dir + "/" + kWireguardFile;
     const std::string machine_path = dir + "/" + kMachineFile;

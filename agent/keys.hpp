@@ -27,6 +27,9 @@ struct Keys {
     // Writes both keys atomically and durably with mode 0600, each file only when it changed
     // (the directory is created 0700).
     void save(const std::string& dir) const;
+    // Deletes both key files from dir (meshctl logout: the node they proved is gone; the next
+    // join makes fresh ones). Throws mesh::Error when one cannot be deleted; missing is fine.
+    static void remove(const std::string& dir);
 
     std::string sign(const std::string& message) const;  // Ed25519 detached signature
 };

@@ -165,6 +165,24 @@ grpc::Status LocalApi::Netcheck(grpc::ServerContext*, const v1::NetcheckRequest*
     return grpc::Status::OK;
 }
 
+grpc::Status LocalApi::Logout(grpc::ServerContext*, const v1::LogoutRequest* request,
+                              v1::LogoutResponse* response) {
+    try {
+        auto out = agent_.logout(request->force());
+        response->set_node_id(out.node_id);
+        response->set_hostname(out.hostname);
+        response->set_removed(out.removed);
+        response->set_coordinator_error(out.coordinator_error);
+        return grpc::Status::OK;
+    } catch (const CoordinatorFailure& e) {
+        return {e.code(), e.what()};
+    } catch (const Error& e) {
+        return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
+    } catch (const std::exception& e) {
+        return {grpc::StatusCode::INTERNAL, e.what()};
+    }
+}
+
 LocalApiServer::LocalApiServer(LocalApi& api, const std::string& socket_path) {
     grpc::ServerBuilder builder;
     builder.RegisterService(&api);

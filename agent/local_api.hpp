@@ -26,6 +26,8 @@ class LocalApi final : public v1::Agent::Service {
                          v1::SetDownResponse* response) override;
     grpc::Status Netcheck(grpc::ServerContext*, const v1::NetcheckRequest*,
                           v1::NetcheckResponse* response) override;
+    grpc::Status Logout(grpc::ServerContext*, const v1::LogoutRequest* request,
+                        v1::LogoutResponse* response) override;
 
   private:
     Agent& agent_;

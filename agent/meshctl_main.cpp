@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "agent/coordinator_list.hpp"
+#include "agent/logout.hpp"
 #include "agent/netcheck_view.hpp"
 #include "agent/ping_view.hpp"
 #include "agent/status_view.hpp"
@@ -131,6 +132,18 @@ int main(int argc, char** argv) {
         "Come back after `meshctl down`: every tunnel is restored with the same node id, keys and "
         "addresses, without a new join");
 
+    bool logout_force = false;
+    auto* logout = app.add_subcommand(
+        "logout",
+        "Remove this node from the mesh: the coordinator forgets it (as `mesh-coordinator nodes "
+        "remove` would) and every peer drops it; this host loses its peers, routes and device, "
+        "and its node identity and keys are deleted. The agent keeps running, not joined: "
+        "`meshctl join` with a new token joins again as a new node. When the coordinator cannot "
+        "be reached (or refuses), nothing changes here unless --force");
+    logout->add_flag("--force", logout_force,
+                     "Clear this host even when the coordinator cannot be reached or refuses; the "
+                     "node then stays in the mesh until the operator removes it");
+
     bool netcheck_json = false;
     auto* netcheck = app.add_subcommand(
         "netcheck",
@@ -239,6 +252,17 @@ int main(int argc, char** argv) {
                                  ? "back in the mesh; tunnels come up as peers answer\n"
                                  : "already up\n");
         }
+        return 0;
+    }
+    if (logout->parsed()) {
+        mesh::v1::LogoutRequest request;
+        request.set_force(logout_force);
+        mesh::v1::LogoutResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        auto s = stub->Logout(&context, request, &response);
+        if (!s.ok()) return fail("logout failed: " + explain(s, socket));
+        fmt::print("{}", mesh::agent::render_logout_line(response));
         return 0;
     }
     if (netcheck->parsed()) {

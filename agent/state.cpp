@@ -110,4 +110,11 @@ void save_state(const std::string& dir, const AgentState& s) {
     kb::write_file_atomic(dir + "/" + kStateFile, serialize_state(s), 0600);
 }
 
+void remove_state(const std::string& dir) {
+    const std::string path = dir + "/" + kStateFile;
+    std::error_code error;
+    std::filesystem::remove(path, error);
+    if (error) throw Error("cannot delete " + path + ": " + error.message());
+}
+
 }  // namespace mesh::agent

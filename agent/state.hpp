@@ -28,6 +28,9 @@ struct AgentState {
 // nullopt when the host never joined. Throws mesh::Error for an unreadable or corrupt file.
 std::optional<AgentState> load_state(const std::string& dir);
 void save_state(const std::string& dir, const AgentState& state);
+// Deletes the state file (meshctl logout): the host is not joined from now on. Throws mesh::Error
+// when it cannot be deleted; a missing file is not an error.
+void remove_state(const std::string& dir);
 
 // Whether a join to the coordinators pinned as in `join` may reuse this host's keys: only when
 // the state says the host was joined (now or before a removal) to that same mesh, i.e. the two

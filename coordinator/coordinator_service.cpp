@@ -109,6 +109,43 @@ NodeRecord CoordinatorService::admit(const v1::JoinRequest& request, v1::JoinRes
     return node;
 }
 
+// ---- Leave -------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* CoordinatorService::Leave(grpc::CallbackServerContext* context,
+                                                    const v1::LeaveRequest* request,
+                                                    v1::LeaveResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    const std::string peer = context->peer();
+    bool queued = work_.post([this, reactor, request, response, peer] {
+        grpc::Status status;
+        try {
+            response->set_node_id(leave(*request));
+            spdlog::info("event=node_left node={} peer={}", response->node_id(), peer);
+        } catch (const StatusError& e) {
+            spdlog::warn("event=leave_refused peer={} reason={}", peer, kb::log_quote(e.what()));
+            status = to_grpc(e);
+        } catch (const std::exception& e) {
+            spdlog::error("event=leave_failed peer={} error={}", peer, kb::log_quote(e.what()));
+            status = {grpc::StatusCode::UNAVAILABLE, std::string("storage error: ") + e.what()};
+        }
+        reactor->Finish(status);
+    });
+    if (!queued) {
+        spdlog::warn("event=leave_refused peer={} reason=busy queue={}", peer, work_.size());
+        reactor->Finish({grpc::StatusCode::UNAVAILABLE,
+                         "the coordinator has too many requests waiting; retry with backoff"});
+    }
+    return reactor;
+}
+
+std::string CoordinatorService::leave(const v1::LeaveRequest& request) {
+    // The same removal as the operator's (AdminService::RemoveNode): the map change reaches
+    // every other node, and the node's own stream, through the fan-out.
+    auto id = registry_.leave(request.node_id(), request.signature(), fingerprint_);
+    fanout_.forget(id);
+    return id;
+}
+
 // ---- Sync --------------------------------------------------------------------------------------
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CoordinatorService::Sync(

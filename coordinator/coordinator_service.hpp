@@ -1,7 +1,7 @@
 #pragma once
 // The gRPC adapter for mesh.v1.Coordinator, on gRPC's callback API: no thread per stream. Join
-// runs on a work queue (its store write must not hold one of gRPC's threads); each Sync stream
-// is a SyncReactor (sync_reactor.hpp) fed by the Fanout. This class holds what the streams
+// and Leave run on a work queue (their store writes must not hold one of gRPC's threads); each Sync
+// stream is a SyncReactor (sync_reactor.hpp) fed by the Fanout. This class holds what the streams
 // share: the hello gate (deadline and caps on streams without a hello), the endpoint coalescer
 // and the cores every message goes through.
 #include <condition_variable>
@@ -34,8 +34,8 @@ struct ServiceLimits {
 };
 
 class CoordinatorService final
-    : public v1::Coordinator::WithCallbackMethod_Join<
-          v1::Coordinator::WithRawCallbackMethod_Sync<v1::Coordinator::Service>> {
+    : public v1::Coordinator::WithCallbackMethod_Join<v1::Coordinator::WithCallbackMethod_Leave<
+          v1::Coordinator::WithRawCallbackMethod_Sync<v1::Coordinator::Service>>> {
   public:
     // fingerprint: this coordinator's certificate fingerprint ("sha256:<hex>"), which every Join
     // and Sync proof must name.
@@ -54,6 +54,9 @@ class CoordinatorService final
     grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                    const v1::JoinRequest* request,
                                    v1::JoinResponse* response) override;
+    grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
+                                    const v1::LeaveRequest* request,
+                                    v1::LeaveResponse* response) override;
     grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Sync(
         grpc::CallbackServerContext* context) override;
 
@@ -61,6 +64,9 @@ class CoordinatorService final
     // throw StatusError with the status the client gets.
     // Join: validates, admits (or re-admits) the node and fills the response.
     NodeRecord admit(const v1::JoinRequest& request, v1::JoinResponse* response);
+    // Leave: removes the node once its proof verifies (as the operator's nodes remove does);
+    // returns its id.
+    std::string leave(const v1::LeaveRequest& request);
     // A hello: the node, when its proof over `challenge` verifies and its key is live.
     NodeRecord authenticate(const v1::Hello& hello, const std::string& challenge);
     // One client message on an authenticated Sync stream, after the hello. Endpoint reports are

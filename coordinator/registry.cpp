@@ -423,7 +423,28 @@ const MapNode* Registry::find_node(const std::string& id_or_hostname) const {
 
 std::string Registry::remove_node_once(const std::string& id_or_hostname) {
     std::lock_guard lock(write_mutex_);
-    const NodeRecord node = find_node(id_or_hostname)->record;
+    return remove_locked(find_node(id_or_hostname)->record);
+}
+
+std::string Registry::leave_once(const std::string& node_id, const std::string& signature,
+                                 const std::string& coordinator_fingerprint) {
+    if (node_id.empty() || node_id.size() > 64) {
+        throw StatusError(Code::invalid_argument, "the leave's node_id must be 1..64 bytes");
+    }
+    std::lock_guard lock(write_mutex_);
+    const auto* found = map_.find(node_id);
+    if (!found) {
+        // Not echoed: nothing in the request is authenticated yet.
+        throw StatusError(Code::not_found, "no such node (removed already?)");
+    }
+    const NodeRecord node = found->record;
+    verify_machine_signature(node.machine_key, signature,
+                             v1::leave_proof_message(coordinator_fingerprint, node_id),
+                             "the leave's signature");
+    return remove_locked(node);
+}
+
+std::string Registry::remove_locked(const NodeRecord& node) {
     const std::string id = node.id;
     Removal removal{id, 0};
     // Its container subnets stay reserved for it for the grace period: containers that come
@@ -686,6 +707,10 @@ std::vector<std::string> Registry::update_endpoints_batch(
 }
 std::string Registry::remove_node(const std::string& id_or_hostname) {
     return retrying([&] { return remove_node_once(id_or_hostname); });
+}
+std::string Registry::leave(const std::string& node_id, const std::string& signature,
+                            const std::string& coordinator_fingerprint) {
+    return retrying([&] { return leave_once(node_id, signature, coordinator_fingerprint); });
 }
 std::string Registry::expire_node(const std::string& id_or_hostname) {
     return retrying([&] { return expire_node_once(id_or_hostname); });

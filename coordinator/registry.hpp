@@ -100,6 +100,12 @@ class Registry {
     std::vector<std::string> update_endpoints_batch(const std::vector<EndpointUpdate>& updates);
     // Accepts a node id or a hostname; returns the removed node's id. Throws not_found.
     std::string remove_node(const std::string& id_or_hostname);
+    // A node leaving by itself (Coordinator.Leave): found by id only, never by hostname, and
+    // removed as remove_node does once `signature` verifies with its machine key over
+    // leave_proof_message(coordinator_fingerprint, node_id) (checked under the write lock: the
+    // node checked is the node removed). Throws not_found, and unauthenticated for the proof.
+    std::string leave(const std::string& node_id, const std::string& signature,
+                      const std::string& coordinator_fingerprint);
     // Marks the node's key expired now: out of every map until it joins again. Throws not_found.
     std::string expire_node(const std::string& id_or_hostname);
     // A new WireGuard key for the node, in place; resets its expiry. Throws invalid_argument (zero
@@ -165,6 +171,10 @@ class Registry {
     std::vector<std::string> update_endpoints_batch_once(
         const std::vector<EndpointUpdate>& updates);
     std::string remove_node_once(const std::string& id_or_hostname);
+    std::string leave_once(const std::string& node_id, const std::string& signature,
+                           const std::string& coordinator_fingerprint);
+    // Removes the node (found under write_mutex_, which the caller holds); returns its id.
+    std::string remove_locked(const NodeRecord& node);
     std::string expire_node_once(const std::string& id_or_hostname);
     NodeRecord rotate_key_once(const std::string& node_id, const Key& wireguard_key);
     ReapResult reap_once(const std::function<bool(const std::string&)>& connected,

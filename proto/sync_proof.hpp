@@ -1,5 +1,5 @@
 #pragma once
-// The bytes an agent signs with its machine key (see Hello and JoinRequest in
+// The bytes an agent signs with its machine key (see Hello, JoinRequest and LeaveRequest in
 // mesh/v1/coordinator.proto). Shared so both sides build them identically.
 //
 // Both name the coordinator they are meant for: its certificate fingerprint ("sha256:<hex>",
@@ -21,6 +21,12 @@ inline std::string sync_proof_message(const std::string& coordinator_fingerprint
 inline std::string join_proof_message(const std::string& coordinator_fingerprint,
                                       const std::string& token, const std::string& wireguard_key) {
     return "mesh-join-v2\n" + coordinator_fingerprint + "\n" + token + "\n" + wireguard_key;
+}
+
+// What a LeaveRequest's signature signs: the coordinator and the node leaving it.
+inline std::string leave_proof_message(const std::string& coordinator_fingerprint,
+                                       const std::string& node_id) {
+    return "mesh-leave-v1\n" + coordinator_fingerprint + "\n" + node_id;
 }
 
 }  // namespace mesh::v1

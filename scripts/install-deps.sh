@@ -29,6 +29,9 @@ PACKAGES=(
   # the observability lab (tests/integration/observe_test.sh): a real Prometheus parser, a gRPC
   # health client, and a real browser driven over the DevTools protocol
   python3-prometheus-client python3-grpcio python3-websocket chromium curl
+  # meshctl logout, completion and man pages (issue 15): man pages made from --help, the
+  # renderer and man(1) their test reads them with, and bash-completion for the completion test
+  help2man groff-base man-db bash-completion
   # libFuzzer harnesses (tests/fuzz, -DMESH_FUZZ=ON): the runtime is only a Recommends of clang
   clang libclang-rt-14-dev
 )

@@ -149,6 +149,20 @@ JoinParams join_params(const std::string& token, std::uint32_t seed, const std::
     return p;
 }
 
+// A Coordinator.Leave proof for node_id by machine `seed` (as join_params makes its keys).
+std::string leave_signature(std::uint32_t seed, const std::string& node_id) {
+    unsigned char s[32] = {}, pk[32], sk[64];
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<unsigned char>(seed >> (8 * i));
+    s[31] = 1;
+    crypto_sign_seed_keypair(pk, sk, s);
+    auto message = mesh::v1::leave_proof_message(kFingerprint, node_id);
+    std::string signature(crypto_sign_BYTES, '\0');
+    crypto_sign_detached(reinterpret_cast<unsigned char*>(signature.data()), nullptr,
+                         reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                         sk);
+    return signature;
+}
+
 // One replica: what run_server builds, without gRPC.
 struct Replica {
     Replica(const std::string& endpoint, const std::string& prefix, const std::string& id)
@@ -341,6 +355,29 @@ TEST_CASE("etcd replicas: a change through any replica reaches the others") {
     CHECK(b.replication.replica_of(n1.id) == std::optional<std::string>("a"));
     a.fanout.detach(session);
     CHECK(eventually([&] { return !b.replication.connected_anywhere(n1.id); }));
+}
+
+TEST_CASE("etcd replicas: a node that leaves through one replica is gone from the other") {
+    Etcd etcd;
+    const auto prefix = unique_prefix("leave");
+    Replica a(etcd.endpoint(), prefix, "a"), b(etcd.endpoint(), prefix, "b");
+    TokenParams reusable;
+    reusable.reusable = true;
+    auto token = a.registry.create_token(reusable).text;
+    auto n1 = a.registry.join(join_params(token, 1, "one"));
+    auto n2 = a.registry.join(join_params(token, 2, "two"));
+    REQUIRE(eventually([&] { return b.size() == 2; }));
+    const auto version = b.version();
+    // Machine 2's proof for node 1: refused, nothing removed anywhere.
+    CHECK_THROWS_AS(b.registry.leave(n1.id, leave_signature(2, n1.id), kFingerprint), StatusError);
+    CHECK(b.version() == version);
+    // Node 1's own proof, through the other replica than it joined by.
+    CHECK(b.registry.leave(n1.id, leave_signature(1, n1.id), kFingerprint) == n1.id);
+    CHECK(eventually([&] { return !a.registry.node(n1.id).has_value(); }));
+    CHECK(a.registry.node(n2.id).has_value());
+    CHECK(eventually([&] { return a.version() == b.version(); }));
+    CHECK_THROWS_AS(a.registry.leave(n1.id, leave_signature(1, n1.id), kFingerprint),
+                    StatusError);  // not found: once
 }
 
 TEST_CASE("etcd replicas: with etcd down, writes are refused and nothing is handed out") {

@@ -4,7 +4,11 @@
 # --until-direct, --json and a clear error for an unknown peer; `meshctl netcheck` tells an
 # endpoint-independent NAT from an endpoint-dependent one; `meshctl down` takes this host out of
 # the mesh (peers gone from its device, still down after an agent restart) and `meshctl up`
-# restores every tunnel with the same node id and no new join. Prints "N passed, M failed".
+# restores every tunnel with the same node id and no new join; `meshctl logout` removes this
+# host's node (the coordinator no longer lists it, every other host drops the peer, the host is
+# left unjoined with no device and joins again with a new token as a new node), refuses with a
+# clear line when not joined, and with the coordinator unreachable changes nothing unless
+# --force. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/meshctl_lab_test.sh   (root)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -98,5 +102,55 @@ check "a kept its node id ($ID_A)" bash -c '[[ $1 == "$2" ]]' _ "$(node_id a)" "
 check "no new join reached the coordinator" bash -c '[[ $1 == "$2" ]]' _ "$(joins)" "$JOINS"
 check "the coordinator lists the same 4 nodes" \
   bash -c '[[ $1 == "$2" && $(wc -w <<<"$1") == 8 ]]' _ "$(node_ids)" "$NODES"
+
+section "meshctl logout"
+ID_B=$(node_id b)
+KEY_B=$(meshctl_in b status --json | jq -r .public_key)
+# Outputs are read whole before grep looks (grep -q ending a pipe early fails it under pipefail).
+peer_keys() { lab_exec "$1" env WG_COLOR_MODE=never wg show "$MESH_INTERFACE" peers 2>/dev/null || true; }
+has_peer_key() { grep -qxF "$2" <<<"$(peer_keys "$1")"; }
+no_host_has_b() { ! has_peer_key a "$KEY_B" && ! has_peer_key c "$KEY_B" && ! has_peer_key d "$KEY_B"; }
+nodes_json() { mesh_admin nodes list --json; }
+listed() { local out; out=$(nodes_json) && grep -q "\"$1\"" <<<"$out"; }
+not_listed() { local out; out=$(nodes_json) && ! grep -q "\"$1\"" <<<"$out"; }
+status_rc() { local rc=0; meshctl_in "$1" status >/dev/null 2>&1 || rc=$?; echo "$rc"; }
+check "before: the coordinator lists b ($ID_B)" listed "$ID_B"
+check "before: a's device has b's peer ($KEY_B)" has_peer_key a "$KEY_B"
+rc=0
+out=$(meshctl_in b logout 2>&1) || rc=$?
+printf '    %s\n' "$out"
+check "meshctl logout on b: exit 0, one line naming b" \
+  bash -c '[[ $1 == 0 && $(wc -l <<<"$2") == 1 && $2 == "logged out: b ($3) removed from the mesh"* ]]' _ "$rc" "$out" "$ID_B"
+check "the coordinator's nodes list no longer shows b" not_listed "$ID_B"
+check "a, c and d drop b's peer (within 3 s)" lab_wait_for "b's peer gone" 3 no_host_has_b
+check "b's status: not joined (exit 2)" bash -c '[[ $1 == 2 ]]' _ "$(status_rc b)"
+check "b has no mesh device left" eval '! lab_exec b ip link show "$MESH_INTERFACE" >/dev/null 2>&1'
+check "b's state directory holds no state and no keys" \
+  eval '[[ ! -e $LAB_DIR/b/state/state.pb && ! -e $LAB_DIR/b/state/machine.key && ! -e $LAB_DIR/b/state/wireguard.key ]]'
+rc=0
+out=$(meshctl_in b logout 2>&1) || rc=$?
+check "logout again: exit 1 and one line saying b is not joined" \
+  bash -c '[[ $1 == 1 && $(wc -l <<<"$2") == 1 && $2 == *"not joined"* ]]' _ "$rc" "$out"
+check "b joins again with a new token" eval 'mesh_join b "$(mesh_token --ttl 1h)" >/dev/null'
+check "as a new node" bash -c '[[ -n $1 && $1 != "$2" ]]' _ "$(node_id b)" "$ID_B"
+check "a <-> b ping again (within 10 s)" lab_wait_for "a <-> b after the new join" 10 both_ways a b
+
+section "meshctl logout with the coordinator unreachable"
+ID_B2=$(node_id b)
+mesh_coordinator_stop
+rc=0
+out=$(meshctl_in b logout 2>&1) || rc=$?
+printf '    %s\n' "$out"
+check "exit 1, one line saying the coordinator is unreachable" \
+  bash -c '[[ $1 == 1 && $(wc -l <<<"$2") == 1 && $2 == *"coordinator is unreachable"* ]]' _ "$rc" "$out"
+check "nothing cleared: b is still $ID_B2 with its peers" \
+  eval '[[ $(node_id b) == "$ID_B2" && $(device_peers b) -gt 0 && -e $LAB_DIR/b/state/state.pb ]]'
+rc=0
+out=$(meshctl_in b logout --force 2>&1) || rc=$?
+printf '    %s\n' "$out"
+check "--force clears b anyway (exit 0) and says the node stays in the mesh" \
+  bash -c '[[ $1 == 0 && $2 == *"without removing b ($3)"* ]]' _ "$rc" "$out" "$ID_B2"
+check "b: not joined, no state left" \
+  eval '[[ $(status_rc b) == 2 && ! -e $LAB_DIR/b/state/state.pb ]]'
 
 checks_summary

@@ -7,7 +7,8 @@
 # joins are refused with UNAVAILABLE while the tunnels carry on and the replicas' gRPC health
 # says NOT_SERVING, and it all resumes (SERVING) when the majority is back; every coordinator down for 30 s loses none of 10 pings/s, an agent restarted
 # meanwhile has its tunnels back from its cached map within 1 s, and afterwards every host is
-# connected again with no new join. Prints "N passed, M failed".
+# connected again with no new join; `meshctl logout` with one replica killed goes through
+# another and reaches every host within 2 s. Prints "N passed, M failed".
 # Usage: MESH_BIN=build/bin tests/integration/replicas_test.sh   (root)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -215,5 +216,26 @@ check "the control plane back: every host connected again (within 20 s)" \
 echo "    every host connected again $(ms_since "$t0") ms after the replicas started"
 check "none of the five hosts joined again" test "$(first_hosts_joins)" = 5
 check "every ordered pair pings" mesh_all_pairs_ping "${HOSTS[@]}"
+
+section "meshctl logout through the replica list, one replica down"
+check "h6 joins again (through the list starting at replica 2)" \
+  lab_wait_for "h6's join" 15 replicas_join h6 "$TOKEN" 2
+check "every host has h6 (within 3 s)" peers_within 5 3 "${HOSTS[@]}"
+ID6=$(meshctl_in h6 status --json | jq -r .node_id)
+unlisted_on() { # I ID: replica I answers, and its nodes list has no node ID
+  local out
+  out=$(replica_admin "$1" nodes list --json) &&
+    jq -e --arg id "$2" 'all(.nodes[]; .node_id != $id)' <<<"$out" >/dev/null
+}
+replica_kill 1
+t0=$(date +%s%N)
+rc=0
+out=$(meshctl_in h6 logout 2>&1) || rc=$?
+printf '    %s\n' "$out"
+check "logout on h6 with replica 1 killed: exit 0, removed" \
+  bash -c '[[ $1 == 0 && $2 == "logged out: h6 ($3) removed from the mesh"* ]]' _ "$rc" "$out" "$ID6"
+check "h6 is off every host's device (within 2 s)" peers_within 4 2 "${HOSTS[@]}"
+echo "    logout -> off every device: $(ms_since "$t0") ms"
+check "replicas 2 and 3 no longer list h6" eval 'unlisted_on 2 "$ID6" && unlisted_on 3 "$ID6"'
 
 checks_summary
