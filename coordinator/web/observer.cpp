@@ -3,9 +3,13 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <ctime>
+#include <memory>
+
 #include "coordinator/admin_json.hpp"
 #include "coordinator/admin_service.hpp"
 #include "coordinator/coordinator_metrics.hpp"
+#include "coordinator/log_budget.hpp"
 #include "coordinator/registry.hpp"
 #include "coordinator/status_error.hpp"
 #include "coordinator/store_health.hpp"
@@ -45,15 +49,21 @@ std::unique_ptr<web::HttpListener> start_observer(const std::string& listen, Adm
                                                   Registry& registry, ObservedCounters counters) {
     if (listen.empty()) return nullptr;
     const bool open = !loopback_host(host_of(listen));
-    auto handler = [&admin, &registry, counters,
-                    open](const web::HttpRequest& req) -> web::HttpReply {
+    auto refusals = std::make_shared<LogBudget>(5, 60);  // the handler runs on one thread
+    auto handler = [&admin, &registry, counters, open,
+                    refusals](const web::HttpRequest& req) -> web::HttpReply {
         if (open) {
             auto password = basic_password(req.authorization);
             try {
                 registry.check_operator(password.value_or(""));
             } catch (const StatusError& e) {
-                spdlog::warn("event=metrics_refused target={} reason={}", kb::log_quote(req.target),
-                             kb::log_quote(e.what()));
+                // A browser left open on the page without the credential asks every second:
+                // a few lines, then one a minute saying how many were left out.
+                std::uint64_t suppressed = 0;
+                if (refusals->allow("http", std::time(nullptr), suppressed)) {
+                    spdlog::warn("event=metrics_refused target={} reason={} suppressed={}",
+                                 kb::log_quote(req.target), kb::log_quote(e.what()), suppressed);
+                }
                 return {401, "text/plain; charset=utf-8",
                         "give the operator credential as the Basic auth password\n", true};
             }
