@@ -182,8 +182,8 @@ std::vector<std::pair<std::string, std::string>> CoordinatorProcess::nodes() con
 std::uint64_t CoordinatorProcess::map_version() const {
     v1::ListNodesResponse response;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    auto s = admin(state_dir_)->ListNodes(&ctx, {}, &response);
+    // 10,000 nodes listed by a replica that shares 2 cores with a storm can take seconds.
+    auto s = admin(state_dir_)->ListNodes(&deadline(ctx), {}, &response);
     if (!s.ok()) throw std::runtime_error("nodes list: " + s.error_message());
     return response.version();
 }
