@@ -81,20 +81,27 @@ void Agent::bring_up_locked(const char* reason) {
     start_sync_locked(sync_replica_);
 }
 
-void Agent::stop() {
-    std::unique_ptr<SyncClient> sync;
-    std::unique_ptr<NetworkLoop> loop;
-    std::unique_ptr<RelayProxy> relay;
-    {
-        std::lock_guard lock(mutex_);
-        sync = std::move(sync_);
-        loop = stop_paths_locked();
-        relay = std::move(relay_);
-    }
-    // Outside the lock: their threads call back into us.
+Agent::Workers Agent::take_workers_locked() {
+    Workers out;
+    out.sync = std::move(sync_);
+    out.loop = stop_paths_locked();
+    out.relay = std::move(relay_);
+    return out;
+}
+
+void Agent::Workers::stop() {
     if (loop) loop->stop();
     if (sync) sync->stop();
     if (relay) relay->stop();
+}
+
+void Agent::stop() {
+    Workers workers;
+    {
+        std::lock_guard lock(mutex_);
+        workers = take_workers_locked();
+    }
+    workers.stop();  // outside the lock: their threads call back into us
     std::lock_guard lock(mutex_);
     data_plane_.down();
 }

@@ -162,8 +162,17 @@ class Agent {
     std::vector<std::string> endpoints_locked();
     void start_paths_locked();
     std::unique_ptr<NetworkLoop> stop_paths_locked();  // the caller stops it outside the lock
-    void drop_engine_locked();                         // its counters kept in counters_
-    bool refresh_local_locked(TimePoint now);          // true when the host's addresses changed
+    // What runs on threads of its own and calls back into the agent: taken under the lock,
+    // stopped outside it.
+    struct Workers {
+        std::unique_ptr<SyncClient> sync;
+        std::unique_ptr<NetworkLoop> loop;
+        std::unique_ptr<RelayProxy> relay;
+        void stop();
+    };
+    Workers take_workers_locked();
+    void drop_engine_locked();                 // its counters kept in counters_
+    bool refresh_local_locked(TimePoint now);  // true when the host's addresses changed
     void after_engine_locked(TimePoint now);
     std::vector<Endpoint> stun_servers_locked();
     DeviceOwner owner_locked(const Keys& keys) const;

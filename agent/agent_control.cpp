@@ -86,9 +86,7 @@ PingOutcome Agent::ping(const std::string& query, std::chrono::milliseconds time
 
 bool Agent::set_down(bool down) {
     std::lock_guard control(down_mutex_);
-    std::unique_ptr<SyncClient> sync;
-    std::unique_ptr<NetworkLoop> loop;
-    std::unique_ptr<RelayProxy> relay;
+    Workers workers;
     {
         std::lock_guard lock(mutex_);
         if (!state_ || state_->removed || !keys_) throw Error("not joined to a mesh");
@@ -100,16 +98,11 @@ bool Agent::set_down(bool down) {
             bring_up_locked("up");
             return true;
         }
-        sync = std::move(sync_);
-        loop = stop_paths_locked();
-        relay = std::move(relay_);
+        workers = take_workers_locked();
         connected_ = false;
         last_error_ = "this host left the mesh (meshctl down); run meshctl up to come back";
     }
-    // Outside the lock: their threads call back into us.
-    if (loop) loop->stop();
-    if (sync) sync->stop();
-    if (relay) relay->stop();
+    workers.stop();  // outside the lock: their threads call back into us
     std::lock_guard lock(mutex_);
     clear_device_locked();
     return true;
@@ -172,19 +165,12 @@ LogoutOutcome Agent::logout(bool force) {
     out.removed = decision.removed;
     if (failure && !decision.removed) out.coordinator_error = failure->what();
 
-    std::unique_ptr<SyncClient> sync;
-    std::unique_ptr<NetworkLoop> loop;
-    std::unique_ptr<RelayProxy> relay;
+    Workers workers;
     {
         std::lock_guard lock(mutex_);
-        sync = std::move(sync_);
-        loop = stop_paths_locked();
-        relay = std::move(relay_);
+        workers = take_workers_locked();
     }
-    // Outside the lock: their threads call back into us.
-    if (loop) loop->stop();
-    if (sync) sync->stop();
-    if (relay) relay->stop();
+    workers.stop();  // outside the lock: their threads call back into us
     std::lock_guard lock(mutex_);
     forget_node_locked();
     spdlog::info("event=logged_out node={} hostname={} removed={}", out.node_id, out.hostname,
