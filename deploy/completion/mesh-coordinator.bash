@@ -21,7 +21,8 @@ _mesh_coordinator() {
     [serve]="-h --help --listen --stun-listen --store --replica-id --ipv4-prefix --ipv6-prefix
              --container-pool --container-prefix-len --container-prefix-len6 --container-grace
              --turn --turn-secret-file --turn-tls-fingerprint --turn-credential-ttl --tls-cert
-             --tls-key --admin-listen --metrics-listen --node-key-ttl --ephemeral-inactivity
+             --tls-key --admin-listen --metrics-listen --sync-waiting-per-source --node-key-ttl
+             --ephemeral-inactivity
              --log-format --log-level --print-config"
     [token]="-h --help"
     [token create]="-h --help --ttl --reusable --max-uses --tag --ephemeral --coordinator
