@@ -141,6 +141,10 @@ void EtcdStore::set_meta(const std::string& key, const std::string& value) {
     put(keys_.meta(key), value);
 }
 
+void EtcdStore::ping() {
+    client_.range(keys_.version());
+}
+
 std::uint64_t EtcdStore::version() {
     std::lock_guard lock(mutex_);
     if (pending_ && pending_->version_base) return *pending_->version_base + pending_->bumps;

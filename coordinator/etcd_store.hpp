@@ -28,6 +28,7 @@ class EtcdStore final : public Store {
     std::optional<std::string> meta(const std::string& key) override;
     void set_meta(const std::string& key, const std::string& value) override;
     std::uint64_t version() override;
+    void ping() override;  // etcd's client alone, without the store's lock
     std::uint64_t bump_version() override;
     void put_token(const TokenRecord& token) override;
     std::optional<TokenRecord> token(const std::string& id) override;

@@ -53,6 +53,10 @@ class Store {
     virtual void set_meta(const std::string& key, const std::string& value) = 0;
 
     virtual std::uint64_t version() = 0;
+    // One read that says whether the store answers, for the health probe: it must not hold what a
+    // transaction holds (a probe waiting out an unreachable etcd would make every join wait
+    // behind it, past the agent's deadline).
+    virtual void ping() { version(); }
     virtual std::uint64_t bump_version() = 0;  // returns the new version
 
     virtual void put_token(const TokenRecord& token) = 0;

@@ -21,7 +21,7 @@ StoreHealth::Listener serving_status_follows(grpc::HealthCheckServiceInterface* 
 
 void probe_store(Store& store) {
     try {
-        store.version();
+        store.ping();
     } catch (const std::exception&) {
         // StoreHealth heard it (through the TimedStore); the log line is its listener's.
     }

@@ -47,6 +47,9 @@ std::optional<std::string> TimedStore::meta(const std::string& key) {
 void TimedStore::set_meta(const std::string& key, const std::string& value) {
     timed(StoreOp::write, [&] { inner_.set_meta(key, value); });
 }
+void TimedStore::ping() {
+    timed(StoreOp::read, [&] { inner_.ping(); });
+}
 std::uint64_t TimedStore::version() {
     return timed(StoreOp::read, [&] { return inner_.version(); });
 }
