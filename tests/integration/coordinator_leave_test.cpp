@@ -30,11 +30,10 @@ grpc::Status leave(Server& s, const v1::LeaveRequest& request,
 
 TEST_CASE("Leave: without the node's own machine proof it is refused and removes nothing") {
     Server s;
-    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    const auto token = reusable_token(s);
     Machine a, b;
-    v1::JoinResponse ja, jb;
-    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
-    REQUIRE(s.join(join_request(b, token, "b"), &jb).ok());
+    const auto ja = joined(s, a, token, "a");
+    const auto jb = joined(s, b, token, "b");
     const auto version = s.store.version();
 
     // Another node's machine key (b removing a).
@@ -68,11 +67,10 @@ TEST_CASE("Leave: without the node's own machine proof it is refused and removes
 
 TEST_CASE("Leave: the node's own proof removes it as nodes remove does and only once") {
     Server s;
-    auto token = s.registry.create_token(token_params(3600, true, 0)).text;
+    const auto token = reusable_token(s);
     Machine a, b;
-    v1::JoinResponse ja, jb;
-    REQUIRE(s.join(join_request(a, token, "a"), &ja).ok());
-    REQUIRE(s.join(join_request(b, token, "b"), &jb).ok());
+    const auto ja = joined(s, a, token, "a");
+    const auto jb = joined(s, b, token, "b");
     SyncStream sa(s, a, ja.node_id());
     SyncStream sb(s, b, jb.node_id());
     REQUIRE(sb.full.peers_size() == 1);

@@ -172,6 +172,18 @@ inline v1::JoinRequest join_request(const Machine& m, const std::string& token,
     return r;
 }
 
+// What most cases start from: a reusable token, and `m` joined as `host` with it (the case stops
+// when the join fails).
+inline std::string reusable_token(Server& s) {
+    return s.registry.create_token(token_params(3600, true, 0)).text;
+}
+inline v1::JoinResponse joined(Server& s, const Machine& m, const std::string& token,
+                               const std::string& host) {
+    v1::JoinResponse response;
+    REQUIRE(s.join(join_request(m, token, host), &response).ok());
+    return response;
+}
+
 inline v1::SyncRequest hello(const Machine& m, const std::string& node_id,
                              const std::string& challenge) {
     v1::SyncRequest req;
